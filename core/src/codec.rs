@@ -1,0 +1,531 @@
+//! The DB field codec: every CONFIG_DB and STATE_DB string this project reads or writes, and
+//! total decoders from Redis hash fields to the [`crate::types`].
+//!
+//! Decoding never panics and never guesses: a value that is not one of the documented
+//! spellings is a [`DecodeError`] naming the key, the field and the value. Absent and empty
+//! fields take the documented defaults.
+
+use std::collections::HashMap;
+
+use crate::label::{LabelOp, LabelParseError};
+use crate::types::{
+    ContainerId, CurrentOwner, DeviceMetadata, FeatureConfig, FeatureRecord, Owner, ServerConfig,
+    ServerStatus, Timestamp, TransitionMode,
+};
+
+/// Redis hash fields as read with `HGETALL`.
+pub type Fields = HashMap<String, String>;
+
+// ---- database and table names -------------------------------------------------------------
+
+/// The configuration DB, by its name in `database_config.json`.
+pub const CONFIG_DB: &str = "CONFIG_DB";
+/// The state DB, by its name in `database_config.json`.
+pub const STATE_DB: &str = "STATE_DB";
+/// Built-in id of CONFIG_DB, used only when no `database_config.json` exists.
+pub const DEFAULT_CONFIG_DB_ID: u32 = 4;
+/// Built-in id of STATE_DB, used only when no `database_config.json` exists.
+pub const DEFAULT_STATE_DB_ID: u32 = 6;
+/// SONiC's key separator for CONFIG_DB and STATE_DB.
+pub const DEFAULT_SEPARATOR: &str = "|";
+
+/// `FEATURE` table (CONFIG_DB config, STATE_DB state).
+pub const FEATURE_TABLE: &str = "FEATURE";
+/// `KUBERNETES_MASTER` table (CONFIG_DB config, STATE_DB status).
+pub const KUBERNETES_MASTER_TABLE: &str = "KUBERNETES_MASTER";
+/// The one key of `KUBERNETES_MASTER`.
+pub const SERVER_KEY: &str = "SERVER";
+/// `DEVICE_METADATA` table in CONFIG_DB.
+pub const DEVICE_METADATA_TABLE: &str = "DEVICE_METADATA";
+/// The one key of `DEVICE_METADATA`.
+pub const LOCALHOST_KEY: &str = "localhost";
+/// `KUBE_SERVER` table in STATE_DB.
+pub const KUBE_SERVER_TABLE: &str = "KUBE_SERVER";
+/// The pending-labels key of `KUBE_SERVER`.
+pub const PENDING_LABELS_KEY: &str = "PENDING_LABELS";
+
+// ---- fields -------------------------------------------------------------------------------
+
+/// CONFIG_DB `FEATURE|<f>` `set_owner`.
+pub const SET_OWNER: &str = "set_owner";
+/// CONFIG_DB `FEATURE|<f>` `fallback_to_local`.
+pub const FALLBACK_TO_LOCAL: &str = "fallback_to_local";
+/// CONFIG_DB `FEATURE|<f>` `kube_failure_detection`.
+pub const KUBE_FAILURE_DETECTION: &str = "kube_failure_detection";
+/// CONFIG_DB `FEATURE|<f>` `state` (SONiC's enable state; read only).
+pub const FEATURE_STATE: &str = "state";
+
+/// STATE_DB `FEATURE|<f>` `current_owner`.
+pub const CURRENT_OWNER: &str = "current_owner";
+/// STATE_DB `FEATURE|<f>` `current_owner_update_ts`.
+pub const CURRENT_OWNER_UPDATE_TS: &str = "current_owner_update_ts";
+/// STATE_DB `FEATURE|<f>` `docker_id`.
+pub const DOCKER_ID: &str = "docker_id";
+/// STATE_DB `FEATURE|<f>` `transition_mode`.
+pub const TRANSITION_MODE: &str = "transition_mode";
+/// STATE_DB `FEATURE|<f>` `transition_mode_update_ts`.
+pub const TRANSITION_MODE_UPDATE_TS: &str = "transition_mode_update_ts";
+
+/// CONFIG_DB `KUBERNETES_MASTER|SERVER` `ip`.
+pub const SERVER_IP: &str = "ip";
+/// CONFIG_DB `KUBERNETES_MASTER|SERVER` `port`.
+pub const SERVER_PORT: &str = "port";
+/// CONFIG_DB `KUBERNETES_MASTER|SERVER` `insecure`.
+pub const SERVER_INSECURE: &str = "insecure";
+/// CONFIG_DB `KUBERNETES_MASTER|SERVER` `disable`.
+pub const SERVER_DISABLE: &str = "disable";
+/// STATE_DB `KUBERNETES_MASTER|SERVER` `connected`.
+pub const SERVER_CONNECTED: &str = "connected";
+/// STATE_DB `KUBERNETES_MASTER|SERVER` `last_update_ts`.
+pub const SERVER_LAST_UPDATE_TS: &str = "last_update_ts";
+/// Default API server port.
+pub const DEFAULT_SERVER_PORT: u16 = 6443;
+
+/// CONFIG_DB `DEVICE_METADATA|localhost` `hostname`.
+pub const HOSTNAME: &str = "hostname";
+/// CONFIG_DB `DEVICE_METADATA|localhost` `platform`.
+pub const PLATFORM: &str = "platform";
+/// CONFIG_DB `DEVICE_METADATA|localhost` `hwsku`.
+pub const HWSKU: &str = "hwsku";
+/// CONFIG_DB `DEVICE_METADATA|localhost` `type`.
+pub const DEVICE_TYPE: &str = "type";
+
+/// STATE_DB `KUBE_SERVER|PENDING_LABELS` `labels@` (a SONiC list: comma-joined items).
+pub const PENDING_LABELS_FIELD: &str = "labels@";
+
+// ---- values -------------------------------------------------------------------------------
+
+/// Owner spelling `local`.
+pub const OWNER_LOCAL: &str = "local";
+/// Owner spelling `kube`.
+pub const OWNER_KUBE: &str = "kube";
+/// Owner spelling `none`.
+pub const OWNER_NONE: &str = "none";
+/// Mode spelling `none`.
+pub const MODE_NONE: &str = "none";
+/// Mode spelling `kube_pending`.
+pub const MODE_KUBE_PENDING: &str = "kube_pending";
+/// Mode spelling `kube_ready`.
+pub const MODE_KUBE_READY: &str = "kube_ready";
+/// Mode spelling `kube_running`.
+pub const MODE_KUBE_RUNNING: &str = "kube_running";
+/// Mode spelling `kube_stopped`.
+pub const MODE_KUBE_STOPPED: &str = "kube_stopped";
+/// Boolean spelling `true` as written by this project.
+pub const TRUE: &str = "true";
+/// Boolean spelling `false` as written by this project.
+pub const FALSE: &str = "false";
+/// Suffix of the per-feature node label: `<feature>_enabled=true`.
+pub const ENABLED_LABEL_SUFFIX: &str = "_enabled";
+/// Value of the per-feature node label.
+pub const ENABLED_LABEL_VALUE: &str = "true";
+
+/// The Redis key of a row: `<table><sep><key>`.
+pub fn row_key(table: &str, sep: &str, key: &str) -> String {
+    format!("{table}{sep}{key}")
+}
+
+// ---- errors -------------------------------------------------------------------------------
+
+/// A field value that is not one of its documented spellings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: field {field} has unexpected value {value:?} (expected {expected})")]
+pub struct DecodeError {
+    /// The row, as `TABLE|key`.
+    pub key: String,
+    /// The field name.
+    pub field: String,
+    /// The value found.
+    pub value: String,
+    /// What would have been accepted.
+    pub expected: &'static str,
+}
+
+fn bad(key: &str, field: &str, value: &str, expected: &'static str) -> DecodeError {
+    DecodeError {
+        key: key.to_owned(),
+        field: field.to_owned(),
+        value: value.to_owned(),
+        expected,
+    }
+}
+
+/// A field's value with surrounding white space removed; `None` when absent or empty.
+fn field<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
+    fields.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+// ---- scalar decoders ------------------------------------------------------------------------
+
+/// Parses a boolean in any case (`true`, `True`, `FALSE`, …). Nothing else is a boolean: `1`,
+/// `yes` and `on` are errors, so a typo is never read as `false`.
+pub fn parse_bool(key: &str, name: &str, value: &str) -> Result<bool, DecodeError> {
+    let v = value.trim();
+    if v.eq_ignore_ascii_case(TRUE) {
+        Ok(true)
+    } else if v.eq_ignore_ascii_case(FALSE) {
+        Ok(false)
+    } else {
+        Err(bad(key, name, value, "true or false"))
+    }
+}
+
+fn opt_bool(fields: &Fields, key: &str, name: &str, default: bool) -> Result<bool, DecodeError> {
+    field(fields, name).map_or(Ok(default), |v| parse_bool(key, name, v))
+}
+
+fn opt_ts(fields: &Fields, key: &str, name: &str) -> Result<Option<Timestamp>, DecodeError> {
+    match field(fields, name) {
+        None => Ok(None),
+        Some(v) => {
+            // SONiC's Python writers sometimes store fractional seconds; keep the whole part.
+            let whole = v.split_once('.').map_or(v, |(w, _)| w);
+            whole
+                .parse::<Timestamp>()
+                .map(Some)
+                .map_err(|_| bad(key, name, v, "seconds since the epoch"))
+        }
+    }
+}
+
+/// Parses `set_owner`: `local` or `kube` in any case; absent or empty is `local`.
+pub fn parse_set_owner(key: &str, value: Option<&str>) -> Result<Owner, DecodeError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(Owner::Local),
+        Some(v) if v.eq_ignore_ascii_case(OWNER_LOCAL) => Ok(Owner::Local),
+        Some(v) if v.eq_ignore_ascii_case(OWNER_KUBE) => Ok(Owner::Kube),
+        Some(v) => Err(bad(key, SET_OWNER, v, "local or kube")),
+    }
+}
+
+/// Parses `current_owner`: `local`, `kube` or `none`; absent or empty is `none`.
+pub fn parse_current_owner(key: &str, value: Option<&str>) -> Result<CurrentOwner, DecodeError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(CurrentOwner::None),
+        Some(v) if v.eq_ignore_ascii_case(OWNER_NONE) => Ok(CurrentOwner::None),
+        Some(v) if v.eq_ignore_ascii_case(OWNER_LOCAL) => Ok(CurrentOwner::Local),
+        Some(v) if v.eq_ignore_ascii_case(OWNER_KUBE) => Ok(CurrentOwner::Kube),
+        Some(v) => Err(bad(key, CURRENT_OWNER, v, "local, kube or none")),
+    }
+}
+
+/// Parses `transition_mode`; absent or empty is `none`.
+pub fn parse_transition_mode(
+    key: &str,
+    value: Option<&str>,
+) -> Result<TransitionMode, DecodeError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(TransitionMode::None),
+        Some(v) => TransitionMode::ALL
+            .into_iter()
+            .find(|m| v.eq_ignore_ascii_case(m.as_str()))
+            .ok_or_else(|| {
+                bad(
+                    key,
+                    TRANSITION_MODE,
+                    v,
+                    "none, kube_pending, kube_ready, kube_running or kube_stopped",
+                )
+            }),
+    }
+}
+
+// ---- row decoders ---------------------------------------------------------------------------
+
+/// Decodes CONFIG_DB `FEATURE|<f>`. `key` is the row's name for messages (`FEATURE|snmp`).
+pub fn decode_feature_config(key: &str, fields: &Fields) -> Result<FeatureConfig, DecodeError> {
+    let set_owner = parse_set_owner(key, field(fields, SET_OWNER))?;
+    let fallback_to_local = opt_bool(fields, key, FALLBACK_TO_LOCAL, false)?;
+    let kube_failure_detection_mins = match field(fields, KUBE_FAILURE_DETECTION) {
+        None => 0,
+        Some(v) => v
+            .parse::<u32>()
+            .map_err(|_| bad(key, KUBE_FAILURE_DETECTION, v, "minutes as an integer >= 0"))?,
+    };
+    Ok(FeatureConfig {
+        set_owner,
+        fallback_to_local,
+        kube_failure_detection_mins,
+        state: field(fields, FEATURE_STATE).map(str::to_owned),
+    })
+}
+
+/// Encodes the fields of CONFIG_DB `FEATURE|<f>` this project owns (not `state`).
+pub fn encode_feature_config(cfg: &FeatureConfig) -> Vec<(&'static str, String)> {
+    vec![
+        (SET_OWNER, cfg.set_owner.as_str().to_owned()),
+        (
+            FALLBACK_TO_LOCAL,
+            bool_str(cfg.fallback_to_local).to_owned(),
+        ),
+        (
+            KUBE_FAILURE_DETECTION,
+            cfg.kube_failure_detection_mins.to_string(),
+        ),
+    ]
+}
+
+/// Decodes STATE_DB `FEATURE|<f>`.
+pub fn decode_feature_record(key: &str, fields: &Fields) -> Result<FeatureRecord, DecodeError> {
+    let current_owner = parse_current_owner(key, field(fields, CURRENT_OWNER))?;
+    let transition_mode = parse_transition_mode(key, field(fields, TRANSITION_MODE))?;
+    let docker_id = match field(fields, DOCKER_ID) {
+        None => None,
+        Some(v) => Some(
+            ContainerId::new(v).map_err(|_| bad(key, DOCKER_ID, v, "a container id or empty"))?,
+        ),
+    };
+    Ok(FeatureRecord {
+        current_owner,
+        current_owner_update_ts: opt_ts(fields, key, CURRENT_OWNER_UPDATE_TS)?,
+        docker_id,
+        transition_mode,
+        transition_mode_update_ts: opt_ts(fields, key, TRANSITION_MODE_UPDATE_TS)?,
+    })
+}
+
+/// Encodes a whole STATE_DB `FEATURE|<f>` record (absent timestamps are left out).
+pub fn encode_feature_record(rec: &FeatureRecord) -> Vec<(&'static str, String)> {
+    let mut out = vec![
+        (CURRENT_OWNER, rec.current_owner.as_str().to_owned()),
+        (
+            DOCKER_ID,
+            rec.docker_id
+                .as_ref()
+                .map(|d| d.as_str().to_owned())
+                .unwrap_or_default(),
+        ),
+        (TRANSITION_MODE, rec.transition_mode.as_str().to_owned()),
+    ];
+    if let Some(ts) = rec.current_owner_update_ts {
+        out.push((CURRENT_OWNER_UPDATE_TS, ts.to_string()));
+    }
+    if let Some(ts) = rec.transition_mode_update_ts {
+        out.push((TRANSITION_MODE_UPDATE_TS, ts.to_string()));
+    }
+    out
+}
+
+/// Decodes CONFIG_DB `KUBERNETES_MASTER|SERVER`.
+pub fn decode_server_config(key: &str, fields: &Fields) -> Result<ServerConfig, DecodeError> {
+    let port = match field(fields, SERVER_PORT) {
+        None => DEFAULT_SERVER_PORT,
+        Some(v) => match v.parse::<u16>() {
+            Ok(p) if p > 0 => p,
+            _ => return Err(bad(key, SERVER_PORT, v, "a port 1-65535")),
+        },
+    };
+    let ip = match field(fields, SERVER_IP) {
+        None => None,
+        Some(v) if is_valid_host(v) => Some(v.to_owned()),
+        Some(v) => {
+            return Err(bad(
+                key,
+                SERVER_IP,
+                v,
+                "an IPv4 or IPv6 address or a DNS name",
+            ));
+        }
+    };
+    Ok(ServerConfig {
+        ip,
+        port,
+        insecure: opt_bool(fields, key, SERVER_INSECURE, false)?,
+        disable: opt_bool(fields, key, SERVER_DISABLE, false)?,
+    })
+}
+
+/// Encodes CONFIG_DB `KUBERNETES_MASTER|SERVER`.
+pub fn encode_server_config(cfg: &ServerConfig) -> Vec<(&'static str, String)> {
+    let mut out = vec![
+        (SERVER_PORT, cfg.port.to_string()),
+        (SERVER_INSECURE, bool_str(cfg.insecure).to_owned()),
+        (SERVER_DISABLE, bool_str(cfg.disable).to_owned()),
+    ];
+    if let Some(ip) = &cfg.ip {
+        out.push((SERVER_IP, ip.clone()));
+    }
+    out
+}
+
+/// Whether `host` is an IPv4 address, an IPv6 address (bare or in brackets) or a DNS name
+/// (RFC 1123 labels of at most 63 characters, at most 253 in all).
+pub fn is_valid_host(host: &str) -> bool {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    // Something that looks like a dotted quad but failed to parse as one is a bad IPv4
+    // address, not a DNS name.
+    if host
+        .split('.')
+        .all(|p| p.chars().all(|c| c.is_ascii_digit()))
+    {
+        return false;
+    }
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            let b = label.as_bytes();
+            !b.is_empty()
+                && b.len() <= 63
+                && b[0].is_ascii_alphanumeric()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        })
+}
+
+/// Decodes STATE_DB `KUBERNETES_MASTER|SERVER`.
+pub fn decode_server_status(key: &str, fields: &Fields) -> Result<ServerStatus, DecodeError> {
+    Ok(ServerStatus {
+        connected: opt_bool(fields, key, SERVER_CONNECTED, false)?,
+        last_update_ts: opt_ts(fields, key, SERVER_LAST_UPDATE_TS)?,
+    })
+}
+
+/// Encodes STATE_DB `KUBERNETES_MASTER|SERVER` (one HSET).
+pub fn encode_server_status(st: &ServerStatus) -> Vec<(&'static str, String)> {
+    let mut out = vec![(SERVER_CONNECTED, bool_str(st.connected).to_owned())];
+    if let Some(ts) = st.last_update_ts {
+        out.push((SERVER_LAST_UPDATE_TS, ts.to_string()));
+    }
+    out
+}
+
+/// Decodes CONFIG_DB `DEVICE_METADATA|localhost`. Every field is free text; nothing fails.
+pub fn decode_device_metadata(fields: &Fields) -> DeviceMetadata {
+    let get = |n: &str| field(fields, n).map(str::to_owned);
+    DeviceMetadata {
+        hostname: get(HOSTNAME),
+        platform: get(PLATFORM),
+        hwsku: get(HWSKU),
+        deployment_type: get(DEVICE_TYPE),
+    }
+}
+
+/// Decodes the `labels@` list of STATE_DB `KUBE_SERVER|PENDING_LABELS`: comma-joined
+/// `key=value` (add) and `key-` (remove) items, in order. An absent or empty field is an empty
+/// list; a malformed item is an error naming it.
+pub fn decode_pending_labels(key: &str, value: Option<&str>) -> Result<Vec<LabelOp>, DecodeError> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    v.split(',')
+        .map(|item| {
+            item.parse::<LabelOp>().map_err(|_: LabelParseError| {
+                bad(key, PENDING_LABELS_FIELD, item, "key=value or key-")
+            })
+        })
+        .collect()
+}
+
+/// Encodes a pending-label list as SONiC's comma-joined list value.
+pub fn encode_pending_labels(ops: &[LabelOp]) -> String {
+    ops.iter()
+        .map(LabelOp::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The DB spelling of a boolean.
+pub fn bool_str(b: bool) -> &'static str {
+    if b { TRUE } else { FALSE }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(pairs: &[(&str, &str)]) -> Fields {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn feature_config_defaults_when_fields_are_absent_or_empty() {
+        let c = decode_feature_config("FEATURE|snmp", &f(&[("set_owner", "")])).expect("decodes");
+        assert_eq!(c, FeatureConfig::default());
+    }
+
+    #[test]
+    fn booleans_are_read_in_any_case_and_nothing_else_is_a_boolean() {
+        for (v, want) in [
+            ("true", true),
+            ("TRUE", true),
+            ("False", false),
+            (" false ", false),
+        ] {
+            assert_eq!(parse_bool("k", "f", v), Ok(want));
+        }
+        for v in ["1", "yes", "on", "tru", "falsey"] {
+            let e = parse_bool("FEATURE|snmp", "fallback_to_local", v).expect_err(v);
+            assert_eq!(e.field, "fallback_to_local");
+            assert!(e.to_string().contains("FEATURE|snmp"));
+        }
+    }
+
+    #[test]
+    fn unknown_set_owner_is_an_error_naming_key_field_and_value() {
+        let e = decode_feature_config("FEATURE|snmp", &f(&[("set_owner", "kub")]))
+            .expect_err("kub is not an owner");
+        assert_eq!(
+            e.to_string(),
+            "FEATURE|snmp: field set_owner has unexpected value \"kub\" (expected local or kube)"
+        );
+    }
+
+    #[test]
+    fn feature_record_round_trips() {
+        let rec = FeatureRecord {
+            current_owner: CurrentOwner::Kube,
+            current_owner_update_ts: Some(17),
+            docker_id: ContainerId::new("0123abcd").ok(),
+            transition_mode: TransitionMode::KubeRunning,
+            transition_mode_update_ts: Some(18),
+        };
+        let fields: Fields = encode_feature_record(&rec)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        assert_eq!(decode_feature_record("FEATURE|x", &fields), Ok(rec));
+    }
+
+    #[test]
+    fn server_config_checks_port_and_ip() {
+        let ok = decode_server_config(
+            "KUBERNETES_MASTER|SERVER",
+            &f(&[("ip", "10.3.1.1"), ("port", "443"), ("insecure", "True")]),
+        )
+        .expect("decodes");
+        assert_eq!(ok.port, 443);
+        assert!(ok.insecure);
+        for (field_name, v) in [
+            ("port", "0"),
+            ("port", "70000"),
+            ("ip", "300.1.1.1"),
+            ("ip", "a b"),
+        ] {
+            assert!(
+                decode_server_config("K", &f(&[(field_name, v)])).is_err(),
+                "{field_name}={v}"
+            );
+        }
+        for host in ["fd00::1", "[fd00::1]", "master.example.com", "k8s-1"] {
+            assert!(is_valid_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn pending_labels_decode_in_order() {
+        let ops = decode_pending_labels("KUBE_SERVER|PENDING_LABELS", Some("a=1,b-,a=2"))
+            .expect("decodes");
+        assert_eq!(encode_pending_labels(&ops), "a=1,b-,a=2");
+        assert!(decode_pending_labels("K", Some("a=1,=x")).is_err());
+        assert_eq!(decode_pending_labels("K", Some("")), Ok(vec![]));
+    }
+}

@@ -1,0 +1,822 @@
+//! The feature state machine of DESIGN.md §4 as one pure, total, deterministic function.
+//!
+//! [`step`] takes what is recorded ([`FeatureRecord`]), what is configured ([`FeatureConfig`]),
+//! one [`Input`] (an observation or a command) and `now`, and answers a [`Step`]: the state the
+//! feature will be in, the [`Effect`]s to carry out in order, and the [`Reason`] — the row of
+//! the table that applied. It never fails and never panics: an input that a state does not
+//! take answers "unchanged" with a reason.
+//!
+//! The driver contract (like str0m's run loop): execute the effects in order; an
+//! [`Effect::DockerStart`] that succeeds is followed by feeding [`Input::LocalUp`] with the new
+//! id; a [`Effect::Write`] whose `guard` no longer matches the DB is re-read and re-stepped (at
+//! most [`CAS_RETRIES`] times); a label operation that cannot reach the master is queued (see
+//! [`crate::label`]) and, for a kube Stop, makes [`Effect::AwaitExit`] stop the container at
+//! once instead of waiting for kubelet.
+
+use serde::Serialize;
+
+use crate::types::{
+    ContainerId, CurrentOwner, FeatureConfig, FeatureRecord, Owner, State, Timestamp,
+    TransitionMode,
+};
+
+/// How many times the driver re-reads and re-steps after a compare-and-set write lost a race.
+pub const CAS_RETRIES: u32 = 5;
+
+/// Options of a Stop (`container stop -t SECS`, and the bounded wait for a kube container).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct StopOptions {
+    /// Seconds between SIGTERM and SIGKILL when the container is stopped with `docker stop`.
+    pub grace_secs: u32,
+    /// Seconds to wait for kubelet to stop a kube container after the label is removed.
+    pub kube_exit_wait_secs: u32,
+}
+
+impl Default for StopOptions {
+    fn default() -> Self {
+        Self {
+            grace_secs: 10,
+            kube_exit_wait_secs: 30,
+        }
+    }
+}
+
+/// What happened, or what was asked: the inputs of DESIGN.md §4.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub enum Input {
+    /// `container start` (systemd ExecStartPre / ExecStart).
+    Start,
+    /// `container stop` (systemd ExecStop).
+    Stop(StopOptions),
+    /// `container kill` (reboot scripts): like Stop, with `docker kill`, Down recorded at once.
+    Kill,
+    /// The local container with this id is up (after `docker start`, or `container state up
+    /// local` from inside it).
+    LocalUp(ContainerId),
+    /// A kube-deployed container with this id is up (`container state up kube`). The caller
+    /// has already fed [`Input::Down`] for a recorded owner that no longer runs.
+    KubeUp(ContainerId),
+    /// The container with this id went down (`container state down`, or `wait`/`kill` seeing
+    /// it exit). Ignored unless it is the recorded `docker_id`.
+    Down(ContainerId),
+    /// hostcfgd saw `transition_mode = kube_pending`; `service_active` tells whether the
+    /// feature's systemd unit is active.
+    Approve {
+        /// Whether `systemctl is-active <feature>` says active.
+        service_active: bool,
+    },
+    /// kube-monit's failure deadline ([`next_deadline`]) passed.
+    FailureTimeout,
+}
+
+impl Input {
+    /// A short name for logs and docs (`Start`, `KubeUp`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Input::Start => "Start",
+            Input::Stop(_) => "Stop",
+            Input::Kill => "Kill",
+            Input::LocalUp(_) => "LocalUp",
+            Input::KubeUp(_) => "KubeUp",
+            Input::Down(_) => "Down",
+            Input::Approve { .. } => "Approve",
+            Input::FailureTimeout => "FailureTimeout",
+        }
+    }
+}
+
+/// Which container an effect acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub enum Target {
+    /// The container with this id.
+    Id(ContainerId),
+    /// The feature's local container by its name (the feature's name), used when no id is
+    /// recorded.
+    LocalByName,
+}
+
+/// The answer to a kube container's `container state up kube`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum KubeAnswer {
+    /// Approved: run the feature.
+    Proceed,
+    /// Wait for approval (block on STATE_DB events, then ask again).
+    Wait,
+    /// Never proceed: `set_owner` is local. Block until stopped.
+    Park,
+}
+
+/// New owner fields for one HSET: `current_owner`, `docker_id`, `current_owner_update_ts`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct OwnerWrite {
+    /// The new `current_owner`.
+    pub owner: CurrentOwner,
+    /// The new `docker_id` (`None` writes `""`).
+    pub docker_id: Option<ContainerId>,
+}
+
+/// Fields of STATE_DB `FEATURE|<f>` to write in one HSET, with the timestamps of what changes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct StateWrite {
+    /// Compare-and-set guard: write only if `transition_mode` still has this value.
+    pub guard: Option<TransitionMode>,
+    /// New owner and id, and `current_owner_update_ts = now`.
+    pub owner: Option<OwnerWrite>,
+    /// New mode, and `transition_mode_update_ts = now`.
+    pub mode: Option<TransitionMode>,
+    /// The time to record.
+    pub now: Timestamp,
+}
+
+impl StateWrite {
+    /// Applies the write to a record, as the DB would.
+    pub fn apply(&self, rec: &mut FeatureRecord) {
+        if let Some(o) = &self.owner {
+            rec.current_owner = o.owner;
+            rec.docker_id = o.docker_id.clone();
+            rec.current_owner_update_ts = Some(self.now);
+        }
+        if let Some(m) = self.mode {
+            rec.transition_mode = m;
+            rec.transition_mode_update_ts = Some(self.now);
+        }
+    }
+}
+
+/// An imperative for the driver. Effects are data; the driver carries them out in order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub enum Effect {
+    /// Add the node label `<feature>_enabled=true` (queued when the master is unreachable).
+    LabelAdd,
+    /// Remove the node label `<feature>_enabled` (queued when the master is unreachable).
+    LabelRemove,
+    /// `docker start <feature>` (the local image); on success feed [`Input::LocalUp`].
+    DockerStart,
+    /// `docker stop` with a grace period.
+    DockerStop {
+        /// Which container.
+        target: Target,
+        /// Seconds before SIGKILL.
+        grace_secs: u32,
+    },
+    /// `docker kill`.
+    DockerKill {
+        /// Which container.
+        target: Target,
+    },
+    /// Wait up to `timeout_secs` for the kube container to exit after its label was removed;
+    /// if it still runs then, or the label removal had to be queued (kubelet is stopped and will
+    /// not stop it), `docker stop` it with `grace_secs`.
+    AwaitExit {
+        /// The kube container.
+        id: ContainerId,
+        /// Bound of the wait.
+        timeout_secs: u32,
+        /// Grace of the fallback `docker stop`.
+        grace_secs: u32,
+    },
+    /// Write STATE_DB fields in one HSET (compare-and-set when guarded).
+    Write(StateWrite),
+    /// `systemctl stop <feature>`, waiting until it is stopped.
+    SystemctlStop,
+    /// `systemctl start <feature>`.
+    SystemctlStart,
+    /// `systemctl restart <feature>`.
+    SystemctlRestart,
+    /// Answer the kube container that asked.
+    Answer(KubeAnswer),
+}
+
+/// Why a step did what it did: the row of DESIGN.md §4 that applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[allow(missing_docs)] // each variant's text() is its documentation
+pub enum Reason {
+    StartLocal,
+    StartKubeFallbackLocal,
+    StartKubeApproved,
+    StartLocalAgain,
+    StartApprovesPending,
+    StartLocalDropsPending,
+    StartKubeAfterStopped,
+    StartLocalAfterStopped,
+    StartAlreadyUnderWay,
+    StopLocal,
+    StopLocalKeepsPendingApproval,
+    StopLocalToKubeOwnerLocal,
+    StopPendingKeepsApproval,
+    StopPendingOwnerLocal,
+    StopReady,
+    StopKubeRunning,
+    StopKubeStoppedKeepsLabel,
+    StopKubeStoppedOwnerLocal,
+    StopNothingRuns,
+    KillLocal,
+    KillLocalKeepsPendingApproval,
+    KillLocalToKubeOwnerLocal,
+    KillKubeRunning,
+    KillAsStop,
+    LocalUpRecorded,
+    LocalUpIdRecorded,
+    LocalUpWhilePending,
+    LocalUpRefusedWhileKube,
+    KubeUpParkedOwnerLocal,
+    KubeUpProceeds,
+    KubeUpRequestsApproval,
+    KubeUpInterruptsLocal,
+    KubeUpWaits,
+    KubeUpAlreadyRunning,
+    KubeUpWaitsForOldContainer,
+    DownLocal,
+    DownLocalPending,
+    DownKube,
+    DownKubeOwnerLocal,
+    DownNotOwner,
+    ApproveStopsAndStarts,
+    ApproveDeferredServiceInactive,
+    ApproveNothingPending,
+    FailureFallsBackToLocal,
+    FailureNotDue,
+    FailureNotApplicable,
+}
+
+impl Reason {
+    /// The row in words, as logged and as written in `docs/state-machine.md`.
+    pub fn text(self) -> &'static str {
+        use Reason::*;
+        match self {
+            StartLocal => "start the local image",
+            StartKubeFallbackLocal => {
+                "owner kube with fallback: add the label and run the local image until kube deploys"
+            }
+            StartKubeApproved => {
+                "owner kube without fallback: pre-approve (kube_ready) and add the label"
+            }
+            StartLocalAgain => {
+                "already local: docker start is a no-op on a running container; ensure the label when owner is kube"
+            }
+            StartApprovesPending => {
+                "a kube container waits: approve it in place (kube_ready) and add the label"
+            }
+            StartLocalDropsPending => {
+                "owner local: drop the pending kube request and start the local image"
+            }
+            StartKubeAfterStopped => {
+                "the kube container exited: approve the next deployment and add the label"
+            }
+            StartLocalAfterStopped => {
+                "owner local after a kube container: clear the mode and start the local image"
+            }
+            StartAlreadyUnderWay => {
+                "already started: idempotent; ensure the label when owner is kube"
+            }
+            StopLocal => "stop the local container (remove the label when owner is kube)",
+            StopLocalKeepsPendingApproval => {
+                "an approval is under way: stop the local container, keep the label"
+            }
+            StopLocalToKubeOwnerLocal => {
+                "owner local: remove the label, stop the local container, clear the mode"
+            }
+            StopPendingKeepsApproval => "an approval is under way: nothing to stop, keep the label",
+            StopPendingOwnerLocal => "owner local: remove the label and clear the pending request",
+            StopReady => "not deployed yet: remove the label and clear the mode",
+            StopKubeRunning => {
+                "remove the label, wait (bounded) for kubelet to stop the container, else docker stop it; record the exit"
+            }
+            StopKubeStoppedKeepsLabel => {
+                "the kube container already exited: keep the label so that its replacement is not undeployed"
+            }
+            StopKubeStoppedOwnerLocal => "owner local: remove the label and clear the mode",
+            StopNothingRuns => "nothing runs",
+            KillLocal => {
+                "kill the local container and record the exit (remove the label when owner is kube)"
+            }
+            KillLocalKeepsPendingApproval => {
+                "an approval is under way: kill the local container, keep the label"
+            }
+            KillLocalToKubeOwnerLocal => {
+                "owner local: remove the label, kill the local container, clear the mode"
+            }
+            KillKubeRunning => {
+                "remove the label, kill the kube container and record the exit at once"
+            }
+            KillAsStop => "no container runs: as Stop",
+            LocalUpRecorded => "record the local container as owner",
+            LocalUpIdRecorded => "record the local container's id",
+            LocalUpWhilePending => {
+                "a local container came up while a kube container waits: record it"
+            }
+            LocalUpRefusedWhileKube => {
+                "kube owns or is about to own the feature: stop that local container (never two owners)"
+            }
+            KubeUpParkedOwnerLocal => {
+                "owner local: the kube container must never run the feature (parked)"
+            }
+            KubeUpProceeds => "approved: the kube container claims the feature",
+            KubeUpRequestsApproval => {
+                "a kube container asks to run: request approval (kube_pending)"
+            }
+            KubeUpInterruptsLocal => {
+                "a kube container asks to replace the local one: request approval (kube_pending)"
+            }
+            KubeUpWaits => "an approval is already under way: wait",
+            KubeUpAlreadyRunning => "this container already owns the feature",
+            KubeUpWaitsForOldContainer => {
+                "another kube container still owns the feature: wait until it exits"
+            }
+            DownLocal => "the local container exited",
+            DownLocalPending => "the local container exited while a kube container waits",
+            DownKube => "the kube container exited",
+            DownKubeOwnerLocal => "the kube container exited and owner is local: back to INIT",
+            DownNotOwner => "not the recorded container: nothing changes",
+            ApproveStopsAndStarts => {
+                "approve: systemctl stop, then kube_ready when owner is kube, then systemctl start"
+            }
+            ApproveDeferredServiceInactive => "the service is not active: the next Start approves",
+            ApproveNothingPending => "no kube container waits for approval",
+            FailureFallsBackToLocal => {
+                "kube did not run the feature for N minutes: clear the mode and restart the service on the local image"
+            }
+            FailureNotDue => "the failure deadline has not passed",
+            FailureNotApplicable => {
+                "failure detection does not apply in this state or configuration"
+            }
+        }
+    }
+}
+
+/// The outcome of one [`step`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// The state once the effects (and the inputs they feed back) are carried out.
+    pub next: State,
+    /// What to do, in order.
+    pub effects: Vec<Effect>,
+    /// Which row applied.
+    pub reason: Reason,
+}
+
+fn step_to(next: State, effects: Vec<Effect>, reason: Reason) -> Step {
+    Step {
+        next,
+        effects,
+        reason,
+    }
+}
+
+/// The container a local Stop/Kill acts on: the recorded id, else the feature's name.
+fn local_target(rec: &FeatureRecord) -> Target {
+    rec.docker_id
+        .clone()
+        .map_or(Target::LocalByName, Target::Id)
+}
+
+fn write_owner(owner: CurrentOwner, docker_id: Option<ContainerId>, now: Timestamp) -> Effect {
+    Effect::Write(StateWrite {
+        guard: None,
+        owner: Some(OwnerWrite { owner, docker_id }),
+        mode: None,
+        now,
+    })
+}
+
+fn write_mode(guard: TransitionMode, mode: TransitionMode, now: Timestamp) -> Effect {
+    Effect::Write(StateWrite {
+        guard: Some(guard),
+        owner: None,
+        mode: Some(mode),
+        now,
+    })
+}
+
+fn write_both(
+    guard: TransitionMode,
+    owner: CurrentOwner,
+    docker_id: Option<ContainerId>,
+    mode: TransitionMode,
+    now: Timestamp,
+) -> Effect {
+    Effect::Write(StateWrite {
+        guard: Some(guard),
+        owner: Some(OwnerWrite { owner, docker_id }),
+        mode: Some(mode),
+        now,
+    })
+}
+
+/// One transition of DESIGN.md §4. Pure, total and deterministic.
+pub fn step(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Timestamp) -> Step {
+    use Effect as E;
+    use Reason as R;
+    use State as S;
+    use TransitionMode as M;
+
+    let state = rec.state();
+    let kube = cfg.set_owner == Owner::Kube;
+    let mode = rec.transition_mode;
+    let label_if_kube = || if kube { vec![E::LabelAdd] } else { vec![] };
+
+    match (state, input) {
+        // ---- Start ---------------------------------------------------------------------
+        // INIT | Start | owner=local → LOCAL: docker start local; record owner local + id
+        (S::Init, Input::Start) if !kube => step_to(S::Local, vec![E::DockerStart], R::StartLocal),
+        // INIT | Start | owner=kube, fb → LOCAL: label add; docker start local; record
+        (S::Init, Input::Start) if cfg.fallback_to_local => step_to(
+            S::Local,
+            vec![E::LabelAdd, E::DockerStart],
+            R::StartKubeFallbackLocal,
+        ),
+        // INIT | Start | owner=kube, !fb → KUBE_READY: mode kube_ready; label add
+        (S::Init, Input::Start) => step_to(
+            S::KubeReady,
+            vec![write_mode(mode, M::KubeReady, now), E::LabelAdd],
+            R::StartKubeApproved,
+        ),
+        // LOCAL | Start | — → LOCAL: idempotent (ensure label when owner=kube)
+        (S::Local, Input::Start) => {
+            let mut effects = label_if_kube();
+            effects.push(E::DockerStart);
+            step_to(S::Local, effects, R::StartLocalAgain)
+        }
+        // KUBE_PENDING | Start | owner=kube → KUBE_READY: mode kube_ready; label add
+        (S::KubePending, Input::Start) if kube => step_to(
+            S::KubeReady,
+            vec![write_mode(mode, M::KubeReady, now), E::LabelAdd],
+            R::StartApprovesPending,
+        ),
+        // KUBE_PENDING | Start | owner=local → LOCAL: label remove; mode none; docker start
+        (S::KubePending, Input::Start) => step_to(
+            S::Local,
+            vec![
+                E::LabelRemove,
+                write_mode(mode, M::None, now),
+                E::DockerStart,
+            ],
+            R::StartLocalDropsPending,
+        ),
+        // KUBE_STOPPED | Start | owner=kube → KUBE_READY: mode kube_ready; label add
+        (S::KubeStopped, Input::Start) if kube => step_to(
+            S::KubeReady,
+            vec![write_mode(mode, M::KubeReady, now), E::LabelAdd],
+            R::StartKubeAfterStopped,
+        ),
+        // KUBE_STOPPED | Start | owner=local → LOCAL: mode none; docker start local
+        (S::KubeStopped, Input::Start) => step_to(
+            S::Local,
+            vec![write_mode(mode, M::None, now), E::DockerStart],
+            R::StartLocalAfterStopped,
+        ),
+        // KUBE_READY, KUBE_RUNNING, LOCAL_TO_KUBE | Start | — → same: idempotent
+        (s @ (S::KubeReady | S::KubeRunning | S::LocalToKube), Input::Start) => {
+            step_to(s, label_if_kube(), R::StartAlreadyUnderWay)
+        }
+
+        // ---- Stop ----------------------------------------------------------------------
+        // INIT | Stop | — → INIT: nothing
+        (S::Init, Input::Stop(_)) => step_to(S::Init, vec![], R::StopNothingRuns),
+        // LOCAL | Stop | — → INIT: label remove if owner=kube; docker stop id; owner none
+        (S::Local, Input::Stop(o)) => {
+            let mut effects = if kube { vec![E::LabelRemove] } else { vec![] };
+            effects.push(E::DockerStop {
+                target: local_target(rec),
+                grace_secs: o.grace_secs,
+            });
+            effects.push(write_owner(CurrentOwner::None, None, now));
+            step_to(S::Init, effects, R::StopLocal)
+        }
+        // LOCAL_TO_KUBE | Stop | owner=kube → KUBE_PENDING: docker stop local; label kept
+        (S::LocalToKube, Input::Stop(o)) if kube => step_to(
+            S::KubePending,
+            vec![
+                E::DockerStop {
+                    target: local_target(rec),
+                    grace_secs: o.grace_secs,
+                },
+                write_owner(CurrentOwner::None, None, now),
+            ],
+            R::StopLocalKeepsPendingApproval,
+        ),
+        // LOCAL_TO_KUBE | Stop | owner=local → INIT: label remove; docker stop; mode none
+        (S::LocalToKube, Input::Stop(o)) => step_to(
+            S::Init,
+            vec![
+                E::LabelRemove,
+                E::DockerStop {
+                    target: local_target(rec),
+                    grace_secs: o.grace_secs,
+                },
+                write_both(mode, CurrentOwner::None, None, M::None, now),
+            ],
+            R::StopLocalToKubeOwnerLocal,
+        ),
+        // KUBE_PENDING | Stop | owner=kube → KUBE_PENDING: nothing (label kept)
+        (S::KubePending, Input::Stop(_)) if kube => {
+            step_to(S::KubePending, vec![], R::StopPendingKeepsApproval)
+        }
+        // KUBE_PENDING | Stop | owner=local → INIT: label remove; mode none
+        (S::KubePending, Input::Stop(_)) => step_to(
+            S::Init,
+            vec![E::LabelRemove, write_mode(mode, M::None, now)],
+            R::StopPendingOwnerLocal,
+        ),
+        // KUBE_READY | Stop | — → INIT: label remove; mode none
+        (S::KubeReady, Input::Stop(_)) => step_to(
+            S::Init,
+            vec![E::LabelRemove, write_mode(mode, M::None, now)],
+            R::StopReady,
+        ),
+        // KUBE_RUNNING | Stop | — → KUBE_STOPPED (INIT if owner=local): label remove;
+        // bounded wait, else docker stop; record Down
+        (S::KubeRunning, Input::Stop(o)) => {
+            let (next, to_mode) = if kube {
+                (S::KubeStopped, M::KubeStopped)
+            } else {
+                (S::Init, M::None)
+            };
+            let mut effects = vec![E::LabelRemove];
+            if let Some(id) = rec.docker_id.clone() {
+                effects.push(E::AwaitExit {
+                    id,
+                    timeout_secs: o.kube_exit_wait_secs,
+                    grace_secs: o.grace_secs,
+                });
+            }
+            effects.push(write_both(mode, CurrentOwner::None, None, to_mode, now));
+            step_to(next, effects, R::StopKubeRunning)
+        }
+        // KUBE_STOPPED | Stop | owner=kube → KUBE_STOPPED: nothing (label kept)
+        (S::KubeStopped, Input::Stop(_)) if kube => {
+            step_to(S::KubeStopped, vec![], R::StopKubeStoppedKeepsLabel)
+        }
+        // KUBE_STOPPED | Stop | owner=local → INIT: label remove; mode none
+        (S::KubeStopped, Input::Stop(_)) => step_to(
+            S::Init,
+            vec![E::LabelRemove, write_mode(mode, M::None, now)],
+            R::StopKubeStoppedOwnerLocal,
+        ),
+
+        // ---- Kill: as Stop, with docker kill, Down recorded at once --------------------
+        // any running | Kill | — → as Stop (LOCAL)
+        (S::Local, Input::Kill) => {
+            let mut effects = if kube { vec![E::LabelRemove] } else { vec![] };
+            effects.push(E::DockerKill {
+                target: local_target(rec),
+            });
+            effects.push(write_owner(CurrentOwner::None, None, now));
+            step_to(S::Init, effects, R::KillLocal)
+        }
+        // any running | Kill | — → as Stop (LOCAL_TO_KUBE, owner=kube)
+        (S::LocalToKube, Input::Kill) if kube => step_to(
+            S::KubePending,
+            vec![
+                E::DockerKill {
+                    target: local_target(rec),
+                },
+                write_owner(CurrentOwner::None, None, now),
+            ],
+            R::KillLocalKeepsPendingApproval,
+        ),
+        // any running | Kill | — → as Stop (LOCAL_TO_KUBE, owner=local)
+        (S::LocalToKube, Input::Kill) => step_to(
+            S::Init,
+            vec![
+                E::LabelRemove,
+                E::DockerKill {
+                    target: local_target(rec),
+                },
+                write_both(mode, CurrentOwner::None, None, M::None, now),
+            ],
+            R::KillLocalToKubeOwnerLocal,
+        ),
+        // any running | Kill | — → as Stop (KUBE_RUNNING), docker kill, Down at once
+        (S::KubeRunning, Input::Kill) => {
+            let (next, to_mode) = if kube {
+                (S::KubeStopped, M::KubeStopped)
+            } else {
+                (S::Init, M::None)
+            };
+            let mut effects = vec![E::LabelRemove];
+            if let Some(id) = rec.docker_id.clone() {
+                effects.push(E::DockerKill {
+                    target: Target::Id(id),
+                });
+            }
+            effects.push(write_both(mode, CurrentOwner::None, None, to_mode, now));
+            step_to(next, effects, R::KillKubeRunning)
+        }
+        // INIT, KUBE_PENDING, KUBE_READY, KUBE_STOPPED | Kill | — → as Stop: nothing runs
+        (S::Init | S::KubePending | S::KubeReady | S::KubeStopped, Input::Kill) => {
+            let s = step(rec, cfg, Input::Stop(StopOptions::default()), now);
+            Step {
+                reason: R::KillAsStop,
+                ..s
+            }
+        }
+
+        // ---- LocalUp -------------------------------------------------------------------
+        // INIT, LOCAL | LocalUp(id) | current_owner ≠ kube → LOCAL: record owner local + id
+        (S::Init | S::Local, Input::LocalUp(id)) => {
+            let effects = if state == S::Local && rec.docker_id.as_ref() == Some(&id) {
+                vec![]
+            } else {
+                vec![write_owner(CurrentOwner::Local, Some(id), now)]
+            };
+            step_to(S::Local, effects, R::LocalUpRecorded)
+        }
+        // LOCAL_TO_KUBE | LocalUp(id) | — → LOCAL_TO_KUBE: record id
+        (S::LocalToKube, Input::LocalUp(id)) => {
+            let effects = if rec.docker_id.as_ref() == Some(&id) {
+                vec![]
+            } else {
+                vec![write_owner(CurrentOwner::Local, Some(id), now)]
+            };
+            step_to(S::LocalToKube, effects, R::LocalUpIdRecorded)
+        }
+        // KUBE_PENDING | LocalUp(id) | — → LOCAL_TO_KUBE: record owner local + id
+        (S::KubePending, Input::LocalUp(id)) => step_to(
+            S::LocalToKube,
+            vec![write_owner(CurrentOwner::Local, Some(id), now)],
+            R::LocalUpWhilePending,
+        ),
+        // KUBE_READY, KUBE_RUNNING, KUBE_STOPPED | LocalUp(id) | — → same: refuse
+        (s @ (S::KubeReady | S::KubeRunning | S::KubeStopped), Input::LocalUp(id)) => step_to(
+            s,
+            vec![E::DockerStop {
+                target: Target::Id(id),
+                grace_secs: StopOptions::default().grace_secs,
+            }],
+            R::LocalUpRefusedWhileKube,
+        ),
+
+        // ---- KubeUp --------------------------------------------------------------------
+        // any | KubeUp(id) | owner=local → same: parked
+        (s, Input::KubeUp(_)) if !kube => step_to(
+            s,
+            vec![E::Answer(KubeAnswer::Park)],
+            R::KubeUpParkedOwnerLocal,
+        ),
+        // KUBE_READY | KubeUp(id) | owner=kube → KUBE_RUNNING: record owner kube + id; proceed
+        (S::KubeReady, Input::KubeUp(id)) => step_to(
+            S::KubeRunning,
+            vec![
+                write_both(mode, CurrentOwner::Kube, Some(id), M::KubeRunning, now),
+                E::Answer(KubeAnswer::Proceed),
+            ],
+            R::KubeUpProceeds,
+        ),
+        // INIT, KUBE_STOPPED | KubeUp(id) | owner=kube → KUBE_PENDING: mode kube_pending; wait
+        (S::Init | S::KubeStopped, Input::KubeUp(_)) => step_to(
+            S::KubePending,
+            vec![
+                write_mode(mode, M::KubePending, now),
+                E::Answer(KubeAnswer::Wait),
+            ],
+            R::KubeUpRequestsApproval,
+        ),
+        // LOCAL | KubeUp(id) | owner=kube → LOCAL_TO_KUBE: mode kube_pending; wait
+        (S::Local, Input::KubeUp(_)) => step_to(
+            S::LocalToKube,
+            vec![
+                write_mode(mode, M::KubePending, now),
+                E::Answer(KubeAnswer::Wait),
+            ],
+            R::KubeUpInterruptsLocal,
+        ),
+        // LOCAL_TO_KUBE, KUBE_PENDING | KubeUp(id) | owner=kube → same: wait
+        (s @ (S::LocalToKube | S::KubePending), Input::KubeUp(_)) => {
+            step_to(s, vec![E::Answer(KubeAnswer::Wait)], R::KubeUpWaits)
+        }
+        // KUBE_RUNNING | KubeUp(id) | the recorded container asks again → proceed
+        (S::KubeRunning, Input::KubeUp(id)) if rec.docker_id.as_ref() == Some(&id) => step_to(
+            S::KubeRunning,
+            vec![E::Answer(KubeAnswer::Proceed)],
+            R::KubeUpAlreadyRunning,
+        ),
+        // KUBE_RUNNING | KubeUp(id) | the recorded container still runs (the caller checked) → wait
+        (S::KubeRunning, Input::KubeUp(_)) => step_to(
+            S::KubeRunning,
+            vec![E::Answer(KubeAnswer::Wait)],
+            R::KubeUpWaitsForOldContainer,
+        ),
+
+        // ---- Down ----------------------------------------------------------------------
+        // any | Down(id) | id ≠ docker_id → same: nothing
+        (s, Input::Down(id)) if rec.docker_id.as_ref() != Some(&id) => {
+            step_to(s, vec![], R::DownNotOwner)
+        }
+        // LOCAL | Down(id) | id = docker_id → INIT: record owner none
+        (S::Local, Input::Down(_)) => step_to(
+            S::Init,
+            vec![write_owner(CurrentOwner::None, None, now)],
+            R::DownLocal,
+        ),
+        // LOCAL_TO_KUBE | Down(id) | id = docker_id → KUBE_PENDING: record owner none
+        (S::LocalToKube, Input::Down(_)) => step_to(
+            S::KubePending,
+            vec![write_owner(CurrentOwner::None, None, now)],
+            R::DownLocalPending,
+        ),
+        // KUBE_RUNNING | Down(id) | id = docker_id → KUBE_STOPPED: owner none, mode kube_stopped
+        (S::KubeRunning, Input::Down(_)) if kube => step_to(
+            S::KubeStopped,
+            vec![write_both(
+                mode,
+                CurrentOwner::None,
+                None,
+                M::KubeStopped,
+                now,
+            )],
+            R::DownKube,
+        ),
+        // KUBE_RUNNING | Down(id) | id = docker_id, owner=local → INIT: owner none, mode none
+        (S::KubeRunning, Input::Down(_)) => step_to(
+            S::Init,
+            vec![write_both(mode, CurrentOwner::None, None, M::None, now)],
+            R::DownKubeOwnerLocal,
+        ),
+
+        // ---- Approve (hostcfgd) --------------------------------------------------------
+        // any transient with kube_pending | Approve | local runs, or the service is active
+        //   → via Stop → (mode kube_ready if owner=kube) → Start
+        (S::LocalToKube, Input::Approve { .. })
+        | (
+            S::KubePending,
+            Input::Approve {
+                service_active: true,
+            },
+        ) => {
+            let mut effects = vec![E::SystemctlStop];
+            let next = if kube {
+                effects.push(write_mode(M::KubePending, M::KubeReady, now));
+                S::KubeReady
+            } else {
+                S::Local
+            };
+            effects.push(E::SystemctlStart);
+            step_to(next, effects, R::ApproveStopsAndStarts)
+        }
+        // KUBE_PENDING | Approve | service inactive → same: nothing, the next Start approves
+        (S::KubePending, Input::Approve { .. }) => {
+            step_to(S::KubePending, vec![], R::ApproveDeferredServiceInactive)
+        }
+
+        // ---- FailureTimeout (kube-monit) -----------------------------------------------
+        // KUBE_READY, KUBE_STOPPED | FailureTimeout | owner=kube, fb, N>0 → INIT, then LOCAL
+        (s @ (S::KubeReady | S::KubeStopped), Input::FailureTimeout)
+            if cfg.failure_detection_armed() =>
+        {
+            match next_deadline(rec, cfg) {
+                Some(deadline) if now < deadline => step_to(s, vec![], R::FailureNotDue),
+                _ => step_to(
+                    S::Local,
+                    vec![write_mode(mode, M::None, now), E::SystemctlRestart],
+                    R::FailureFallsBackToLocal,
+                ),
+            }
+        }
+
+        // ---- everything else: unchanged, with a reason ---------------------------------
+        (s, Input::Approve { .. }) => step_to(s, vec![], R::ApproveNothingPending),
+        (s, Input::FailureTimeout) => step_to(s, vec![], R::FailureNotApplicable),
+        (s, Input::Down(_)) => step_to(s, vec![], R::DownNotOwner),
+    }
+}
+
+/// When kube-monit must come back for this feature: `transition_mode_update_ts + N minutes`
+/// while failure detection is armed (owner kube, fallback, N > 0), nothing claims the feature
+/// and the mode is `kube_ready` or `kube_stopped`. `None` when nothing is due. A record with no
+/// timestamp counts from the epoch, so it is due at once: a clock that cannot be read must not
+/// keep the feature down for ever.
+pub fn next_deadline(rec: &FeatureRecord, cfg: &FeatureConfig) -> Option<Timestamp> {
+    if !cfg.failure_detection_armed() {
+        return None;
+    }
+    match rec.state() {
+        State::KubeReady | State::KubeStopped => Some(
+            rec.transition_mode_update_ts
+                .unwrap_or(0)
+                .saturating_add(u64::from(cfg.kube_failure_detection_mins) * 60),
+        ),
+        _ => None,
+    }
+}
+
+/// Whether hostcfgd has an approval to carry out for this record (`transition_mode =
+/// kube_pending`).
+pub fn approval_pending(rec: &FeatureRecord) -> bool {
+    rec.transition_mode == TransitionMode::KubePending
+}
+
+/// Applies the [`Effect::Write`]s of a step to a record, as the DB would after the driver ran
+/// them (used by tests, the model and the demo).
+pub fn apply_writes(rec: &mut FeatureRecord, effects: &[Effect]) {
+    for e in effects {
+        if let Effect::Write(w) = e {
+            w.apply(rec);
+        }
+    }
+}
+
+/// Exponential backoff for retries against the master or Redis: 250 ms doubling to 30 s.
+pub fn backoff_ms(attempt: u32) -> u64 {
+    250u64.saturating_mul(1u64 << attempt.min(7)).min(30_000)
+}

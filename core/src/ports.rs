@@ -1,0 +1,178 @@
+//! Port traits: the interfaces the driver needs from the outside world, in this crate's types
+//! only. Adapters implement them (`ctrmgr-dbclient` for Redis, `ctrmgr-dockerclient` for the
+//! container engine, `ctrmgr-kubeclient` for the API server, the driver's systemctl runner);
+//! tests implement them with recording fakes.
+//!
+//! Traits use static dispatch with `impl Future + Send` returns (no `async_trait`).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use crate::label::{LabelKey, LabelOp, LabelValue};
+use crate::machine::StateWrite;
+use crate::types::{
+    ContainerId, DeviceMetadata, FeatureConfig, FeatureName, FeatureRecord, ServerConfig,
+    ServerStatus,
+};
+
+/// What kind of failure an adapter met; the driver feeds it back into the core's retry policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// Worth retrying: connection lost, timeout, 5xx, a lost compare-and-set race.
+    Transient,
+    /// The thing asked for does not exist (container, node, row).
+    NotFound,
+    /// The request conflicts with the current state (compare-and-set lost, resource version).
+    Conflict,
+    /// What was read is malformed.
+    InvalidData,
+    /// Will not succeed by retrying: unauthorized, bad configuration, a bug.
+    Permanent,
+}
+
+/// An adapter error with a [`ErrorKind`].
+pub trait PortError: std::error::Error + Send + Sync + 'static {
+    /// The kind of failure.
+    fn kind(&self) -> ErrorKind;
+}
+
+/// What one command needs to read about a feature, read in one round trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureView {
+    /// CONFIG_DB `FEATURE|<f>`; `None` when the feature is not configured (unknown feature).
+    pub config: Option<FeatureConfig>,
+    /// STATE_DB `FEATURE|<f>` (default record when absent).
+    pub record: FeatureRecord,
+}
+
+/// SONiC's CONFIG_DB and STATE_DB.
+pub trait StateStore: Send + Sync {
+    /// The adapter's error.
+    type Error: PortError;
+
+    /// Reads a feature's configuration and record together (pipelined).
+    fn feature(
+        &self,
+        feature: &FeatureName,
+    ) -> impl Future<Output = Result<FeatureView, Self::Error>> + Send;
+
+    /// Every feature configured in CONFIG_DB `FEATURE`.
+    fn features(&self) -> impl Future<Output = Result<Vec<FeatureName>, Self::Error>> + Send;
+
+    /// Writes STATE_DB fields in one HSET. With a guard, the write happens only if
+    /// `transition_mode` still has the guard's value (compare-and-set); returns whether it was
+    /// applied.
+    fn write_state(
+        &self,
+        feature: &FeatureName,
+        write: &StateWrite,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// CONFIG_DB `KUBERNETES_MASTER|SERVER`.
+    fn server_config(&self) -> impl Future<Output = Result<ServerConfig, Self::Error>> + Send;
+
+    /// STATE_DB `KUBERNETES_MASTER|SERVER`.
+    fn server_status(&self) -> impl Future<Output = Result<ServerStatus, Self::Error>> + Send;
+
+    /// Writes STATE_DB `KUBERNETES_MASTER|SERVER` (`connected` and `last_update_ts` together).
+    fn set_server_status(
+        &self,
+        status: &ServerStatus,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// CONFIG_DB `DEVICE_METADATA|localhost`.
+    fn device_metadata(&self) -> impl Future<Output = Result<DeviceMetadata, Self::Error>> + Send;
+
+    /// The pending-label list, in order.
+    fn pending_labels(&self) -> impl Future<Output = Result<Vec<LabelOp>, Self::Error>> + Send;
+
+    /// Appends operations to the pending-label list atomically (no concurrent append is lost).
+    fn append_pending_labels(
+        &self,
+        ops: &[LabelOp],
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Removes exactly `drained` from the front of the list atomically; returns `false` (and
+    /// changes nothing) when the list no longer starts with it.
+    fn remove_pending_prefix(
+        &self,
+        drained: &[LabelOp],
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Deletes the pending-label list (explicit disconnect).
+    fn purge_pending_labels(&self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// How a container ended, from `docker wait`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitStatus {
+    /// The exit code.
+    pub code: i64,
+}
+
+/// The local container engine.
+pub trait Containers: Send + Sync {
+    /// The adapter's error.
+    type Error: PortError;
+
+    /// Starts a container by id or name; "already started" is success. Returns its full id.
+    fn start(
+        &self,
+        id: &ContainerId,
+    ) -> impl Future<Output = Result<ContainerId, Self::Error>> + Send;
+
+    /// Stops a container with a grace period; "already stopped" is success.
+    fn stop(
+        &self,
+        id: &ContainerId,
+        grace_secs: u32,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Kills a container; "not running" is success.
+    fn kill(&self, id: &ContainerId) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Waits until the container exits and returns its exit code.
+    fn wait(
+        &self,
+        id: &ContainerId,
+    ) -> impl Future<Output = Result<ExitStatus, Self::Error>> + Send;
+
+    /// Whether the container exists and runs.
+    fn is_running(
+        &self,
+        id: &ContainerId,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+}
+
+/// A label patch: the final value per key (`None` removes), sent as one merge patch.
+pub type LabelPatch = BTreeMap<LabelKey, Option<LabelValue>>;
+
+/// The Kubernetes API server, as far as node labels go.
+pub trait Labels: Send + Sync {
+    /// The adapter's error.
+    type Error: PortError;
+
+    /// Applies the patch to this node's labels in one request.
+    fn patch_labels(
+        &self,
+        patch: &LabelPatch,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// This node's labels.
+    fn labels(&self) -> impl Future<Output = Result<BTreeMap<String, String>, Self::Error>> + Send;
+}
+
+/// systemd, through `systemctl`.
+pub trait Systemd: Send + Sync {
+    /// The adapter's error.
+    type Error: PortError;
+
+    /// `systemctl start <unit>`.
+    fn start(&self, unit: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// `systemctl stop <unit>` (returns once stopped).
+    fn stop(&self, unit: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// `systemctl restart <unit>`.
+    fn restart(&self, unit: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// `systemctl is-active <unit>`.
+    fn is_active(&self, unit: &str) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+}
