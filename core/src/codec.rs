@@ -92,6 +92,8 @@ pub const DEVICE_TYPE: &str = "type";
 
 /// STATE_DB `KUBE_SERVER|PENDING_LABELS` `labels@` (a SONiC list: comma-joined items).
 pub const PENDING_LABELS_FIELD: &str = "labels@";
+/// The separator between the items of a SONiC list field (a field whose name ends in `@`).
+pub const LIST_SEPARATOR: &str = ",";
 
 // ---- values -------------------------------------------------------------------------------
 
@@ -413,7 +415,7 @@ pub fn decode_pending_labels(key: &str, value: Option<&str>) -> Result<Vec<Label
     let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(Vec::new());
     };
-    v.split(',')
+    v.split(LIST_SEPARATOR)
         .map(|item| {
             item.parse::<LabelOp>().map_err(|_: LabelParseError| {
                 bad(key, PENDING_LABELS_FIELD, item, "key=value or key-")
@@ -427,7 +429,7 @@ pub fn encode_pending_labels(ops: &[LabelOp]) -> String {
     ops.iter()
         .map(LabelOp::to_string)
         .collect::<Vec<_>>()
-        .join(",")
+        .join(LIST_SEPARATOR)
 }
 
 /// The DB spelling of a boolean.

@@ -1,0 +1,55 @@
+//! The Lua scripts behind the atomic read-modify-writes.
+//!
+//! A multiplexed connection is shared by every task of a process, so `WATCH` (which is
+//! per-connection state) cannot be used on it: another task's commands could slip between
+//! `WATCH` and `EXEC`. Lua scripts run atomically on the server instead. They only compare and
+//! concatenate raw strings; every decision that needs to understand a value (is this mode the
+//! guard? does the list start with what was drained?) is made in Rust by the core codec, and
+//! the script then checks that the raw value is still exactly what was decoded.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Compare-and-set on one hash field.
+///
+/// `KEYS[1]`: the row. `ARGV[1]`: the guarded field. `ARGV[2]`: `1` when the field must hold
+/// `ARGV[3]`, `0` when it must be absent. `ARGV[4]`: `n`, the number of fields to delete, named
+/// in `ARGV[5..4+n]`; the remaining arguments are field/value pairs to set.
+///
+/// Returns `{1}` when applied, else `{0}` when the guarded field is absent or `{0, value}`.
+pub(crate) static GUARDED_UPDATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local ok
+if ARGV[2] == '1' then ok = (cur == ARGV[3]) else ok = (cur == false) end
+if not ok then
+  if cur == false then return {0} end
+  return {0, cur}
+end
+local n = tonumber(ARGV[4])
+if n > 0 then redis.call('HDEL', KEYS[1], unpack(ARGV, 5, 4 + n)) end
+if #ARGV > 4 + n then redis.call('HSET', KEYS[1], unpack(ARGV, 5 + n)) end
+return {1}
+",
+    )
+});
+
+/// Appends items to a SONiC list field (`name@`, comma-joined items).
+///
+/// `KEYS[1]`: the row. `ARGV[1]`: the list field. `ARGV[2]`: the items, already joined.
+/// `ARGV[3]`: the list separator. A field that is absent or blank becomes `ARGV[2]`.
+///
+/// Returns the new length of the field's value.
+pub(crate) static LIST_APPEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local new
+if cur == false or string.match(cur, '^%s*$') then new = ARGV[2] else new = cur .. ARGV[3] .. ARGV[2] end
+redis.call('HSET', KEYS[1], ARGV[1], new)
+return string.len(new)
+",
+    )
+});

@@ -1,0 +1,8 @@
+//! Integration tests of ctrmgr-dbclient against a real `redis-server` per test
+//! (`ctrmgr_dbclient::testing::TestRedis`). Install it with `apt-get install redis-server`.
+
+mod atomic;
+mod connect;
+mod rows;
+mod support;
+mod watching;
