@@ -102,7 +102,11 @@ pub enum KubeAnswer {
     Proceed,
     /// Wait for approval (block on STATE_DB events, then ask again).
     Wait,
-    /// Never proceed: `set_owner` is local. Block until stopped.
+    /// Do not proceed: `set_owner` is local. Block (never run the feature) until stopped,
+    /// but keep watching CONFIG_DB and ask again if `set_owner` turns back to kube: a container
+    /// that parked for ever would hold the DaemonSet's slot on this node, so no other container
+    /// would ever ask, and the feature would never reach KUBE_RUNNING (a liveness failure the
+    /// property tests found in the literal seed behaviour).
     Park,
 }
 

@@ -1,0 +1,1740 @@
+//! The DESIGN.md §4 transition table, row by row.
+//!
+//! Each test steps one (state, input, condition), asserts the next state, the exact effects in
+//! order and the reason, then applies the step's writes as the DB would and asserts the whole
+//! record: owner, id, mode, and which timestamps were rewritten (`NOW`) or kept (`EARLIER`).
+//! Rows whose effects feed an input back (docker start → LocalUp, systemctl → Stop/Start) also
+//! step that follow-up, so that the table's "record owner local + id" is checked end to end.
+
+use ctrmgr_core::{
+    CurrentOwner, Effect, FeatureConfig, FeatureRecord, Input, KubeAnswer, Owner, OwnerWrite,
+    Reason, State, StateWrite, Step, StopOptions, Target, Timestamp, TransitionMode, apply_writes,
+    approval_pending, next_deadline, step,
+};
+
+use crate::{EARLIER, NOW, cid};
+
+use CurrentOwner as O;
+use TransitionMode as M;
+
+/// Stop options that differ from the defaults, so that a test sees they are passed through.
+const OPTS: StopOptions = StopOptions {
+    grace_secs: 7,
+    kube_exit_wait_secs: 13,
+};
+
+/// The id of the local container in these tests.
+const LOCAL_ID: &str = "local0123";
+/// The id of the kube container that owns the feature in these tests.
+const KUBE_ID: &str = "kube4567";
+/// The id of another container.
+const OTHER_ID: &str = "other89ab";
+
+fn cfg(owner: Owner, fallback: bool) -> FeatureConfig {
+    FeatureConfig::new(owner, fallback)
+}
+
+fn local() -> FeatureConfig {
+    cfg(Owner::Local, false)
+}
+
+fn kube() -> FeatureConfig {
+    cfg(Owner::Kube, false)
+}
+
+fn kube_fb() -> FeatureConfig {
+    cfg(Owner::Kube, true)
+}
+
+/// Failure detection armed: owner kube, fallback, N minutes.
+fn armed(n: u32) -> FeatureConfig {
+    FeatureConfig {
+        kube_failure_detection_mins: n,
+        ..kube_fb()
+    }
+}
+
+/// The canonical record of `state`, with `id` when the state has an owner, and both
+/// timestamps at `EARLIER`.
+fn rec(state: State, id: Option<&str>) -> FeatureRecord {
+    let mut r = FeatureRecord::of_state(state, id.map(cid));
+    r.current_owner_update_ts = Some(EARLIER);
+    r.transition_mode_update_ts = Some(EARLIER);
+    r
+}
+
+/// A record of `state` with the id the table tests use for its owner.
+fn rec_of(state: State) -> FeatureRecord {
+    match state.pair().0 {
+        O::Local => rec(state, Some(LOCAL_ID)),
+        O::Kube => rec(state, Some(KUBE_ID)),
+        O::None => rec(state, None),
+    }
+}
+
+fn owner_write(owner: CurrentOwner, id: Option<&str>) -> Effect {
+    Effect::Write(StateWrite {
+        guard: None,
+        owner: Some(OwnerWrite {
+            owner,
+            docker_id: id.map(cid),
+        }),
+        mode: None,
+        now: NOW,
+    })
+}
+
+fn mode_write(guard: TransitionMode, mode: TransitionMode) -> Effect {
+    Effect::Write(StateWrite {
+        guard: Some(guard),
+        owner: None,
+        mode: Some(mode),
+        now: NOW,
+    })
+}
+
+fn both_write(
+    guard: TransitionMode,
+    owner: CurrentOwner,
+    id: Option<&str>,
+    mode: TransitionMode,
+) -> Effect {
+    Effect::Write(StateWrite {
+        guard: Some(guard),
+        owner: Some(OwnerWrite {
+            owner,
+            docker_id: id.map(cid),
+        }),
+        mode: Some(mode),
+        now: NOW,
+    })
+}
+
+fn docker_stop(id: &str, grace_secs: u32) -> Effect {
+    Effect::DockerStop {
+        target: Target::Id(cid(id)),
+        grace_secs,
+    }
+}
+
+fn docker_kill(id: &str) -> Effect {
+    Effect::DockerKill {
+        target: Target::Id(cid(id)),
+    }
+}
+
+/// Steps `input` from `r` at `NOW`, asserts the whole [`Step`], and returns `r` with the
+/// step's writes applied.
+fn check(
+    r: &FeatureRecord,
+    c: &FeatureConfig,
+    input: Input,
+    next: State,
+    effects: Vec<Effect>,
+    reason: Reason,
+) -> FeatureRecord {
+    let s = step(r, c, input.clone(), NOW);
+    assert_eq!(
+        s,
+        Step {
+            next,
+            effects,
+            reason
+        },
+        "step({}, owner={}, fb={}, {input:?})",
+        r.state(),
+        c.set_owner,
+        c.fallback_to_local
+    );
+    let mut after = r.clone();
+    apply_writes(&mut after, &s.effects);
+    after
+}
+
+/// What a record must hold after a step: the fields, and whether each timestamp was rewritten.
+fn expect(
+    owner: CurrentOwner,
+    id: Option<&str>,
+    mode: TransitionMode,
+    owner_written: bool,
+    mode_written: bool,
+) -> FeatureRecord {
+    let ts = |written: bool| Some(if written { NOW } else { EARLIER });
+    FeatureRecord {
+        current_owner: owner,
+        current_owner_update_ts: ts(owner_written),
+        docker_id: id.map(cid),
+        transition_mode: mode,
+        transition_mode_update_ts: ts(mode_written),
+    }
+}
+
+/// The record is unchanged: no field and no timestamp was written.
+fn unchanged(r: &FeatureRecord) -> FeatureRecord {
+    r.clone()
+}
+
+// ---- Start ------------------------------------------------------------------------------------
+
+#[test]
+fn init_start_with_local_owner_starts_local_and_records_owner_local_with_its_id() {
+    let r = rec_of(State::Init);
+    let after = check(
+        &r,
+        &local(),
+        Input::Start,
+        State::Local,
+        vec![Effect::DockerStart],
+        Reason::StartLocal,
+    );
+    assert_eq!(after, unchanged(&r));
+    // The driver feeds LocalUp with the id docker start returned: that records the owner.
+    let after = check(
+        &after,
+        &local(),
+        Input::LocalUp(cid(LOCAL_ID)),
+        State::Local,
+        vec![owner_write(O::Local, Some(LOCAL_ID))],
+        Reason::LocalUpRecorded,
+    );
+    assert_eq!(
+        after,
+        expect(O::Local, Some(LOCAL_ID), M::None, true, false)
+    );
+    assert_eq!(after.state(), State::Local);
+}
+
+#[test]
+fn init_start_with_kube_owner_and_fallback_adds_label_and_starts_local() {
+    let r = rec_of(State::Init);
+    let after = check(
+        &r,
+        &kube_fb(),
+        Input::Start,
+        State::Local,
+        vec![Effect::LabelAdd, Effect::DockerStart],
+        Reason::StartKubeFallbackLocal,
+    );
+    assert_eq!(after, unchanged(&r));
+    let after = check(
+        &after,
+        &kube_fb(),
+        Input::LocalUp(cid(LOCAL_ID)),
+        State::Local,
+        vec![owner_write(O::Local, Some(LOCAL_ID))],
+        Reason::LocalUpRecorded,
+    );
+    assert_eq!(
+        after,
+        expect(O::Local, Some(LOCAL_ID), M::None, true, false)
+    );
+}
+
+#[test]
+fn init_start_with_kube_owner_without_fallback_sets_kube_ready_and_adds_label() {
+    let r = rec_of(State::Init);
+    let after = check(
+        &r,
+        &kube(),
+        Input::Start,
+        State::KubeReady,
+        vec![mode_write(M::None, M::KubeReady), Effect::LabelAdd],
+        Reason::StartKubeApproved,
+    );
+    assert_eq!(after, expect(O::None, None, M::KubeReady, false, true));
+    assert_eq!(after.state(), State::KubeReady);
+}
+
+#[test]
+fn local_start_with_local_owner_is_idempotent_and_adds_no_label() {
+    let r = rec_of(State::Local);
+    let after = check(
+        &r,
+        &local(),
+        Input::Start,
+        State::Local,
+        vec![Effect::DockerStart],
+        Reason::StartLocalAgain,
+    );
+    assert_eq!(after, unchanged(&r));
+    // docker start on the running container returns the same id: LocalUp writes nothing.
+    let after = check(
+        &after,
+        &local(),
+        Input::LocalUp(cid(LOCAL_ID)),
+        State::Local,
+        vec![],
+        Reason::LocalUpRecorded,
+    );
+    assert_eq!(after, unchanged(&r));
+}
+
+#[test]
+fn local_start_with_kube_owner_is_idempotent_and_ensures_the_label() {
+    let r = rec_of(State::Local);
+    let after = check(
+        &r,
+        &kube_fb(),
+        Input::Start,
+        State::Local,
+        vec![Effect::LabelAdd, Effect::DockerStart],
+        Reason::StartLocalAgain,
+    );
+    assert_eq!(after, unchanged(&r));
+}
+
+#[test]
+fn kube_pending_start_with_kube_owner_sets_kube_ready_and_adds_label_approving_in_place() {
+    let r = rec_of(State::KubePending);
+    let after = check(
+        &r,
+        &kube(),
+        Input::Start,
+        State::KubeReady,
+        vec![mode_write(M::KubePending, M::KubeReady), Effect::LabelAdd],
+        Reason::StartApprovesPending,
+    );
+    assert_eq!(after, expect(O::None, None, M::KubeReady, false, true));
+}
+
+#[test]
+fn kube_pending_start_with_local_owner_removes_label_clears_mode_and_starts_local() {
+    let r = rec_of(State::KubePending);
+    let after = check(
+        &r,
+        &local(),
+        Input::Start,
+        State::Local,
+        vec![
+            Effect::LabelRemove,
+            mode_write(M::KubePending, M::None),
+            Effect::DockerStart,
+        ],
+        Reason::StartLocalDropsPending,
+    );
+    assert_eq!(after, expect(O::None, None, M::None, false, true));
+    let after = check(
+        &after,
+        &local(),
+        Input::LocalUp(cid(LOCAL_ID)),
+        State::Local,
+        vec![owner_write(O::Local, Some(LOCAL_ID))],
+        Reason::LocalUpRecorded,
+    );
+    assert_eq!(after, expect(O::Local, Some(LOCAL_ID), M::None, true, true));
+}
+
+#[test]
+fn kube_stopped_start_with_kube_owner_sets_kube_ready_and_adds_label() {
+    let r = rec_of(State::KubeStopped);
+    let after = check(
+        &r,
+        &kube(),
+        Input::Start,
+        State::KubeReady,
+        vec![mode_write(M::KubeStopped, M::KubeReady), Effect::LabelAdd],
+        Reason::StartKubeAfterStopped,
+    );
+    assert_eq!(after, expect(O::None, None, M::KubeReady, false, true));
+}
+
+#[test]
+fn kube_stopped_start_with_local_owner_clears_mode_and_starts_local() {
+    let r = rec_of(State::KubeStopped);
+    let after = check(
+        &r,
+        &local(),
+        Input::Start,
+        State::Local,
+        vec![mode_write(M::KubeStopped, M::None), Effect::DockerStart],
+        Reason::StartLocalAfterStopped,
+    );
+    assert_eq!(after, expect(O::None, None, M::None, false, true));
+    let after = check(
+        &after,
+        &local(),
+        Input::LocalUp(cid(LOCAL_ID)),
+        State::Local,
+        vec![owner_write(O::Local, Some(LOCAL_ID))],
+        Reason::LocalUpRecorded,
+    );
+    assert_eq!(after, expect(O::Local, Some(LOCAL_ID), M::None, true, true));
+}
+
+/// KUBE_READY, KUBE_RUNNING, LOCAL_TO_KUBE | Start: same state; the label when owner is kube.
+fn start_is_idempotent(state: State, c: &FeatureConfig) {
+    let r = rec_of(state);
+    let label = if c.set_owner == Owner::Kube {
+        vec![Effect::LabelAdd]
+    } else {
+        vec![]
+    };
+    let after = check(
+        &r,
+        c,
+        Input::Start,
+        state,
+        label,
+        Reason::StartAlreadyUnderWay,
+    );
+    assert_eq!(after, unchanged(&r));
+}
+
+#[test]
+fn kube_ready_start_with_kube_owner_only_ensures_the_label() {
+    start_is_idempotent(State::KubeReady, &kube());
+}
+
+#[test]
+fn kube_ready_start_with_local_owner_changes_nothing() {
+    start_is_idempotent(State::KubeReady, &local());
+}
+
+#[test]
+fn kube_running_start_with_kube_owner_only_ensures_the_label() {
+    start_is_idempotent(State::KubeRunning, &kube());
+}
+
+#[test]
+fn kube_running_start_with_local_owner_changes_nothing() {
+    start_is_idempotent(State::KubeRunning, &local());
+}
+
+#[test]
+fn local_to_kube_start_with_kube_owner_only_ensures_the_label() {
+    start_is_idempotent(State::LocalToKube, &kube_fb());
+}
+
+#[test]
+fn local_to_kube_start_with_local_owner_changes_nothing() {
+    start_is_idempotent(State::LocalToKube, &local());
+}
+
+// ---- Stop -------------------------------------------------------------------------------------
+
+#[test]
+fn init_stop_does_nothing_whatever_the_owner() {
+    for c in [local(), kube(), kube_fb()] {
+        let r = rec_of(State::Init);
+        let after = check(
+            &r,
+            &c,
+            Input::Stop(OPTS),
+            State::Init,
+            vec![],
+            Reason::StopNothingRuns,
+        );
+        assert_eq!(after, unchanged(&r));
+    }
+}
+
+#[test]
+fn local_stop_with_local_owner_stops_the_container_and_records_owner_none() {
+    let r = rec_of(State::Local);
+    let after = check(
+        &r,
+        &local(),
+        Input::Stop(OPTS),
+        State::Init,
+        vec![
+            docker_stop(LOCAL_ID, OPTS.grace_secs),
+            owner_write(O::None, None),
+        ],
+        Reason::StopLocal,
+    );
+    assert_eq!(after, expect(O::None, None, M::None, true, false));
+    assert_eq!(after.state(), State::Init);
+}
+
+#[test]
+fn local_stop_with_kube_owner_removes_label_stops_the_container_and_records_owner_none() {
+    let r = rec_of(State::Local);
+    let after = check(
+        &r,
+        &kube_fb(),
+        Input::Stop(OPTS),
+        State::Init,
+        vec![
+            Effect::LabelRemove,
+            docker_stop(LOCAL_ID, OPTS.grace_secs),
+            owner_write(O::None, None),
+        ],
+        Reason::StopLocal,
+    );
+    assert_eq!(after, expect(O::None, None, M::None, true, false));
+}
+
+#[test]
+fn local_stop_without_a_recorded_id_stops_the_container_by_its_name() {
+    let r = rec(State::Local, None);
+    let after = check(
+        &r,
+        &local(),
+        Input::Stop(OPTS),
+        State::Init,
+        vec![
+            Effect::DockerStop {
+                target: Target::LocalByName,
+                grace_secs: OPTS.grace_secs,
+            },
+            owner_write(O::None, None),
+        ],
+        Reason::StopLocal,
+    );
+    assert_eq!(after, expect(O::None, None, M::None, true, false));
+}
+
+#[test]
+fn local_to_kube_stop_with_kube_owner_stops_local_keeps_label_and_stays_pending() {
+    let r = rec_of(State::LocalToKube);
+    let after = check(
+        &r,
+        &kube(),
+        Input::Stop(OPTS),
+        State::KubePending,
+        vec![
+            docker_stop(LOCAL_ID, OPTS.grace_secs),
+            owner_write(O::None, None),
+        ],
+        Reason::StopLocalKeepsPendingApproval,
+    );
+    assert_eq!(after, expect(O::None, None, M::KubePending, true, false));
+    assert_eq!(after.state(), State::KubePending);
+}
+
+#[test]
+fn local_to_kube_stop_with_local_owner_removes_label_stops_local_and_clears_mode() {
+    let r = rec_of(State::LocalToKube);
+    let after = check(
+        &r,
+        &local(),
+        Input::Stop(OPTS),
+        State::Init,
+        vec![
+            Effect::LabelRemove,
+            docker_stop(LOCAL_ID, OPTS.grace_secs),
+            both_write(M::KubePending, O::None, None, M::None),
+        ],
+        Reason::StopLocalToKubeOwnerLocal,
+    );
+    assert_eq!(after, expect(O::None, None, M::None, true, true));
+}
+
+#[test]
+fn kube_pending_stop_with_kube_owner_does_nothing_and_keeps_the_label() {
+    let r = rec_of(State::KubePending);
+    let after = check(
+        &r,
+        &kube(),
+        Input::Stop(OPTS),
+        State::KubePending,
+        vec![],
+        Reason::StopPendingKeepsApproval,
+    );
+    assert_eq!(after, unchanged(&r));
+}
+
+#[test]
+fn kube_pending_stop_with_local_owner_removes_label_and_clears_mode() {
+    let r = rec_of(State::KubePending);
+    let after = check(
+        &r,
+        &local(),
+        Input::Stop(OPTS),
+        State::Init,
+        vec![Effect::LabelRemove, mode_write(M::KubePending, M::None)],
+        Reason::StopPendingOwnerLocal,
+    );
+    assert_eq!(after, expect(O::None, None, M::None, false, true));
+}
+
+#[test]
+fn kube_ready_stop_removes_label_and_clears_mode_whatever_the_owner() {
+    for c in [local(), kube(), kube_fb()] {
+        let r = rec_of(State::KubeReady);
+        let after = check(
+            &r,
+            &c,
+            Input::Stop(OPTS),
+            State::Init,
+            vec![Effect::LabelRemove, mode_write(M::KubeReady, M::None)],
+            Reason::StopReady,
+        );
+        assert_eq!(after, expect(O::None, None, M::None, false, true));
+    }
+}
+
+#[test]
+fn kube_running_stop_with_kube_owner_removes_label_awaits_exit_and_records_kube_stopped() {
+    let r = rec_of(State::KubeRunning);
+    let after = check(
+        &r,
+        &kube(),
+        Input::Stop(OPTS),
+        State::KubeStopped,
+        vec![
+            Effect::LabelRemove,
+            Effect::AwaitExit {
+                id: cid(KUBE_ID),
+                timeout_secs: OPTS.kube_exit_wait_secs,
+                grace_secs: OPTS.grace_secs,
+            },
+            both_write(M::KubeRunning, O::None, None, M::KubeStopped),
+        ],
+        Reason::StopKubeRunning,
+    );
+    assert_eq!(after, expect(O::None, None, M::KubeStopped, true, true));
+    assert_eq!(after.state(), State::KubeStopped);
+}
+
+#[test]
+fn kube_running_stop_with_local_owner_removes_label_awaits_exit_and_returns_to_init() {
+    let r = rec_of(State::KubeRunning);
+    let after = check(
+        &r,
+        &local(),
+        Input::Stop(OPTS),
+        State::Init,
+        vec![
+            Effect::LabelRemove,
+            Effect::AwaitExit {
+                id: cid(KUBE_ID),
+                timeout_secs: OPTS.kube_exit_wait_secs,
+                grace_secs: OPTS.grace_secs,
+            },
+            both_write(M::KubeRunning, O::None, None, M::None),
+        ],
+        Reason::StopKubeRunning,
+    );
+    assert_eq!(after, expect(O::None, None, M::None, true, true));
+    assert_eq!(after.state(), State::Init);
+}
+
+#[test]
+fn kube_stopped_stop_with_kube_owner_does_nothing_and_keeps_the_label() {
+    let r = rec_of(State::KubeStopped);
+    let after = check(
+        &r,
+        &kube(),
+        Input::Stop(OPTS),
+        State::KubeStopped,
+        vec![],
+        Reason::StopKubeStoppedKeepsLabel,
+    );
+    assert_eq!(after, unchanged(&r));
+}
+
+#[test]
+fn kube_stopped_stop_with_local_owner_removes_label_and_clears_mode() {
+    let r = rec_of(State::KubeStopped);
+    let after = check(
+        &r,
+        &local(),
+        Input::Stop(OPTS),
+        State::Init,
+        vec![Effect::LabelRemove, mode_write(M::KubeStopped, M::None)],
+        Reason::StopKubeStoppedOwnerLocal,
+    );
+    assert_eq!(after, expect(O::None, None, M::None, false, true));
+}
+
+// ---- Kill: as Stop, with docker kill, Down recorded at once -----------------------------------
+
+#[test]
+fn local_kill_with_local_owner_kills_the_container_and_records_owner_none() {
+    let r = rec_of(State::Local);
+    let after = check(
+        &r,
+        &local(),
+        Input::Kill,
+        State::Init,
+        vec![docker_kill(LOCAL_ID), owner_write(O::None, None)],
+        Reason::KillLocal,
+    );
+    assert_eq!(after, expect(O::None, None, M::None, true, false));
+}
+
+#[test]
+fn local_kill_with_kube_owner_removes_label_kills_the_container_and_records_owner_none() {
+    let r = rec_of(State::Local);
+    let after = check(
+        &r,
+        &kube_fb(),
+        Input::Kill,
+        State::Init,
+        vec![
+            Effect::LabelRemove,
+            docker_kill(LOCAL_ID),
+            owner_write(O::None, None),
+        ],
+        Reason::KillLocal,
+    );
+    assert_eq!(after, expect(O::None, None, M::None, true, false));
+}
+
+#[test]
+fn local_kill_without_a_recorded_id_kills_the_container_by_its_name() {
+    let r = rec(State::Local, None);
+    check(
+        &r,
+        &local(),
+        Input::Kill,
+        State::Init,
+        vec![
+            Effect::DockerKill {
+                target: Target::LocalByName,
+            },
+            owner_write(O::None, None),
+        ],
+        Reason::KillLocal,
+    );
+}
+
+#[test]
+fn local_to_kube_kill_with_kube_owner_kills_local_keeps_label_and_stays_pending() {
+    let r = rec_of(State::LocalToKube);
+    let after = check(
+        &r,
+        &kube(),
+        Input::Kill,
+        State::KubePending,
+        vec![docker_kill(LOCAL_ID), owner_write(O::None, None)],
+        Reason::KillLocalKeepsPendingApproval,
+    );
+    assert_eq!(after, expect(O::None, None, M::KubePending, true, false));
+}
+
+#[test]
+fn local_to_kube_kill_with_local_owner_removes_label_kills_local_and_clears_mode() {
+    let r = rec_of(State::LocalToKube);
+    let after = check(
+        &r,
+        &local(),
+        Input::Kill,
+        State::Init,
+        vec![
+            Effect::LabelRemove,
+            docker_kill(LOCAL_ID),
+            both_write(M::KubePending, O::None, None, M::None),
+        ],
+        Reason::KillLocalToKubeOwnerLocal,
+    );
+    assert_eq!(after, expect(O::None, None, M::None, true, true));
+}
+
+#[test]
+fn kube_running_kill_with_kube_owner_removes_label_kills_and_records_kube_stopped_at_once() {
+    let r = rec_of(State::KubeRunning);
+    let after = check(
+        &r,
+        &kube(),
+        Input::Kill,
+        State::KubeStopped,
+        vec![
+            Effect::LabelRemove,
+            docker_kill(KUBE_ID),
+            both_write(M::KubeRunning, O::None, None, M::KubeStopped),
+        ],
+        Reason::KillKubeRunning,
+    );
+    assert_eq!(after, expect(O::None, None, M::KubeStopped, true, true));
+}
+
+#[test]
+fn kube_running_kill_with_local_owner_removes_label_kills_and_returns_to_init() {
+    let r = rec_of(State::KubeRunning);
+    let after = check(
+        &r,
+        &local(),
+        Input::Kill,
+        State::Init,
+        vec![
+            Effect::LabelRemove,
+            docker_kill(KUBE_ID),
+            both_write(M::KubeRunning, O::None, None, M::None),
+        ],
+        Reason::KillKubeRunning,
+    );
+    assert_eq!(after, expect(O::None, None, M::None, true, true));
+}
+
+#[test]
+fn kill_where_no_container_runs_acts_exactly_as_stop_with_default_options() {
+    for state in [
+        State::Init,
+        State::KubePending,
+        State::KubeReady,
+        State::KubeStopped,
+    ] {
+        for c in [local(), kube(), kube_fb()] {
+            let r = rec_of(state);
+            let stop = step(&r, &c, Input::Stop(StopOptions::default()), NOW);
+            let kill = step(&r, &c, Input::Kill, NOW);
+            assert_eq!(
+                kill.reason,
+                Reason::KillAsStop,
+                "{state} owner={}",
+                c.set_owner
+            );
+            assert_eq!(kill.next, stop.next, "{state} owner={}", c.set_owner);
+            assert_eq!(kill.effects, stop.effects, "{state} owner={}", c.set_owner);
+            assert!(
+                !kill
+                    .effects
+                    .iter()
+                    .any(|e| matches!(e, Effect::DockerStop { .. } | Effect::AwaitExit { .. })),
+                "{state}: nothing runs, so nothing is stopped"
+            );
+        }
+    }
+}
+
+// ---- LocalUp ----------------------------------------------------------------------------------
+
+#[test]
+fn init_local_up_records_owner_local_with_id_and_timestamp() {
+    for c in [local(), kube(), kube_fb()] {
+        let r = rec_of(State::Init);
+        let after = check(
+            &r,
+            &c,
+            Input::LocalUp(cid(LOCAL_ID)),
+            State::Local,
+            vec![owner_write(O::Local, Some(LOCAL_ID))],
+            Reason::LocalUpRecorded,
+        );
+        assert_eq!(
+            after,
+            expect(O::Local, Some(LOCAL_ID), M::None, true, false)
+        );
+    }
+}
+
+#[test]
+fn local_local_up_with_the_recorded_id_writes_nothing() {
+    let r = rec_of(State::Local);
+    let after = check(
+        &r,
+        &local(),
+        Input::LocalUp(cid(LOCAL_ID)),
+        State::Local,
+        vec![],
+        Reason::LocalUpRecorded,
+    );
+    assert_eq!(after, unchanged(&r));
+}
+
+#[test]
+fn local_local_up_with_a_new_id_records_the_new_id() {
+    let r = rec_of(State::Local);
+    let after = check(
+        &r,
+        &kube_fb(),
+        Input::LocalUp(cid(OTHER_ID)),
+        State::Local,
+        vec![owner_write(O::Local, Some(OTHER_ID))],
+        Reason::LocalUpRecorded,
+    );
+    assert_eq!(
+        after,
+        expect(O::Local, Some(OTHER_ID), M::None, true, false)
+    );
+}
+
+#[test]
+fn local_to_kube_local_up_with_a_new_id_records_the_id_and_keeps_the_request() {
+    let r = rec_of(State::LocalToKube);
+    let after = check(
+        &r,
+        &kube(),
+        Input::LocalUp(cid(OTHER_ID)),
+        State::LocalToKube,
+        vec![owner_write(O::Local, Some(OTHER_ID))],
+        Reason::LocalUpIdRecorded,
+    );
+    assert_eq!(
+        after,
+        expect(O::Local, Some(OTHER_ID), M::KubePending, true, false)
+    );
+}
+
+#[test]
+fn local_to_kube_local_up_with_the_recorded_id_writes_nothing() {
+    let r = rec_of(State::LocalToKube);
+    let after = check(
+        &r,
+        &kube(),
+        Input::LocalUp(cid(LOCAL_ID)),
+        State::LocalToKube,
+        vec![],
+        Reason::LocalUpIdRecorded,
+    );
+    assert_eq!(after, unchanged(&r));
+}
+
+#[test]
+fn kube_pending_local_up_records_owner_local_and_moves_to_local_to_kube() {
+    for c in [local(), kube()] {
+        let r = rec_of(State::KubePending);
+        let after = check(
+            &r,
+            &c,
+            Input::LocalUp(cid(LOCAL_ID)),
+            State::LocalToKube,
+            vec![owner_write(O::Local, Some(LOCAL_ID))],
+            Reason::LocalUpWhilePending,
+        );
+        assert_eq!(
+            after,
+            expect(O::Local, Some(LOCAL_ID), M::KubePending, true, false)
+        );
+    }
+}
+
+/// KUBE_READY, KUBE_RUNNING, KUBE_STOPPED | LocalUp: refuse, stop that container.
+fn local_up_is_refused(state: State) {
+    for c in [local(), kube(), kube_fb()] {
+        let r = rec_of(state);
+        let after = check(
+            &r,
+            &c,
+            Input::LocalUp(cid(OTHER_ID)),
+            state,
+            vec![docker_stop(OTHER_ID, StopOptions::default().grace_secs)],
+            Reason::LocalUpRefusedWhileKube,
+        );
+        assert_eq!(after, unchanged(&r));
+    }
+}
+
+#[test]
+fn kube_ready_local_up_is_refused_and_stops_that_local_container() {
+    local_up_is_refused(State::KubeReady);
+}
+
+#[test]
+fn kube_running_local_up_is_refused_and_stops_that_local_container() {
+    local_up_is_refused(State::KubeRunning);
+}
+
+#[test]
+fn kube_stopped_local_up_is_refused_and_stops_that_local_container() {
+    local_up_is_refused(State::KubeStopped);
+}
+
+// ---- KubeUp -----------------------------------------------------------------------------------
+
+#[test]
+fn kube_up_with_local_owner_is_parked_in_every_state_and_changes_nothing() {
+    for state in State::ALL {
+        for c in [local(), cfg(Owner::Local, true)] {
+            let r = rec_of(state);
+            let after = check(
+                &r,
+                &c,
+                Input::KubeUp(cid(OTHER_ID)),
+                state,
+                vec![Effect::Answer(KubeAnswer::Park)],
+                Reason::KubeUpParkedOwnerLocal,
+            );
+            assert_eq!(after, unchanged(&r), "{state}");
+        }
+    }
+}
+
+#[test]
+fn kube_ready_kube_up_with_kube_owner_records_owner_kube_and_proceeds() {
+    for c in [kube(), kube_fb()] {
+        let r = rec_of(State::KubeReady);
+        let after = check(
+            &r,
+            &c,
+            Input::KubeUp(cid(KUBE_ID)),
+            State::KubeRunning,
+            vec![
+                both_write(M::KubeReady, O::Kube, Some(KUBE_ID), M::KubeRunning),
+                Effect::Answer(KubeAnswer::Proceed),
+            ],
+            Reason::KubeUpProceeds,
+        );
+        assert_eq!(
+            after,
+            expect(O::Kube, Some(KUBE_ID), M::KubeRunning, true, true)
+        );
+        assert_eq!(after.state(), State::KubeRunning);
+    }
+}
+
+#[test]
+fn init_kube_up_with_kube_owner_sets_kube_pending_and_waits() {
+    let r = rec_of(State::Init);
+    let after = check(
+        &r,
+        &kube(),
+        Input::KubeUp(cid(KUBE_ID)),
+        State::KubePending,
+        vec![
+            mode_write(M::None, M::KubePending),
+            Effect::Answer(KubeAnswer::Wait),
+        ],
+        Reason::KubeUpRequestsApproval,
+    );
+    assert_eq!(after, expect(O::None, None, M::KubePending, false, true));
+    assert!(approval_pending(&after));
+}
+
+#[test]
+fn kube_stopped_kube_up_with_kube_owner_sets_kube_pending_and_waits() {
+    let r = rec_of(State::KubeStopped);
+    let after = check(
+        &r,
+        &kube_fb(),
+        Input::KubeUp(cid(KUBE_ID)),
+        State::KubePending,
+        vec![
+            mode_write(M::KubeStopped, M::KubePending),
+            Effect::Answer(KubeAnswer::Wait),
+        ],
+        Reason::KubeUpRequestsApproval,
+    );
+    assert_eq!(after, expect(O::None, None, M::KubePending, false, true));
+}
+
+#[test]
+fn local_kube_up_with_kube_owner_moves_to_local_to_kube_and_waits() {
+    let r = rec_of(State::Local);
+    let after = check(
+        &r,
+        &kube_fb(),
+        Input::KubeUp(cid(KUBE_ID)),
+        State::LocalToKube,
+        vec![
+            mode_write(M::None, M::KubePending),
+            Effect::Answer(KubeAnswer::Wait),
+        ],
+        Reason::KubeUpInterruptsLocal,
+    );
+    assert_eq!(
+        after,
+        expect(O::Local, Some(LOCAL_ID), M::KubePending, false, true)
+    );
+    assert_eq!(after.state(), State::LocalToKube);
+}
+
+#[test]
+fn local_to_kube_kube_up_with_kube_owner_waits_and_changes_nothing() {
+    let r = rec_of(State::LocalToKube);
+    let after = check(
+        &r,
+        &kube(),
+        Input::KubeUp(cid(KUBE_ID)),
+        State::LocalToKube,
+        vec![Effect::Answer(KubeAnswer::Wait)],
+        Reason::KubeUpWaits,
+    );
+    assert_eq!(after, unchanged(&r));
+}
+
+#[test]
+fn kube_pending_kube_up_with_kube_owner_waits_and_changes_nothing() {
+    let r = rec_of(State::KubePending);
+    let after = check(
+        &r,
+        &kube(),
+        Input::KubeUp(cid(KUBE_ID)),
+        State::KubePending,
+        vec![Effect::Answer(KubeAnswer::Wait)],
+        Reason::KubeUpWaits,
+    );
+    assert_eq!(after, unchanged(&r));
+}
+
+#[test]
+fn kube_running_kube_up_from_the_recorded_container_proceeds_and_changes_nothing() {
+    let r = rec_of(State::KubeRunning);
+    let after = check(
+        &r,
+        &kube(),
+        Input::KubeUp(cid(KUBE_ID)),
+        State::KubeRunning,
+        vec![Effect::Answer(KubeAnswer::Proceed)],
+        Reason::KubeUpAlreadyRunning,
+    );
+    assert_eq!(after, unchanged(&r));
+}
+
+#[test]
+fn kube_running_kube_up_from_another_container_while_the_recorded_one_runs_waits() {
+    let r = rec_of(State::KubeRunning);
+    let after = check(
+        &r,
+        &kube(),
+        Input::KubeUp(cid(OTHER_ID)),
+        State::KubeRunning,
+        vec![Effect::Answer(KubeAnswer::Wait)],
+        Reason::KubeUpWaitsForOldContainer,
+    );
+    assert_eq!(after, unchanged(&r));
+}
+
+#[test]
+fn kube_running_kube_up_after_the_caller_fed_down_of_the_dead_owner_requests_approval() {
+    // The caller found the recorded container gone and fed Down(old) first.
+    let r = rec_of(State::KubeRunning);
+    let after_down = check(
+        &r,
+        &kube(),
+        Input::Down(cid(KUBE_ID)),
+        State::KubeStopped,
+        vec![both_write(M::KubeRunning, O::None, None, M::KubeStopped)],
+        Reason::DownKube,
+    );
+    let after = check(
+        &after_down,
+        &kube(),
+        Input::KubeUp(cid(OTHER_ID)),
+        State::KubePending,
+        vec![
+            mode_write(M::KubeStopped, M::KubePending),
+            Effect::Answer(KubeAnswer::Wait),
+        ],
+        Reason::KubeUpRequestsApproval,
+    );
+    assert_eq!(after, expect(O::None, None, M::KubePending, true, true));
+}
+
+// ---- Down -------------------------------------------------------------------------------------
+
+#[test]
+fn local_down_with_the_recorded_id_records_owner_none() {
+    for c in [local(), kube_fb()] {
+        let r = rec_of(State::Local);
+        let after = check(
+            &r,
+            &c,
+            Input::Down(cid(LOCAL_ID)),
+            State::Init,
+            vec![owner_write(O::None, None)],
+            Reason::DownLocal,
+        );
+        assert_eq!(after, expect(O::None, None, M::None, true, false));
+    }
+}
+
+#[test]
+fn local_to_kube_down_with_the_recorded_id_records_owner_none_and_stays_pending() {
+    let r = rec_of(State::LocalToKube);
+    let after = check(
+        &r,
+        &kube(),
+        Input::Down(cid(LOCAL_ID)),
+        State::KubePending,
+        vec![owner_write(O::None, None)],
+        Reason::DownLocalPending,
+    );
+    assert_eq!(after, expect(O::None, None, M::KubePending, true, false));
+}
+
+#[test]
+fn kube_running_down_with_the_recorded_id_and_kube_owner_records_kube_stopped() {
+    let r = rec_of(State::KubeRunning);
+    let after = check(
+        &r,
+        &kube_fb(),
+        Input::Down(cid(KUBE_ID)),
+        State::KubeStopped,
+        vec![both_write(M::KubeRunning, O::None, None, M::KubeStopped)],
+        Reason::DownKube,
+    );
+    assert_eq!(after, expect(O::None, None, M::KubeStopped, true, true));
+}
+
+#[test]
+fn kube_running_down_with_the_recorded_id_and_local_owner_returns_to_init() {
+    let r = rec_of(State::KubeRunning);
+    let after = check(
+        &r,
+        &local(),
+        Input::Down(cid(KUBE_ID)),
+        State::Init,
+        vec![both_write(M::KubeRunning, O::None, None, M::None)],
+        Reason::DownKubeOwnerLocal,
+    );
+    assert_eq!(after, expect(O::None, None, M::None, true, true));
+}
+
+#[test]
+fn down_with_an_id_that_is_not_the_recorded_one_changes_nothing_in_any_state() {
+    for state in State::ALL {
+        for c in [local(), kube(), kube_fb()] {
+            let r = rec_of(state);
+            let after = check(
+                &r,
+                &c,
+                Input::Down(cid(OTHER_ID)),
+                state,
+                vec![],
+                Reason::DownNotOwner,
+            );
+            assert_eq!(after, unchanged(&r), "{state}");
+        }
+    }
+}
+
+// ---- Approve (hostcfgd) -----------------------------------------------------------------------
+
+#[test]
+fn local_to_kube_approve_with_kube_owner_stops_sets_kube_ready_and_starts() {
+    // Local runs, so the approval goes ahead whatever is-active said.
+    for service_active in [true, false] {
+        let r = rec_of(State::LocalToKube);
+        let after = check(
+            &r,
+            &kube(),
+            Input::Approve { service_active },
+            State::KubeReady,
+            vec![
+                Effect::SystemctlStop,
+                mode_write(M::KubePending, M::KubeReady),
+                Effect::SystemctlStart,
+            ],
+            Reason::ApproveStopsAndStarts,
+        );
+        // Only the mode write is the approval's own; systemctl stop feeds the Stop that
+        // records owner none (checked below).
+        assert_eq!(
+            after,
+            expect(O::Local, Some(LOCAL_ID), M::KubeReady, false, true)
+        );
+    }
+    // As the driver runs it: Stop (fed by systemctl stop), the guarded write, Start.
+    let r = rec_of(State::LocalToKube);
+    let stopped = check(
+        &r,
+        &kube(),
+        Input::Stop(OPTS),
+        State::KubePending,
+        vec![
+            docker_stop(LOCAL_ID, OPTS.grace_secs),
+            owner_write(O::None, None),
+        ],
+        Reason::StopLocalKeepsPendingApproval,
+    );
+    let mut approved = stopped.clone();
+    apply_writes(&mut approved, &[mode_write(M::KubePending, M::KubeReady)]);
+    let started = check(
+        &approved,
+        &kube(),
+        Input::Start,
+        State::KubeReady,
+        vec![Effect::LabelAdd],
+        Reason::StartAlreadyUnderWay,
+    );
+    assert_eq!(started, expect(O::None, None, M::KubeReady, true, true));
+}
+
+#[test]
+fn local_to_kube_approve_with_local_owner_stops_and_starts_local_without_kube_ready() {
+    for service_active in [true, false] {
+        let r = rec_of(State::LocalToKube);
+        let after = check(
+            &r,
+            &local(),
+            Input::Approve { service_active },
+            State::Local,
+            vec![Effect::SystemctlStop, Effect::SystemctlStart],
+            Reason::ApproveStopsAndStarts,
+        );
+        assert_eq!(after, unchanged(&r));
+    }
+}
+
+#[test]
+fn kube_pending_approve_with_active_service_and_kube_owner_stops_sets_kube_ready_and_starts() {
+    let r = rec_of(State::KubePending);
+    let after = check(
+        &r,
+        &kube(),
+        Input::Approve {
+            service_active: true,
+        },
+        State::KubeReady,
+        vec![
+            Effect::SystemctlStop,
+            mode_write(M::KubePending, M::KubeReady),
+            Effect::SystemctlStart,
+        ],
+        Reason::ApproveStopsAndStarts,
+    );
+    assert_eq!(after, expect(O::None, None, M::KubeReady, false, true));
+}
+
+#[test]
+fn kube_pending_approve_with_active_service_and_local_owner_stops_and_starts_local() {
+    let r = rec_of(State::KubePending);
+    let after = check(
+        &r,
+        &local(),
+        Input::Approve {
+            service_active: true,
+        },
+        State::Local,
+        vec![Effect::SystemctlStop, Effect::SystemctlStart],
+        Reason::ApproveStopsAndStarts,
+    );
+    assert_eq!(after, unchanged(&r));
+}
+
+#[test]
+fn kube_pending_approve_with_inactive_service_does_nothing_until_the_next_start() {
+    for c in [local(), kube()] {
+        let r = rec_of(State::KubePending);
+        let after = check(
+            &r,
+            &c,
+            Input::Approve {
+                service_active: false,
+            },
+            State::KubePending,
+            vec![],
+            Reason::ApproveDeferredServiceInactive,
+        );
+        assert_eq!(after, unchanged(&r));
+    }
+}
+
+#[test]
+fn approve_without_a_pending_kube_container_does_nothing() {
+    for state in [
+        State::Init,
+        State::Local,
+        State::KubeReady,
+        State::KubeRunning,
+        State::KubeStopped,
+    ] {
+        for service_active in [true, false] {
+            let r = rec_of(state);
+            let after = check(
+                &r,
+                &kube(),
+                Input::Approve { service_active },
+                state,
+                vec![],
+                Reason::ApproveNothingPending,
+            );
+            assert_eq!(after, unchanged(&r), "{state}");
+        }
+    }
+}
+
+// ---- FailureTimeout (kube-monit) and next_deadline --------------------------------------------
+
+/// A record of `state` whose mode changed at `EARLIER`.
+fn waiting_since_earlier(state: State) -> FeatureRecord {
+    rec_of(state)
+}
+
+#[test]
+fn kube_ready_failure_timeout_after_the_deadline_clears_mode_and_restarts_the_service() {
+    let c = armed(5);
+    let r = waiting_since_earlier(State::KubeReady);
+    let after = check(
+        &r,
+        &c,
+        Input::FailureTimeout,
+        State::Local,
+        vec![mode_write(M::KubeReady, M::None), Effect::SystemctlRestart],
+        Reason::FailureFallsBackToLocal,
+    );
+    assert_eq!(after, expect(O::None, None, M::None, false, true));
+    // The restart's Start from INIT with fallback runs the local image and keeps the label.
+    check(
+        &after,
+        &c,
+        Input::Start,
+        State::Local,
+        vec![Effect::LabelAdd, Effect::DockerStart],
+        Reason::StartKubeFallbackLocal,
+    );
+}
+
+#[test]
+fn kube_stopped_failure_timeout_after_the_deadline_clears_mode_and_restarts_the_service() {
+    let c = armed(1);
+    let r = waiting_since_earlier(State::KubeStopped);
+    let after = check(
+        &r,
+        &c,
+        Input::FailureTimeout,
+        State::Local,
+        vec![
+            mode_write(M::KubeStopped, M::None),
+            Effect::SystemctlRestart,
+        ],
+        Reason::FailureFallsBackToLocal,
+    );
+    assert_eq!(after, expect(O::None, None, M::None, false, true));
+}
+
+#[test]
+fn failure_timeout_before_the_deadline_is_not_due_and_at_the_deadline_is() {
+    for state in [State::KubeReady, State::KubeStopped] {
+        let c = armed(3);
+        let r = waiting_since_earlier(state);
+        let deadline = next_deadline(&r, &c).expect("armed in a waiting state");
+        assert_eq!(deadline, EARLIER + 3 * 60);
+        let early = step(&r, &c, Input::FailureTimeout, deadline - 1);
+        assert_eq!(
+            early,
+            Step {
+                next: state,
+                effects: vec![],
+                reason: Reason::FailureNotDue
+            }
+        );
+        let due = step(&r, &c, Input::FailureTimeout, deadline);
+        assert_eq!(due.reason, Reason::FailureFallsBackToLocal, "{state}");
+        assert_eq!(due.next, State::Local);
+    }
+}
+
+#[test]
+fn failure_timeout_without_a_mode_timestamp_is_due_at_once() {
+    let c = armed(10);
+    let mut r = rec_of(State::KubeReady);
+    r.transition_mode_update_ts = None;
+    assert_eq!(next_deadline(&r, &c), Some(600));
+    let s = step(&r, &c, Input::FailureTimeout, NOW);
+    assert_eq!(s.reason, Reason::FailureFallsBackToLocal);
+}
+
+#[test]
+fn failure_timeout_does_not_apply_unless_owner_is_kube_with_fallback_and_n_above_zero() {
+    let not_armed = [
+        FeatureConfig {
+            kube_failure_detection_mins: 5,
+            ..cfg(Owner::Local, true)
+        },
+        FeatureConfig {
+            kube_failure_detection_mins: 5,
+            ..kube()
+        },
+        armed(0),
+    ];
+    for c in not_armed {
+        for state in [State::KubeReady, State::KubeStopped] {
+            let r = waiting_since_earlier(state);
+            assert_eq!(next_deadline(&r, &c), None, "{state} {c:?}");
+            let after = check(
+                &r,
+                &c,
+                Input::FailureTimeout,
+                state,
+                vec![],
+                Reason::FailureNotApplicable,
+            );
+            assert_eq!(after, unchanged(&r));
+        }
+    }
+}
+
+#[test]
+fn failure_timeout_does_not_apply_where_a_container_runs_or_waits_for_approval() {
+    let c = armed(1);
+    for state in [
+        State::Init,
+        State::Local,
+        State::LocalToKube,
+        State::KubePending,
+        State::KubeRunning,
+    ] {
+        let r = rec_of(state);
+        assert_eq!(next_deadline(&r, &c), None, "{state}");
+        // Long after any deadline.
+        let s = step(&r, &c, Input::FailureTimeout, NOW + 1_000_000);
+        assert_eq!(
+            s,
+            Step {
+                next: state,
+                effects: vec![],
+                reason: Reason::FailureNotApplicable
+            }
+        );
+    }
+}
+
+#[test]
+fn next_deadline_is_the_mode_timestamp_plus_n_minutes_in_kube_ready_and_kube_stopped() {
+    for state in [State::KubeReady, State::KubeStopped] {
+        for n in [1_u32, 7, 60] {
+            let mut r = rec_of(state);
+            r.transition_mode_update_ts = Some(NOW);
+            // The owner timestamp plays no part.
+            r.current_owner_update_ts = Some(1);
+            assert_eq!(
+                next_deadline(&r, &armed(n)),
+                Some(NOW + u64::from(n) * 60),
+                "{state} N={n}"
+            );
+        }
+    }
+}
+
+#[test]
+fn next_deadline_saturates_instead_of_overflowing() {
+    let mut r = rec_of(State::KubeReady);
+    r.transition_mode_update_ts = Some(Timestamp::MAX - 10);
+    assert_eq!(next_deadline(&r, &armed(u32::MAX)), Some(Timestamp::MAX));
+}
+
+// ---- approval_pending -------------------------------------------------------------------------
+
+#[test]
+fn approval_is_pending_exactly_when_the_mode_is_kube_pending() {
+    for state in State::ALL {
+        let want = matches!(state, State::LocalToKube | State::KubePending);
+        assert_eq!(approval_pending(&rec_of(state)), want, "{state}");
+    }
+    for owner in [O::None, O::Local, O::Kube] {
+        for mode in TransitionMode::ALL {
+            let r = FeatureRecord {
+                current_owner: owner,
+                transition_mode: mode,
+                ..FeatureRecord::default()
+            };
+            assert_eq!(
+                approval_pending(&r),
+                mode == M::KubePending,
+                "{owner} {mode}"
+            );
+        }
+    }
+}
+
+// ---- the decoding rule for non-canonical pairs ------------------------------------------------
+
+#[test]
+fn canonical_pairs_read_as_their_state_with_or_without_an_id() {
+    for state in State::ALL {
+        let (owner, mode) = state.pair();
+        for id in [None, Some(cid(KUBE_ID))] {
+            let r = FeatureRecord {
+                current_owner: owner,
+                docker_id: id,
+                transition_mode: mode,
+                ..FeatureRecord::default()
+            };
+            assert_eq!(r.classify(), (state, None), "{state}");
+        }
+    }
+}
+
+#[test]
+fn non_canonical_pairs_read_as_the_nearest_state_with_an_anomaly() {
+    let id = Some(cid(KUBE_ID));
+    let cases = [
+        // kube with a mode other than kube_running: running with an id, else stopped.
+        (O::Kube, M::None, true, State::KubeRunning),
+        (O::Kube, M::KubePending, true, State::KubeRunning),
+        (O::Kube, M::KubeReady, true, State::KubeRunning),
+        (O::Kube, M::KubeStopped, true, State::KubeRunning),
+        (O::Kube, M::None, false, State::KubeStopped),
+        (O::Kube, M::KubePending, false, State::KubeStopped),
+        (O::Kube, M::KubeReady, false, State::KubeStopped),
+        (O::Kube, M::KubeStopped, false, State::KubeStopped),
+        // local with a kube mode other than kube_pending: the local container runs.
+        (O::Local, M::KubeReady, true, State::Local),
+        (O::Local, M::KubeRunning, true, State::Local),
+        (O::Local, M::KubeStopped, true, State::Local),
+        (O::Local, M::KubeReady, false, State::Local),
+        (O::Local, M::KubeRunning, false, State::Local),
+        (O::Local, M::KubeStopped, false, State::Local),
+        // none with kube_running: nothing claims the feature.
+        (O::None, M::KubeRunning, false, State::KubeStopped),
+        (O::None, M::KubeRunning, true, State::KubeStopped),
+    ];
+    for (owner, mode, has_id, read_as) in cases {
+        let r = FeatureRecord {
+            current_owner: owner,
+            docker_id: if has_id { id.clone() } else { None },
+            transition_mode: mode,
+            ..FeatureRecord::default()
+        };
+        let (state, anomaly) = r.classify();
+        assert_eq!(state, read_as, "{owner} {mode} id={has_id}");
+        assert_eq!(r.state(), read_as);
+        let anomaly = anomaly.expect("a non-canonical pair is reported");
+        assert_eq!(anomaly.current_owner, owner);
+        assert_eq!(anomaly.transition_mode, mode);
+        assert_eq!(anomaly.has_docker_id, has_id);
+        assert_eq!(anomaly.read_as, read_as);
+        let text = anomaly.to_string();
+        assert!(text.contains(owner.as_str()), "{text}");
+        assert!(text.contains(mode.as_str()), "{text}");
+        assert!(text.contains(read_as.as_str()), "{text}");
+    }
+    // Every one of the 15 pairs is either canonical or in the list above.
+    let canonical: Vec<_> = State::ALL.iter().map(|s| s.pair()).collect();
+    for owner in [O::None, O::Local, O::Kube] {
+        for mode in TransitionMode::ALL {
+            let listed = cases.iter().any(|(o, m, _, _)| *o == owner && *m == mode);
+            assert!(
+                canonical.contains(&(owner, mode)) || listed,
+                "{owner} {mode} is neither canonical nor covered"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_non_canonical_record_is_stepped_as_the_state_it_reads_as_with_its_real_mode_as_guard() {
+    // kube with kube_pending and an id reads as KUBE_RUNNING: a Stop stops that container and
+    // guards its write with the mode actually recorded.
+    let r = FeatureRecord {
+        current_owner: O::Kube,
+        current_owner_update_ts: Some(EARLIER),
+        docker_id: Some(cid(KUBE_ID)),
+        transition_mode: M::KubePending,
+        transition_mode_update_ts: Some(EARLIER),
+    };
+    let after = check(
+        &r,
+        &kube(),
+        Input::Stop(OPTS),
+        State::KubeStopped,
+        vec![
+            Effect::LabelRemove,
+            Effect::AwaitExit {
+                id: cid(KUBE_ID),
+                timeout_secs: OPTS.kube_exit_wait_secs,
+                grace_secs: OPTS.grace_secs,
+            },
+            both_write(M::KubePending, O::None, None, M::KubeStopped),
+        ],
+        Reason::StopKubeRunning,
+    );
+    assert_eq!(after, expect(O::None, None, M::KubeStopped, true, true));
+}
+
+// ---- totality and determinism -----------------------------------------------------------------
+
+/// Records to step: every canonical state and every one of the 15 pairs, each with no id, the
+/// id the inputs name, and another id, with and without timestamps.
+fn all_records() -> Vec<FeatureRecord> {
+    let mut out = Vec::new();
+    for owner in [O::None, O::Local, O::Kube] {
+        for mode in TransitionMode::ALL {
+            for id in [None, Some(cid(KUBE_ID)), Some(cid(OTHER_ID))] {
+                for ts in [None, Some(EARLIER)] {
+                    out.push(FeatureRecord {
+                        current_owner: owner,
+                        current_owner_update_ts: ts,
+                        docker_id: id.clone(),
+                        transition_mode: mode,
+                        transition_mode_update_ts: ts,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every kind of input, with the ids a record may or may not hold.
+fn all_inputs() -> Vec<Input> {
+    let mut out = vec![
+        Input::Start,
+        Input::Stop(StopOptions::default()),
+        Input::Stop(OPTS),
+        Input::Kill,
+        Input::Approve {
+            service_active: true,
+        },
+        Input::Approve {
+            service_active: false,
+        },
+        Input::FailureTimeout,
+    ];
+    for id in [KUBE_ID, OTHER_ID] {
+        out.push(Input::LocalUp(cid(id)));
+        out.push(Input::KubeUp(cid(id)));
+        out.push(Input::Down(cid(id)));
+    }
+    out
+}
+
+fn all_configs() -> Vec<FeatureConfig> {
+    let mut out = Vec::new();
+    for owner in [Owner::Local, Owner::Kube] {
+        for fallback in [false, true] {
+            for n in [0, 1, u32::MAX] {
+                out.push(FeatureConfig {
+                    set_owner: owner,
+                    fallback_to_local: fallback,
+                    kube_failure_detection_mins: n,
+                    state: None,
+                });
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_state_answers_every_input_under_every_config_without_panicking() {
+    let mut answered = 0;
+    let mut kinds = std::collections::BTreeSet::new();
+    for r in all_records() {
+        for c in all_configs() {
+            for input in all_inputs() {
+                for now in [0, EARLIER, NOW, Timestamp::MAX] {
+                    let s = step(&r, &c, input.clone(), now);
+                    assert!(!s.reason.text().is_empty());
+                    // A KubeUp always gets exactly one answer; no other input gets one.
+                    let answers = s
+                        .effects
+                        .iter()
+                        .filter(|e| matches!(e, Effect::Answer(_)))
+                        .count();
+                    let want = usize::from(matches!(input, Input::KubeUp(_)));
+                    assert_eq!(answers, want, "{r:?} {c:?} {input:?}");
+                    // Every write is stamped with `now`.
+                    for e in &s.effects {
+                        if let Effect::Write(w) = e {
+                            assert_eq!(w.now, now);
+                        }
+                    }
+                    kinds.insert(input.name());
+                    answered += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(kinds.len(), 8, "every input kind was stepped: {kinds:?}");
+    assert_eq!(answered, 90 * 12 * 13 * 4);
+}
+
+#[test]
+fn every_canonical_state_answers_every_input_kind_under_every_config() {
+    for state in State::ALL {
+        for c in all_configs() {
+            for input in all_inputs() {
+                let s = step(&rec_of(state), &c, input.clone(), NOW);
+                assert!(State::ALL.contains(&s.next), "{state} {input:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn step_is_deterministic_for_the_same_arguments() {
+    for r in all_records() {
+        for c in all_configs() {
+            for input in all_inputs() {
+                let a = step(&r, &c, input.clone(), NOW);
+                let b = step(&r.clone(), &c.clone(), input.clone(), NOW);
+                assert_eq!(a, b, "{r:?} {c:?} {input:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! # ctrmgr-tests
+//!
+//! The test harness of sonic-ctrmgr (DESIGN.md §9) and, in `tests/e2e/`, its end-to-end
+//! scenarios. The harness gives tests real parts where they exist and honest fakes where they
+//! cannot be installed here.
+//!
+//! A tour:
+//! - [`fakekube`]: a fake Kubernetes API server over HTTPS (generated CA, bearer token) with
+//!   in-memory Nodes, Pods and DaemonSets, merge-patch semantics, `/version`, `/readyz`,
+//!   `/admin.conf`, and fault injection ([`fakekube::Fault`]: refuse, hang, 5xx, slow). The
+//!   production code reaches it with the real kube-rs client through
+//!   [`fakekube::FakeKube::write_kubeconfig`]; tests seed and inspect it through the
+//!   [`fakekube::FakeKube`] handle, and simulators follow its changes with
+//!   [`fakekube::FakeKube::subscribe`].
+
+#![warn(missing_docs)]
+
+pub mod fakekube;
