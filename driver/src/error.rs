@@ -1,0 +1,131 @@
+//! The driver's error type.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ctrmgr_core::ports::{ErrorKind, PortError};
+
+/// A boxed adapter error (its kind is kept beside it in [`Error::Port`]).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error of the driver: configuration, the systemctl runner, or a port call that failed
+/// while the driver carried out an operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The tunables file exists but could not be read.
+    #[error("cannot read configuration file {}", path.display())]
+    ConfigRead {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The tunables file is not valid JSON of the documented shape.
+    #[error("invalid configuration file {}: at key {key}", path.display())]
+    ConfigSyntax {
+        /// The file.
+        path: PathBuf,
+        /// Where in the document (`label_timeout_secs`, or `.` for the top level).
+        key: String,
+        /// The parser's message (it names an unknown key).
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A tunable has a value outside its range.
+    #[error("invalid configuration file {}: key {key} must be {expected}", path.display())]
+    ConfigValue {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+        /// What is accepted.
+        expected: &'static str,
+    },
+    /// A file the driver reads could not be read.
+    #[error("cannot read {}", path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The systemctl program could not be run.
+    #[error("cannot run {} {verb} {unit}", program.display())]
+    SystemctlSpawn {
+        /// The program.
+        program: PathBuf,
+        /// The verb (`start`, `stop`, …).
+        verb: &'static str,
+        /// The unit.
+        unit: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// systemctl ran and reported a failure.
+    #[error("{} {verb} {unit} failed ({status}): {stderr}", program.display())]
+    SystemctlFailed {
+        /// The program.
+        program: PathBuf,
+        /// The verb.
+        verb: &'static str,
+        /// The unit.
+        unit: String,
+        /// The exit status, as displayed (`exit status: 5`).
+        status: String,
+        /// What it wrote on stderr, trimmed (may be empty).
+        stderr: String,
+    },
+    /// A port (Redis, the API server, systemd) failed while doing `action`.
+    #[error("cannot {action}")]
+    Port {
+        /// What the driver was doing (`read the pending-label list`).
+        action: String,
+        /// The adapter's kind of failure.
+        kind: ErrorKind,
+        /// The adapter's error.
+        #[source]
+        source: BoxError,
+    },
+    /// A port call did not complete within its bound.
+    #[error("cannot {action}: no answer within {} ms", after.as_millis())]
+    Timeout {
+        /// What the driver was doing.
+        action: String,
+        /// The bound.
+        after: Duration,
+    },
+}
+
+impl Error {
+    /// Wraps an adapter error with what the driver was doing.
+    pub fn port<E: PortError>(action: impl Into<String>, source: E) -> Self {
+        Error::Port {
+            action: action.into(),
+            kind: source.kind(),
+            source: Box::new(source),
+        }
+    }
+}
+
+impl PortError for Error {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Error::ConfigRead { .. }
+            | Error::ConfigSyntax { .. }
+            | Error::ConfigValue { .. }
+            | Error::ReadFile { .. } => ErrorKind::Permanent,
+            Error::SystemctlSpawn { source, .. } => {
+                if source.kind() == std::io::ErrorKind::NotFound {
+                    ErrorKind::Permanent
+                } else {
+                    ErrorKind::Transient
+                }
+            }
+            Error::SystemctlFailed { .. } | Error::Timeout { .. } => ErrorKind::Transient,
+            Error::Port { kind, .. } => *kind,
+        }
+    }
+}

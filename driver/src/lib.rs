@@ -1,0 +1,52 @@
+//! # ctrmgr-driver
+//!
+//! The imperative shell around `ctrmgr-core`: it carries out what the core decides through the
+//! port traits, generic over them so that the binaries plug in the real adapters (Redis, the
+//! API server, systemctl) and the tests plug in recording fakes.
+//!
+//! A tour:
+//! - [`labels`]: [`LabelService`], node labels through the pending list of DESIGN.md §6 —
+//!   a bounded synchronous attempt, queueing and `systemctl stop kubelet` on failure, queueing
+//!   behind older operations, and [`LabelService::drain`]; plus [`self_description_labels`],
+//!   the labels a node describes itself with after a join.
+//! - [`drainer`]: [`run_drainer`], the event-driven loop of `kube-labeler run` that drains
+//!   the list when STATE_DB says the server is connected, with exponential backoff otherwise.
+//! - [`systemctl`]: [`Systemctl`], the systemd port, running `systemctl <verb> <unit>` as argv.
+//! - [`config`]: [`Tunables`], `/etc/sonic/ctrmgr.json` with documented defaults.
+//! - [`logging`]: [`logging::init`], syslog or stderr for every binary.
+//!
+//! Driving the labels:
+//! ```no_run
+//! # async fn f<S, L>(store: S, kube: L) -> Result<(), ctrmgr_driver::Error>
+//! # where S: ctrmgr_core::ports::StateStore, L: ctrmgr_core::ports::Labels {
+//! use ctrmgr_core::LabelOp;
+//! use ctrmgr_driver::{LabelOptions, LabelService, Systemctl, Tunables};
+//!
+//! let tunables = Tunables::load(None)?;
+//! let service = LabelService::new(
+//!     store,
+//!     kube,
+//!     Systemctl::new(&tunables.systemctl),
+//!     LabelOptions::from_tunables(&tunables),
+//! );
+//! let op = LabelOp::add("snmp_enabled", "true").expect("valid label");
+//! let outcome = service.apply(&[op]).await?; // Sent, or Queued (kubelet stopped)
+//! let drained = service.drain().await?;      // later, when the master is back
+//! # let _ = (outcome, drained); Ok(()) }
+//! ```
+
+pub mod config;
+pub mod drainer;
+mod error;
+pub mod labels;
+pub mod logging;
+pub mod systemctl;
+
+pub use config::{DEFAULT_CONFIG_FILE, Tunables};
+pub use drainer::{DrainerEvent, DrainerExit, run_drainer};
+pub use error::{BoxError, Error};
+pub use labels::{
+    Applied, Drained, LabelOptions, LabelService, QueueCause, parse_build_version,
+    read_sonic_version_file, sanitize_label_value, self_description_labels,
+};
+pub use systemctl::Systemctl;

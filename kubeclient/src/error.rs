@@ -1,0 +1,185 @@
+//! The crate's error type and the classification of kube-rs errors into kinds.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ctrmgr_core::ports::{ErrorKind, PortError};
+
+/// What went wrong talking to the API server, finer than [`ErrorKind`]: what an operator's
+/// message and the `show` commands distinguish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KubeErrorKind {
+    /// The server could not be reached: connection refused or reset, DNS, TLS handshake.
+    Unreachable,
+    /// The request did not complete within its time bound.
+    Timeout,
+    /// The server refused our credentials (401, 403) or the credentials could not be obtained.
+    Unauthorized,
+    /// The object (usually this node) does not exist (404).
+    NotFound,
+    /// The server failed (5xx) or throttled us (429).
+    ServerError,
+    /// The request conflicts with the object's current state (409).
+    Conflict,
+    /// The server rejected the request as invalid (another 4xx).
+    Rejected,
+    /// The kubeconfig is missing or unusable, or the node name cannot be found.
+    Config,
+    /// The server's answer could not be understood.
+    InvalidResponse,
+}
+
+impl KubeErrorKind {
+    /// A short lower-case description, used in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KubeErrorKind::Unreachable => "api server unreachable",
+            KubeErrorKind::Timeout => "timed out",
+            KubeErrorKind::Unauthorized => "unauthorized",
+            KubeErrorKind::NotFound => "not found",
+            KubeErrorKind::ServerError => "server error",
+            KubeErrorKind::Conflict => "conflict",
+            KubeErrorKind::Rejected => "rejected",
+            KubeErrorKind::Config => "bad configuration",
+            KubeErrorKind::InvalidResponse => "invalid response",
+        }
+    }
+
+    /// The port-level kind the driver feeds back into the core's retry policy.
+    pub fn port_kind(self) -> ErrorKind {
+        match self {
+            KubeErrorKind::Unreachable | KubeErrorKind::Timeout | KubeErrorKind::ServerError => {
+                ErrorKind::Transient
+            }
+            KubeErrorKind::NotFound => ErrorKind::NotFound,
+            KubeErrorKind::Conflict => ErrorKind::Conflict,
+            KubeErrorKind::InvalidResponse => ErrorKind::InvalidData,
+            KubeErrorKind::Unauthorized | KubeErrorKind::Rejected | KubeErrorKind::Config => {
+                ErrorKind::Permanent
+            }
+        }
+    }
+
+    /// Classifies a kube-rs error.
+    pub fn of(err: &kube::Error) -> Self {
+        match err {
+            kube::Error::Api(status) => match status.code {
+                401 | 403 => KubeErrorKind::Unauthorized,
+                404 => KubeErrorKind::NotFound,
+                409 => KubeErrorKind::Conflict,
+                429 | 500..=599 => KubeErrorKind::ServerError,
+                _ => KubeErrorKind::Rejected,
+            },
+            kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {
+                if timed_out(err) {
+                    KubeErrorKind::Timeout
+                } else {
+                    KubeErrorKind::Unreachable
+                }
+            }
+            kube::Error::Auth(_) => KubeErrorKind::Unauthorized,
+            kube::Error::SerdeError(_)
+            | kube::Error::FromUtf8(_)
+            | kube::Error::LinesCodecMaxLineLengthExceeded => KubeErrorKind::InvalidResponse,
+            _ => KubeErrorKind::Config,
+        }
+    }
+}
+
+/// Whether a transport error was the client's own timeout (an `io::Error` of kind `TimedOut`
+/// somewhere in the chain).
+fn timed_out(err: &kube::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+impl std::fmt::Display for KubeErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The kubeconfig could not be read or parsed.
+    #[error("cannot load kubeconfig {}", path.display())]
+    Kubeconfig {
+        /// The kubeconfig's path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    /// A client could not be built from the kubeconfig (TLS material, proxy, …).
+    #[error("cannot build an api client from kubeconfig {}", path.display())]
+    Client {
+        /// The kubeconfig's path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: kube::Error,
+    },
+    /// A request failed.
+    #[error("cannot {action}: {kind}")]
+    Api {
+        /// What was being done (`patch labels of node sonic-1`).
+        action: String,
+        /// The classified failure.
+        kind: KubeErrorKind,
+        /// The client's error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A request did not complete in time.
+    #[error("cannot {action}: no answer within {} ms", after.as_millis())]
+    Timeout {
+        /// What was being done.
+        action: String,
+        /// The bound that passed.
+        after: Duration,
+    },
+    /// The system hostname could not be read.
+    #[error("cannot read the system hostname from {}", path.display())]
+    Hostname {
+        /// The file read (`/proc/sys/kernel/hostname`).
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Neither DEVICE_METADATA nor the system gives a usable node name.
+    #[error("cannot find a node name: DEVICE_METADATA|localhost has no hostname and {} is empty", path.display())]
+    NoNodeName {
+        /// The hostname file read.
+        path: PathBuf,
+    },
+}
+
+impl Error {
+    /// The detailed kind of failure.
+    pub fn kube_kind(&self) -> KubeErrorKind {
+        match self {
+            Error::Api { kind, .. } => *kind,
+            Error::Timeout { .. } => KubeErrorKind::Timeout,
+            Error::Kubeconfig { .. }
+            | Error::Client { .. }
+            | Error::Hostname { .. }
+            | Error::NoNodeName { .. } => KubeErrorKind::Config,
+        }
+    }
+}
+
+impl PortError for Error {
+    fn kind(&self) -> ErrorKind {
+        self.kube_kind().port_kind()
+    }
+}
