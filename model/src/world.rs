@@ -1,0 +1,668 @@
+//! The state of the modelled world, and its translation to and from `ctrmgr-core`'s types.
+//!
+//! The world is kept small and hashable: container ids are a tiny enum instead of strings, the
+//! STATE_DB row keeps only the fields `step` decides on (timestamps are abstracted away: every
+//! step is fed the same `now`, and kube-monit's deadline is an action of its own), and effects
+//! are mirrored by a model-local enum. Every decision, though, is taken by the real
+//! [`ctrmgr_core::step`] on a [`FeatureRecord`] and a [`FeatureConfig`] built from the world.
+
+use std::fmt;
+
+use ctrmgr_core::{
+    ContainerId, CurrentOwner, Effect, FeatureConfig, FeatureRecord, Input, KubeAnswer, Owner,
+    State, StopOptions, Target, Timestamp, TransitionMode,
+};
+
+/// The `now` passed to every step. Timestamps are not part of the model's state (they are
+/// normalised away after each write), so the deadline of kube-monit (`N` minutes after the
+/// epoch for a record without timestamps) is always in the past at this `now`; whether the
+/// deadline passed is decided by the [`crate::Action::DeadlinePassed`] action instead.
+pub(crate) const NOW: Timestamp = 1_000_000;
+
+/// How many kube container ids the model recycles. An id is reused only when nothing in the
+/// world refers to it any more, so a reused id is indistinguishable from a fresh one.
+pub(crate) const KUBE_IDS: u8 = 4;
+
+/// A container in the model: the feature's local container, or a kube-deployed container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Id {
+    /// The local container (one container, restarted with `docker start`, so one id).
+    Local,
+    /// A kube-deployed container; every container kubelet starts gets a new number.
+    Kube(u8),
+}
+
+impl Id {
+    /// The id as `ctrmgr-core` sees it.
+    pub(crate) fn to_core(self) -> ContainerId {
+        let text = match self {
+            Id::Local => "local".to_owned(),
+            Id::Kube(n) => format!("kube{n}"),
+        };
+        // The model's own constant spellings are valid container ids.
+        ContainerId::new(&text).expect("model container ids are valid")
+    }
+
+    /// The model's id for an id that `step` echoed back; `None` for an id the model never made.
+    pub(crate) fn from_core(id: &ContainerId) -> Option<Id> {
+        match id.as_str() {
+            "local" => Some(Id::Local),
+            s => s
+                .strip_prefix("kube")
+                .and_then(|n| n.parse().ok())
+                .map(Id::Kube),
+        }
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Id::Local => f.write_str("local"),
+            Id::Kube(n) => write!(f, "kube{n}"),
+        }
+    }
+}
+
+/// The STATE_DB `FEATURE|<f>` row, without timestamps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Row {
+    /// `current_owner`.
+    pub owner: CurrentOwner,
+    /// `docker_id`.
+    pub id: Option<Id>,
+    /// `transition_mode`.
+    pub mode: TransitionMode,
+}
+
+impl Row {
+    /// The record `step` reads.
+    pub(crate) fn to_record(self) -> FeatureRecord {
+        FeatureRecord {
+            current_owner: self.owner,
+            current_owner_update_ts: None,
+            docker_id: self.id.map(Id::to_core),
+            transition_mode: self.mode,
+            transition_mode_update_ts: None,
+        }
+    }
+
+    /// The state of DESIGN.md §4 this row is read as (core's total rule; the canonical pairs
+    /// are looked up without building a record, as this is asked for every state).
+    pub fn state(self) -> State {
+        State::ALL
+            .into_iter()
+            .find(|s| s.pair() == (self.owner, self.mode))
+            .unwrap_or_else(|| self.to_record().state())
+    }
+}
+
+/// CONFIG_DB `FEATURE|<f>`: owner, fallback, and whether failure detection is on (`N > 0`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Cfg {
+    /// `set_owner`.
+    pub owner: Owner,
+    /// `fallback_to_local`.
+    pub fb: bool,
+    /// `kube_failure_detection > 0` (the model uses one minute).
+    pub n: bool,
+}
+
+impl Cfg {
+    /// The configuration `step` reads.
+    pub(crate) fn to_core(self) -> FeatureConfig {
+        FeatureConfig {
+            set_owner: self.owner,
+            fallback_to_local: self.fb,
+            kube_failure_detection_mins: u32::from(self.n),
+            state: None,
+        }
+    }
+}
+
+/// An input of DESIGN.md §4, with model ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum In {
+    /// `container start`.
+    Start,
+    /// `container stop`.
+    Stop,
+    /// The local container is up.
+    LocalUp(Id),
+    /// A kube container asks to run.
+    KubeUp(Id),
+    /// A container went down.
+    Down(Id),
+    /// hostcfgd approves; whether the unit was active when it looked.
+    Approve(bool),
+    /// kube-monit's deadline passed.
+    FailureTimeout,
+}
+
+impl In {
+    /// The input as `ctrmgr-core` sees it.
+    pub(crate) fn to_core(self) -> Input {
+        match self {
+            In::Start => Input::Start,
+            In::Stop => Input::Stop(StopOptions::default()),
+            In::LocalUp(id) => Input::LocalUp(id.to_core()),
+            In::KubeUp(id) => Input::KubeUp(id.to_core()),
+            In::Down(id) => Input::Down(id.to_core()),
+            In::Approve(service_active) => Input::Approve { service_active },
+            In::FailureTimeout => Input::FailureTimeout,
+        }
+    }
+}
+
+/// The target of a `docker stop`/`docker kill`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tgt {
+    /// A container by id.
+    Id(Id),
+    /// The local container by its name.
+    LocalByName,
+}
+
+/// A STATE_DB write: compare-and-set guard, owner fields, mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Wr {
+    /// Write only if `transition_mode` still has this value.
+    pub guard: Option<TransitionMode>,
+    /// New `current_owner` and `docker_id`.
+    pub owner: Option<(CurrentOwner, Option<Id>)>,
+    /// New `transition_mode`.
+    pub mode: Option<TransitionMode>,
+}
+
+/// An effect of `step`, with model ids. Mirrors [`Effect`] one to one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Eff {
+    /// Add the node label.
+    LabelAdd,
+    /// Remove the node label.
+    LabelRemove,
+    /// `docker start` the local container; then feed LocalUp.
+    DockerStart,
+    /// `docker stop` (graceful: the container's pre-stop records Down).
+    DockerStop(Tgt),
+    /// `docker kill` (no pre-stop).
+    DockerKill(Tgt),
+    /// Wait for a kube container to exit (bounded; then `docker stop`).
+    AwaitExit(Id),
+    /// Write the row.
+    Write(Wr),
+    /// `systemctl stop`.
+    SystemctlStop,
+    /// `systemctl start`.
+    SystemctlStart,
+    /// `systemctl restart`.
+    SystemctlRestart,
+    /// Answer the asking kube container.
+    Answer(KubeAnswer),
+    /// An effect naming a container the model never made (a model error; flagged).
+    Unknown,
+}
+
+impl Eff {
+    /// Translates one of `step`'s effects.
+    pub(crate) fn from_core(e: &Effect) -> Eff {
+        let tgt = |t: &Target| match t {
+            Target::LocalByName => Some(Tgt::LocalByName),
+            Target::Id(id) => Id::from_core(id).map(Tgt::Id),
+        };
+        match e {
+            Effect::LabelAdd => Eff::LabelAdd,
+            Effect::LabelRemove => Eff::LabelRemove,
+            Effect::DockerStart => Eff::DockerStart,
+            Effect::DockerStop { target, .. } => tgt(target).map_or(Eff::Unknown, Eff::DockerStop),
+            Effect::DockerKill { target } => tgt(target).map_or(Eff::Unknown, Eff::DockerKill),
+            Effect::AwaitExit { id, .. } => Id::from_core(id).map_or(Eff::Unknown, Eff::AwaitExit),
+            Effect::Write(w) => {
+                let owner = match &w.owner {
+                    None => Some(None),
+                    Some(o) => match &o.docker_id {
+                        None => Some(Some((o.owner, None))),
+                        Some(id) => Id::from_core(id).map(|id| Some((o.owner, Some(id)))),
+                    },
+                };
+                match owner {
+                    Some(owner) => Eff::Write(Wr {
+                        guard: w.guard,
+                        owner,
+                        mode: w.mode,
+                    }),
+                    None => Eff::Unknown,
+                }
+            }
+            Effect::SystemctlStop => Eff::SystemctlStop,
+            Effect::SystemctlStart => Eff::SystemctlStart,
+            Effect::SystemctlRestart => Eff::SystemctlRestart,
+            Effect::Answer(a) => Eff::Answer(*a),
+        }
+    }
+}
+
+/// Who runs a multi-step plan of effects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Who {
+    /// The unit's control process: `container start` (ExecStartPre) or `container stop`
+    /// (ExecStop).
+    Unit,
+    /// The operator (`systemctl start` at boot; `systemctl stop` + `start` after a change).
+    Operator,
+    /// hostcfgd-watcher carrying out an approval.
+    Hostcfgd,
+    /// kube-monit carrying out a fallback.
+    Monit,
+    /// `container state up kube`, run by the kube container at post-start.
+    Ctr,
+    /// A one-shot `container` command (`state up local`, `state down`, `wait` recording
+    /// Down); it holds the feature lock only within one action.
+    Cmd,
+}
+
+impl Who {
+    /// Whether this plan runs as a `container` command, holding the feature lock from its
+    /// decision until it finishes or waits (DESIGN.md §5). Daemons and the operator do not take
+    /// it: their writes are compare-and-set, and their `systemctl` calls run `container`
+    /// commands that do.
+    pub(crate) fn locks(self) -> bool {
+        matches!(self, Who::Unit | Who::Ctr | Who::Cmd)
+    }
+}
+
+/// A driver running effects in order: the input being worked on, its remaining effects, and
+/// the inputs to feed afterwards (the LocalUp that follows a successful `docker start`, the
+/// KubeUp that follows the Down of a dead owner).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Proc {
+    /// The input whose effects run now (re-stepped when a guarded write loses).
+    pub input: In,
+    /// Remaining effects, next first.
+    pub effects: Vec<Eff>,
+    /// Inputs to feed once the effects are done, next first.
+    pub then: Vec<In>,
+    /// Blocked until the unit's job (started by this plan's systemctl call) is done.
+    pub await_unit: bool,
+    /// This plan's `systemctl stop` has completed (an approval follows a stop).
+    pub stopped_unit: bool,
+    /// The answer given to the asking kube container.
+    pub answer: Option<KubeAnswer>,
+    /// The state the current input was decided in.
+    pub decided_in: State,
+    /// The configured owner when the current input was decided.
+    pub decided_owner: Owner,
+    /// The mode `step` said the record has after the current input (a waiting container waits
+    /// for it to change).
+    pub next_mode: TransitionMode,
+}
+
+impl Proc {
+    /// A plan of bare effects with no input (the operator's systemctl calls).
+    pub(crate) fn of_effects(effects: Vec<Eff>) -> Proc {
+        Proc {
+            input: In::Start,
+            effects,
+            then: Vec::new(),
+            await_unit: false,
+            stopped_unit: false,
+            answer: None,
+            decided_in: State::Init,
+            decided_owner: Owner::Local,
+            next_mode: TransitionMode::None,
+        }
+    }
+
+    /// Whether nothing remains.
+    pub(crate) fn is_done(&self) -> bool {
+        self.effects.is_empty() && self.then.is_empty() && !self.await_unit
+    }
+}
+
+/// The local container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Local {
+    /// Whether it runs.
+    pub running: bool,
+    /// Whether, since it started, it ran `container state up local` itself.
+    pub announced: bool,
+}
+
+/// What a kube container is doing.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Started by kubelet; post-start has not asked yet.
+    Started,
+    /// Running `container state up kube`.
+    Asking(Proc),
+    /// Told to wait: blocks until the mode differs from this one (or owner turns local), then
+    /// asks again.
+    Waiting(TransitionMode),
+    /// The seed's pending container: sleeps for ever.
+    Sleeping,
+    /// Parked: never proceeds.
+    Parked,
+    /// Proceeded: runs the feature.
+    Claimed,
+}
+
+/// A running kube container.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KubeCtr {
+    /// Its number (`Id::Kube`).
+    pub id: u8,
+    /// What it does.
+    pub phase: Phase,
+}
+
+/// The DaemonSet's pod on this node.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Pod {
+    /// Marked for deletion by the controller; kubelet stops it when it runs.
+    pub deleting: bool,
+    /// Its running container, if any (kubelet starts a new one when it is gone).
+    pub ctr: Option<KubeCtr>,
+}
+
+/// The unit's `container wait` main process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Main {
+    /// Waiting for a `docker_id` to be recorded.
+    AwaitId,
+    /// `docker wait` on this container.
+    Watch(Id),
+}
+
+/// What systemd does once a unit's stop is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AfterStop {
+    /// Nothing: `systemctl stop`.
+    Inactive,
+    /// Restart=always after the main process exited by itself: start after RestartSec.
+    AutoRestart,
+    /// `systemctl restart`: the same job starts the unit again.
+    Start,
+}
+
+/// The feature's systemd unit.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Unit {
+    /// Inactive.
+    Inactive,
+    /// ExecStartPre (`container start`) runs.
+    Starting(Proc),
+    /// Active; the main process runs.
+    Active(Main),
+    /// ExecStop (`container stop`) runs.
+    Stopping {
+        /// `container stop`.
+        proc: Proc,
+        /// What follows the stop.
+        then: AfterStop,
+    },
+    /// Waiting RestartSec before starting again.
+    AutoRestart,
+}
+
+impl Unit {
+    /// No job runs: a systemctl call may act now.
+    pub(crate) fn settled(&self) -> bool {
+        matches!(self, Unit::Inactive | Unit::Active(_) | Unit::AutoRestart)
+    }
+}
+
+/// Whether kube deploys the feature at all (a DaemonSet selecting the label exists).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kube {
+    /// A DaemonSet exists (its manifest may be updated, or removed once).
+    Deploys,
+    /// No DaemonSet for this feature: kube never deploys.
+    Never,
+}
+
+/// How many more times the environment may do each thing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Budget {
+    /// Operator changes `set_owner` (then runs `systemctl stop` + `start`).
+    pub change: u8,
+    /// Faults: a container crashes, hostcfgd or kube-monit crashes, the master goes down.
+    pub faults: u8,
+    /// Manifest updates (kube replaces the pod).
+    pub updates: u8,
+    /// The manifest is removed.
+    pub removals: u8,
+    /// kube-monit's deadline passes (not retired: time always passes).
+    pub deadlines: u8,
+}
+
+impl Budget {
+    /// Whether any retirable budget is left.
+    pub(crate) fn retirable(&self) -> bool {
+        self.change + self.faults + self.updates + self.removals > 0
+    }
+}
+
+/// The operator.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Operator {
+    /// The boot-time `systemctl start` was issued.
+    pub booted: bool,
+    /// Its systemctl calls in flight.
+    pub proc: Option<Proc>,
+    /// The calls in flight follow a change to `set_owner=local` (invariant 4 is checked when
+    /// they are done).
+    pub to_local: bool,
+}
+
+/// hostcfgd-watcher.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Hostcfgd {
+    /// A keyspace notification for the row is waiting to be handled, and the row read then
+    /// says `kube_pending` (a notification whose re-read shows another mode needs nothing).
+    /// Set again on a restart: it rescans.
+    pub notified: bool,
+    /// The approval in flight.
+    pub plan: Option<Proc>,
+}
+
+/// Observations the properties need that the world does not keep by itself. Each flag only
+/// ever goes from `true` to `false`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ghost {
+    /// Invariant 1 held at every claim and every write of `kube_ready`.
+    pub inv1: bool,
+    /// Invariant 4 held each time the operator's stop + start with owner local finished.
+    pub inv4: bool,
+    /// The model itself held up: ids sufficed, every effect was understood, every asking
+    /// container got an answer.
+    pub sound: bool,
+}
+
+impl Default for Ghost {
+    fn default() -> Self {
+        Ghost {
+            inv1: true,
+            inv4: true,
+            sound: true,
+        }
+    }
+}
+
+/// The whole world of one feature.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct World {
+    /// Whether kube deploys (fixed for a run).
+    pub kube: Kube,
+    /// CONFIG_DB.
+    pub cfg: Cfg,
+    /// STATE_DB.
+    pub row: Row,
+    /// The local container.
+    pub local: Local,
+    /// The master answers.
+    pub master_up: bool,
+    /// The label on the node, as the API server has it.
+    pub label: bool,
+    /// The pending-label list, coalesced to its final value (one key). Non-empty means kubelet
+    /// is stopped.
+    pub pending: Option<bool>,
+    /// The DaemonSet's manifest exists.
+    pub manifest: bool,
+    /// The DaemonSet's pod on this node.
+    pub pod: Option<Pod>,
+    /// systemd's unit.
+    pub unit: Unit,
+    /// The operator.
+    pub operator: Operator,
+    /// hostcfgd-watcher.
+    pub hostcfgd: Hostcfgd,
+    /// kube-monit's fallback in flight.
+    pub monit: Option<Proc>,
+    /// What the environment may still do.
+    pub budget: Budget,
+    /// A fault happened on this path.
+    pub faulted: bool,
+    /// Who holds the feature lock (`flock` on `<lock_dir>/<feature>.lock`).
+    pub lock: Option<Who>,
+    /// Observations for the properties.
+    pub ghost: Ghost,
+}
+
+impl World {
+    /// Whether kubelet runs (it is stopped while label operations are pending).
+    pub fn kubelet_running(&self) -> bool {
+        self.pending.is_none()
+    }
+
+    /// The running kube container, if any.
+    pub fn ctr(&self) -> Option<&KubeCtr> {
+        self.pod.as_ref().and_then(|p| p.ctr.as_ref())
+    }
+
+    /// Whether this container runs.
+    pub fn running(&self, id: Id) -> bool {
+        match id {
+            Id::Local => self.local.running,
+            Id::Kube(n) => self.ctr().is_some_and(|c| c.id == n),
+        }
+    }
+
+    /// The kube container that proceeded and runs the feature, if any.
+    pub fn claimed(&self) -> Option<u8> {
+        self.ctr()
+            .filter(|c| c.phase == Phase::Claimed)
+            .map(|c| c.id)
+    }
+}
+
+fn fmt_proc(f: &mut fmt::Formatter<'_>, p: &Proc) -> fmt::Result {
+    write!(f, "{:?}", p.input)?;
+    if !p.effects.is_empty() {
+        write!(f, " {:?}", p.effects)?;
+    }
+    if !p.then.is_empty() {
+        write!(f, " then {:?}", p.then)?;
+    }
+    if p.await_unit {
+        f.write_str(" awaiting unit")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let onoff = |b: bool| if b { "on" } else { "off" };
+        write!(
+            f,
+            "{} (owner={} id={} mode={}) | local={} | label={}",
+            self.row.state(),
+            self.row.owner,
+            self.row.id.map_or("-".to_owned(), |i| i.to_string()),
+            self.row.mode,
+            if self.local.running { "up" } else { "down" },
+            onoff(self.label),
+        )?;
+        if let Some(p) = self.pending {
+            write!(f, " pending={} kubelet=stopped", onoff(p))?;
+        }
+        if !self.master_up {
+            f.write_str(" master=down")?;
+        }
+        match &self.pod {
+            None => f.write_str(" | no pod")?,
+            Some(p) => {
+                f.write_str(" | pod")?;
+                if p.deleting {
+                    f.write_str("(deleting)")?;
+                }
+                match &p.ctr {
+                    None => f.write_str(" no container")?,
+                    Some(c) => match &c.phase {
+                        Phase::Asking(pr) => {
+                            write!(f, " kube{} asking ", c.id)?;
+                            fmt_proc(f, pr)?;
+                        }
+                        other => write!(f, " kube{} {:?}", c.id, other)?,
+                    },
+                }
+            }
+        }
+        f.write_str(" | unit=")?;
+        match &self.unit {
+            Unit::Starting(p) => {
+                f.write_str("starting ")?;
+                fmt_proc(f, p)?;
+            }
+            Unit::Stopping { proc, then } => {
+                write!(f, "stopping(then {then:?}) ")?;
+                fmt_proc(f, proc)?;
+            }
+            other => write!(f, "{other:?}")?,
+        }
+        if let Some(p) = &self.operator.proc {
+            f.write_str(" | operator ")?;
+            fmt_proc(f, p)?;
+        }
+        if let Some(p) = &self.hostcfgd.plan {
+            f.write_str(" | hostcfgd ")?;
+            fmt_proc(f, p)?;
+        }
+        if let Some(p) = &self.monit {
+            f.write_str(" | monit ")?;
+            fmt_proc(f, p)?;
+        }
+        write!(
+            f,
+            " | cfg owner={} fb={} N>0={}",
+            self.cfg.owner, self.cfg.fb, self.cfg.n
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_state_agrees_with_cores_rule_for_every_row() {
+        let owners = [CurrentOwner::None, CurrentOwner::Local, CurrentOwner::Kube];
+        let ids = [None, Some(Id::Local), Some(Id::Kube(1))];
+        for owner in owners {
+            for mode in TransitionMode::ALL {
+                for id in ids {
+                    let row = Row { owner, id, mode };
+                    assert_eq!(row.state(), row.to_record().state(), "{row:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn container_ids_round_trip_through_cores_type() {
+        for id in [Id::Local, Id::Kube(1), Id::Kube(KUBE_IDS)] {
+            assert_eq!(Id::from_core(&id.to_core()), Some(id));
+        }
+        let foreign = ContainerId::new("0123456789ab").expect("a valid id");
+        assert_eq!(Id::from_core(&foreign), None);
+    }
+}
