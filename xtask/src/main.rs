@@ -1,0 +1,135 @@
+//! # xtask
+//!
+//! The project's automation, in Rust (matklad's cargo-xtask): the same commands run on a
+//! laptop, in `.ci/run` and in the README. `.cargo/config.toml` makes `cargo xtask …` an alias
+//! for `cargo run --package xtask -- …`.
+//!
+//! A tour:
+//! - [`codegen`]: `docs/state-machine.md`, generated from `ctrmgr_core::step` itself (every
+//!   state × input × configuration), and its staleness check.
+//! - [`demo`]: the seed's end-to-end scenarios walked through the core with a tiny in-process
+//!   world, printed as tables.
+//! - [`prereq`]: what the tests need on the machine (redis-server, a Docker Engine), installed
+//!   or started when we may, or a clear message saying what to install.
+//! - [`cmd`]: running child processes from argv (never through a shell), echoing each one.
+//! - [`render`]: the plain-text spelling of the core's effects, shared by codegen and demo.
+
+mod cmd;
+mod codegen;
+mod demo;
+mod prereq;
+mod render;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+
+const HELP: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci                run everything CI runs: fmt --check, clippy -D warnings, codegen --check,
+                    rustdoc -D warnings, then `test`
+  test              make sure redis-server (and a Docker Engine, when wanted) are there, then
+                    run the workspace's tests (cargo nextest, else cargo test) and doctests
+  demo              walk the seed's scenarios through the core and print each step
+  codegen [--check] write docs/state-machine.md from ctrmgr_core::step; with --check, fail
+                    when the file on disk is stale
+  help              print this help
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<ExitCode> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["codegen"] => codegen::write(&project_root()).map(|()| ExitCode::SUCCESS),
+        ["codegen", "--check"] => codegen::check(&project_root()),
+        ["test"] => test().map(|()| ExitCode::SUCCESS),
+        ["ci"] => ci(),
+        ["demo"] => {
+            let mut out = std::io::stdout().lock();
+            demo::run(&mut out).context("failed to print the demo")?;
+            out.flush().context("failed to print the demo")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        [] | ["help" | "-h" | "--help"] => {
+            print!("{HELP}");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => {
+            eprintln!("xtask: unknown command or arguments: {}\n", args.join(" "));
+            eprint!("{HELP}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// The workspace root: xtask lives one level below it.
+fn project_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map_or_else(|| manifest_dir.to_path_buf(), Path::to_path_buf)
+}
+
+/// `cargo xtask test`: prerequisites, then every test of the workspace, then the doctests.
+/// `--no-fail-fast`: one run reports every failing test, not just the first.
+fn test() -> Result<()> {
+    let root = project_root();
+    let prereqs = prereq::ensure()?;
+    let nextest = cmd::succeeds(cmd::cargo(&root).args(["nextest", "--version"]));
+    let mut tests = cmd::cargo(&root);
+    if nextest {
+        tests.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    } else {
+        eprintln!("xtask: cargo-nextest is not installed; running `cargo test` instead");
+        tests.args(["test", "--workspace", "--no-fail-fast"]);
+    }
+    prereqs.apply(&mut tests);
+    cmd::run(&mut tests)?;
+    let mut doctests = cmd::cargo(&root);
+    doctests.args(["test", "--workspace", "--doc"]);
+    prereqs.apply(&mut doctests);
+    cmd::run(&mut doctests)?;
+    // `prereqs` stops the Docker Engine it started (if any) when it goes out of scope here.
+    drop(prereqs);
+    Ok(())
+}
+
+/// `cargo xtask ci`: every check CI runs, failing at the first one that fails.
+fn ci() -> Result<ExitCode> {
+    let root = project_root();
+    cmd::run(cmd::cargo(&root).args(["fmt", "--all", "--", "--check"]))?;
+    cmd::run(cmd::cargo(&root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    eprintln!("$ cargo xtask codegen --check");
+    let code = codegen::check(&root)?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    cmd::run(
+        cmd::cargo(&root)
+            .args(["doc", "--workspace", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-Dwarnings"),
+    )?;
+    test()?;
+    Ok(ExitCode::SUCCESS)
+}
