@@ -59,6 +59,12 @@ impl FeatureName {
     pub fn enable_label_key(&self) -> String {
         format!("{}{}", self.0, codec::ENABLED_LABEL_SUFFIX)
     }
+
+    /// The feature's local container, which is named after the feature (a feature name is
+    /// always a valid container name).
+    pub fn local_container(&self) -> ContainerId {
+        ContainerId(self.0.clone())
+    }
 }
 
 impl FromStr for FeatureName {
@@ -551,6 +557,14 @@ mod tests {
         ] {
             assert!(FeatureName::new(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_feature_local_container_is_named_after_it_and_is_a_valid_id() {
+        let f = FeatureName::new("dhcp_relay-2").expect("valid name");
+        let c = f.local_container();
+        assert_eq!(c.as_str(), "dhcp_relay-2");
+        assert_eq!(ContainerId::new(c.as_str()), Ok(c));
     }
 
     #[test]

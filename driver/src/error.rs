@@ -97,6 +97,45 @@ pub enum Error {
         /// The bound.
         after: Duration,
     },
+    /// A per-feature lock file could not be opened or locked.
+    #[error("cannot lock {}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The feature has no CONFIG_DB `FEATURE` row.
+    #[error("unknown feature {feature}: CONFIG_DB has no row {key}")]
+    UnknownFeature {
+        /// The feature asked for.
+        feature: String,
+        /// The row looked for (`FEATURE|snmp`).
+        key: String,
+    },
+    /// A compare-and-set write of a feature's STATE_DB row kept losing to other writers.
+    #[error(
+        "gave up on feature {feature} after {attempts} attempts: its STATE_DB transition_mode kept changing under this command"
+    )]
+    Contended {
+        /// The feature.
+        feature: String,
+        /// How many times it was read, decided and written.
+        attempts: u32,
+    },
+    /// A feature's node label could not be formed.
+    #[error("cannot form the node label of feature {feature}")]
+    FeatureLabel {
+        /// The feature.
+        feature: String,
+        /// Why the label was refused.
+        #[source]
+        source: ctrmgr_core::LabelParseError,
+    },
+    /// Kubernetes was asked for in a build without Kubernetes support.
+    #[error("this build has no Kubernetes support")]
+    NoKubeSupport,
 }
 
 impl Error {
@@ -125,6 +164,10 @@ impl PortError for Error {
                 }
             }
             Error::SystemctlFailed { .. } | Error::Timeout { .. } => ErrorKind::Transient,
+            Error::Lock { .. } | Error::NoKubeSupport => ErrorKind::Permanent,
+            Error::FeatureLabel { .. } => ErrorKind::InvalidData,
+            Error::UnknownFeature { .. } => ErrorKind::NotFound,
+            Error::Contended { .. } => ErrorKind::Conflict,
             Error::Port { kind, .. } => *kind,
         }
     }

@@ -1,0 +1,568 @@
+//! The commands: each builds what it needs (nothing it does not: `container id` talks to
+//! Redis only) and calls the driver.
+
+use std::pin::pin;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use ctrmgr_core::codec;
+use ctrmgr_core::ports::{Containers, StateStore};
+use ctrmgr_core::{ContainerId, FeatureName, Input, KubeAnswer, Owner, State, StopOptions};
+use ctrmgr_dbclient::{DbConfig, DbName, SonicDb, WatchEvent};
+use ctrmgr_dockerclient::{DockerClient, ExecSpec};
+use ctrmgr_driver::{
+    FeatureDriver, FeatureOptions, KnownFeature, LabelOptions, LabelService, LockDir, Outcome,
+    Systemctl, Tunables, read_feature,
+};
+use futures_util::StreamExt;
+use tokio::io::AsyncRead;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::engine::Engine;
+use crate::{Cli, Command, StateChange, UpMode, selfid};
+
+/// Whether this build has Kubernetes support.
+const KUBE: bool = cfg!(feature = "kube");
+
+#[cfg(feature = "kube")]
+type NodeLabels = crate::kube::NodeLabels;
+#[cfg(not(feature = "kube"))]
+type NodeLabels = ctrmgr_driver::NoKube;
+
+type Driver = FeatureDriver<SonicDb, Engine, NodeLabels, Systemctl>;
+
+/// What every command starts from: the tunables and the databases.
+struct Env {
+    /// What the command does, for messages: `start feature snmp`.
+    what: String,
+    tunables: Tunables,
+    db: SonicDb,
+    #[cfg_attr(not(feature = "kube"), allow(dead_code))]
+    kubeconfig: Option<std::path::PathBuf>,
+}
+
+impl Env {
+    async fn load(cli: &Cli, what: String) -> Result<Self> {
+        let setup = async {
+            let tunables = Tunables::load(cli.config.as_deref())?;
+            let db_config = DbConfig::load(cli.db_config.as_deref())?;
+            let db = SonicDb::connect(&db_config)
+                .await
+                .context("cannot connect to the SONiC databases")?;
+            Ok::<_, anyhow::Error>((tunables, db))
+        };
+        let (tunables, db) = setup.await.with_context(|| format!("cannot {what}"))?;
+        Ok(Self {
+            what,
+            tunables,
+            db,
+            kubeconfig: cli.kubeconfig.clone(),
+        })
+    }
+
+    /// The driver; it connects to the engine and the API server only when an effect needs
+    /// them.
+    fn driver(&self) -> Driver {
+        let t = &self.tunables;
+        let service = LabelService::new(
+            self.db.clone(),
+            self.node_labels(),
+            Systemctl::new(&t.systemctl),
+            LabelOptions::from_tunables(t),
+        );
+        FeatureDriver::new(
+            service,
+            Engine::new(),
+            LockDir::new(&t.lock_dir),
+            FeatureOptions::from_tunables(t, KUBE),
+        )
+    }
+
+    /// A client of the engine `DOCKER_HOST` names (no request is made yet).
+    fn docker(&self) -> Result<DockerClient> {
+        Engine::new()
+            .client()
+            .cloned()
+            .with_context(|| format!("cannot {}", self.what))
+    }
+
+    #[cfg(feature = "kube")]
+    fn node_labels(&self) -> NodeLabels {
+        let options = ctrmgr_kubeclient::KubeOptions {
+            kubeconfig: self
+                .kubeconfig
+                .clone()
+                .unwrap_or_else(|| self.tunables.kubeconfig.clone()),
+            timeout: self.tunables.label_timeout(),
+        };
+        crate::kube::NodeLabels::new(self.db.clone(), options)
+    }
+
+    #[cfg(not(feature = "kube"))]
+    fn node_labels(&self) -> NodeLabels {
+        ctrmgr_driver::NoKube
+    }
+
+    async fn read(&self, feature: &FeatureName) -> Result<KnownFeature> {
+        Ok(read_feature(&self.db, feature, KUBE).await?)
+    }
+}
+
+/// An exit status for a container's or a command's exit code (0 stays 0; codes outside
+/// 1..=255 become 255).
+fn exit_code(code: i64) -> u8 {
+    u8::try_from(code).unwrap_or(255)
+}
+
+/// `FEATURE|<f>`, for messages.
+fn row(feature: &FeatureName) -> String {
+    codec::row_key(
+        codec::FEATURE_TABLE,
+        codec::DEFAULT_SEPARATOR,
+        feature.as_str(),
+    )
+}
+
+/// Runs the command; returns the exit status.
+pub async fn run(cli: Cli) -> Result<u8> {
+    let (verb, feature) = match &cli.command {
+        Command::Start { feature } => ("start", Some(feature)),
+        Command::Stop { feature, .. } => ("stop", Some(feature)),
+        Command::Kill { feature } => ("kill", Some(feature)),
+        Command::Wait { feature } => ("wait for", Some(feature)),
+        Command::Id { feature } => ("find the container of", Some(feature)),
+        Command::Inspect { feature } => ("inspect", Some(feature)),
+        Command::Exec { feature, .. } => ("exec in", Some(feature)),
+        Command::State { feature, .. } => ("change the state of", Some(feature)),
+        Command::KillAll => ("kill all features", None),
+    };
+    let what = match feature {
+        Some(f) => format!("{verb} feature {f}"),
+        None => verb.to_owned(),
+    };
+    let env = Env::load(&cli, what).await?;
+    match cli.command {
+        Command::Start { feature } => transition(&env, &feature, Input::Start).await,
+        Command::Stop { timeout, feature } => {
+            let t = &env.tunables;
+            let options = StopOptions {
+                grace_secs: timeout.unwrap_or(t.stop_grace_secs),
+                kube_exit_wait_secs: t.kube_exit_wait_secs,
+            };
+            transition(&env, &feature, Input::Stop(options)).await
+        }
+        Command::Kill { feature } => transition(&env, &feature, Input::Kill).await,
+        Command::Wait { feature } => wait(&env, &feature).await,
+        Command::Id { feature } => id(&env, &feature).await,
+        Command::Inspect { feature } => inspect(&env, &feature).await,
+        Command::Exec {
+            feature,
+            interactive,
+            tty,
+            cmd,
+        } => exec(&env, &feature, interactive, tty, cmd).await,
+        Command::State { feature, change } => match change {
+            StateChange::Up {
+                mode: UpMode::Local,
+                id,
+                ..
+            } => {
+                let id = own_id(&feature, id)?;
+                transition(&env, &feature, Input::LocalUp(id)).await
+            }
+            StateChange::Up {
+                mode: UpMode::Kube,
+                id,
+                timeout,
+            } => {
+                let id = own_id(&feature, id)?;
+                kube_up(&env, &feature, id, timeout.map(Duration::from_secs)).await
+            }
+            StateChange::Down { id } => {
+                let id = own_id(&feature, id)?;
+                transition(&env, &feature, Input::Down(id)).await
+            }
+        },
+        Command::KillAll => kill_all(&env).await,
+    }
+}
+
+/// Feeds one input and reports nothing more than the driver logs.
+async fn transition(env: &Env, feature: &FeatureName, input: Input) -> Result<u8> {
+    env.driver().run(feature, input).await?;
+    Ok(0)
+}
+
+/// The calling container's id: `--id`, else found in /proc.
+fn own_id(feature: &FeatureName, given: Option<ContainerId>) -> Result<ContainerId> {
+    given.or_else(selfid::detect).ok_or_else(|| {
+        anyhow!(
+            "cannot change the state of feature {feature}: no --id given and no docker container id in {} or {}",
+            selfid::MOUNTINFO,
+            selfid::CGROUP
+        )
+    })
+}
+
+/// The container `inspect`, `exec` and `id` act on: the recorded owner, else — when the local
+/// image may run the feature — the local container by its name, the feature's.
+fn target(known: &KnownFeature, feature: &FeatureName) -> Result<ContainerId> {
+    if let Some(id) = &known.record.docker_id {
+        return Ok(id.clone());
+    }
+    if known.config.set_owner == Owner::Local || known.config.fallback_to_local {
+        return Ok(feature.local_container());
+    }
+    bail!(
+        "feature {feature} has no container: STATE_DB {} records no docker_id and set_owner is kube",
+        row(feature)
+    )
+}
+
+async fn id(env: &Env, feature: &FeatureName) -> Result<u8> {
+    let known = env.read(feature).await?;
+    let id = match &known.record.docker_id {
+        Some(id) => id.clone(),
+        None => {
+            let name = target(&known, feature)?;
+            env.docker()?
+                .full_id(&name)
+                .await
+                .with_context(|| format!("cannot find the container of feature {feature}"))?
+        }
+    };
+    println!("{id}");
+    Ok(0)
+}
+
+async fn inspect(env: &Env, feature: &FeatureName) -> Result<u8> {
+    let known = env.read(feature).await?;
+    let target = target(&known, feature)?;
+    let json = env
+        .docker()?
+        .inspect_json(&target)
+        .await
+        .with_context(|| format!("cannot inspect feature {feature}"))?;
+    print!("{json}");
+    Ok(0)
+}
+
+async fn exec(
+    env: &Env,
+    feature: &FeatureName,
+    interactive: bool,
+    tty: bool,
+    cmd: Vec<String>,
+) -> Result<u8> {
+    let known = env.read(feature).await?;
+    let target = target(&known, feature)?;
+    let mut spec = ExecSpec::new(&[]);
+    spec.cmd = cmd;
+    spec.tty = tty;
+    let mut stdin = tokio::io::stdin();
+    let mut stdout = tokio::io::stdout();
+    let mut stderr = tokio::io::stderr();
+    let input: Option<&mut (dyn AsyncRead + Unpin + Send)> =
+        if interactive { Some(&mut stdin) } else { None };
+    let status = env
+        .docker()?
+        .exec(&target, &spec, input, &mut stdout, &mut stderr)
+        .await
+        .with_context(|| format!("cannot exec in feature {feature}"))?;
+    Ok(exit_code(status.code))
+}
+
+/// `container wait`: the recorded owner's id (waiting for one to be recorded: up to
+/// `local_wait_timeout_secs` when set_owner is local, for ever otherwise), `docker wait` on
+/// it, then Down(id) when it still owns the feature. Exits with the container's exit code, or 0
+/// when `container stop|kill` stopped it.
+async fn wait(env: &Env, feature: &FeatureName) -> Result<u8> {
+    let known = env.read(feature).await?;
+    let id = match known.record.docker_id {
+        Some(id) => id,
+        None => {
+            let bound =
+                (known.config.set_owner == Owner::Local).then(|| env.tunables.local_wait_timeout());
+            await_docker_id(env, feature, bound).await?
+        }
+    };
+    tracing::info!(%feature, container = %id, "waiting for the container to exit");
+    let driver = env.driver();
+    let status = driver
+        .containers()
+        .wait(&id)
+        .await
+        .with_context(|| format!("cannot wait for container {id} of feature {feature}"))?;
+    match driver.record_exit(feature, &id).await? {
+        Some(_) => {
+            tracing::info!(%feature, container = %id, code = status.code, "the container exited");
+            Ok(exit_code(status.code))
+        }
+        None => {
+            tracing::info!(%feature, container = %id, code = status.code, "the container was stopped through container stop or kill");
+            Ok(0)
+        }
+    }
+}
+
+/// Blocks on STATE_DB keyspace events until the feature's row records a `docker_id`.
+async fn await_docker_id(
+    env: &Env,
+    feature: &FeatureName,
+    bound: Option<Duration>,
+) -> Result<ContainerId> {
+    let separator = &env.db.location(DbName::StateDb).separator;
+    let full_key = codec::row_key(codec::FEATURE_TABLE, separator, feature.as_str());
+    let watch = async {
+        let mut events = pin!(env.db.watch(DbName::StateDb, codec::FEATURE_TABLE));
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(WatchEvent::Row(row)) if row.key == feature.as_str() => {
+                    let fields = row.fields.unwrap_or_default();
+                    let rec = codec::decode_feature_record(&full_key, &fields)
+                        .with_context(|| format!("cannot wait for feature {feature}"))?;
+                    if let Some(id) = rec.docker_id {
+                        return Ok(id);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(%feature, error = %format!("{:#}", anyhow::Error::new(e)), "watching STATE_DB");
+                }
+            }
+        }
+        bail!("cannot wait for feature {feature}: the STATE_DB watch ended")
+    };
+    match bound {
+        None => watch.await,
+        Some(bound) => tokio::time::timeout(bound, watch).await.map_err(|_| {
+            anyhow!(
+                "cannot wait for feature {feature}: no container was recorded in STATE_DB {} within {} s",
+                row(feature),
+                bound.as_secs()
+            )
+        })?,
+    }
+}
+
+/// `container state <f> up kube`: ask; proceed, wait for approval, or park.
+async fn kube_up(
+    env: &Env,
+    feature: &FeatureName,
+    id: ContainerId,
+    timeout: Option<Duration>,
+) -> Result<u8> {
+    let driver = env.driver();
+    let outcome = driver.run(feature, Input::KubeUp(id.clone())).await?;
+    match answer(&outcome)? {
+        KubeAnswer::Proceed => Ok(0),
+        KubeAnswer::Park => park(feature, &id).await,
+        KubeAnswer::Wait => {
+            tracing::info!(%feature, container = %id, "waiting for approval");
+            match await_approval(env, &driver, feature, &id, timeout).await? {
+                KubeAnswer::Park => park(feature, &id).await,
+                _ => {
+                    tracing::info!(%feature, container = %id, "approved: proceeding");
+                    Ok(0)
+                }
+            }
+        }
+    }
+}
+
+fn answer(outcome: &Outcome) -> Result<KubeAnswer> {
+    outcome.answer.ok_or_else(|| {
+        anyhow!(
+            "feature {}: the state machine gave no answer to a kube container ({})",
+            outcome.feature,
+            outcome.reason.text()
+        )
+    })
+}
+
+/// Blocks on STATE_DB and CONFIG_DB keyspace events for the feature's rows, asking again on
+/// each change, until the answer is Proceed or Park. Both watches scan before the first
+/// event, so an approval that came before they were subscribed is seen at once. `timeout`
+/// bounds the wait between questions; a question under way is never cut short, so a claim
+/// is never half-made.
+async fn await_approval(
+    env: &Env,
+    driver: &Driver,
+    feature: &FeatureName,
+    id: &ContainerId,
+    timeout: Option<Duration>,
+) -> Result<KubeAnswer> {
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let state = env.db.watch(DbName::StateDb, codec::FEATURE_TABLE);
+    let config = env.db.watch(DbName::ConfigDb, codec::FEATURE_TABLE);
+    let mut events = pin!(futures_util::stream::select(state, config));
+    let mut synced = 0u32;
+    loop {
+        let next = match deadline {
+            None => events.next().await,
+            Some(at) => tokio::time::timeout_at(at, events.next())
+                .await
+                .map_err(|_| {
+                    anyhow!(
+                        "feature {feature}: container {id} was not approved within {} s",
+                        timeout.map_or(0, |t| t.as_secs())
+                    )
+                })?,
+        };
+        let Some(event) = next else { break };
+        let ask = match event {
+            Ok(WatchEvent::Synced) => {
+                synced += 1;
+                synced >= 2
+            }
+            Ok(WatchEvent::Row(row)) => synced >= 2 && row.key == feature.as_str(),
+            Err(e) => {
+                tracing::warn!(%feature, error = %format!("{:#}", anyhow::Error::new(e)), "watching the FEATURE tables");
+                false
+            }
+        };
+        if !ask {
+            continue;
+        }
+        let outcome = driver.run(feature, Input::KubeUp(id.clone())).await?;
+        match answer(&outcome)? {
+            KubeAnswer::Wait => continue,
+            other => return Ok(other),
+        }
+    }
+    bail!("feature {feature}: the watch of the FEATURE tables ended")
+}
+
+/// Parked: set_owner is local, so this kube container must never run the feature. Block
+/// until SIGTERM (or SIGINT), then exit 0.
+async fn park(feature: &FeatureName, id: &ContainerId) -> Result<u8> {
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    tracing::warn!(%feature, container = %id, "parked: set_owner is local, so this kube container will not run the feature; waiting for SIGTERM");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!(%feature, container = %id, "parked container stopped");
+    Ok(0)
+}
+
+/// `container kill-all`: Kill for every feature whose record says a container runs.
+async fn kill_all(env: &Env) -> Result<u8> {
+    let features = env
+        .db
+        .features()
+        .await
+        .context("cannot kill all features: cannot list CONFIG_DB FEATURE")?;
+    let driver = env.driver();
+    let kill = |feature: FeatureName| {
+        let driver = &driver;
+        async move {
+            let result = async {
+                let known = driver.read(&feature).await?;
+                let state = known.state();
+                if !matches!(
+                    state,
+                    State::Local | State::LocalToKube | State::KubeRunning
+                ) {
+                    return Ok::<_, ctrmgr_driver::Error>(None);
+                }
+                let id = known.record.docker_id.clone();
+                driver.run(&feature, Input::Kill).await?;
+                Ok(Some(id))
+            }
+            .await;
+            (feature, result)
+        }
+    };
+    let results = futures_util::future::join_all(features.into_iter().map(kill)).await;
+    let mut failures = Vec::new();
+    for (feature, result) in results {
+        match result {
+            Ok(Some(Some(id))) => println!("{feature}: killed container {}", id.short()),
+            Ok(Some(None)) => println!("{feature}: killed container {feature}"),
+            Ok(None) => println!("{feature}: no container runs"),
+            Err(e) => {
+                let e = format!("{:#}", anyhow::Error::new(e));
+                println!("{feature}: failed: {e}");
+                failures.push(format!("{feature}: {e}"));
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(0)
+    } else {
+        bail!(
+            "kill-all failed for {} feature(s): {}",
+            failures.len(),
+            failures.join("; ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_keep_the_container_code_and_never_turn_a_failure_into_success() {
+        assert_eq!(exit_code(0), 0);
+        assert_eq!(exit_code(3), 3);
+        assert_eq!(exit_code(255), 255);
+        assert_eq!(exit_code(256), 255);
+        assert_eq!(exit_code(-1), 255);
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn state_takes_the_feature_before_its_subcommand() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from(["container", "state", "snmp", "up", "kube", "--id", "abc"])
+            .expect("valid");
+        match cli.command {
+            Command::State {
+                feature,
+                change: StateChange::Up { mode, id, timeout },
+            } => {
+                assert_eq!(feature.as_str(), "snmp");
+                assert_eq!(mode, UpMode::Kube);
+                assert_eq!(id.map(String::from).as_deref(), Some("abc"));
+                assert_eq!(timeout, None);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn exec_needs_a_command_after_the_double_dash() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from(["container", "exec", "snmp", "-i", "--", "ls", "-l"])
+            .expect("valid");
+        match cli.command {
+            Command::Exec {
+                interactive,
+                tty,
+                cmd,
+                ..
+            } => {
+                assert!(interactive);
+                assert!(!tty);
+                assert_eq!(cmd, ["ls", "-l"]);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["container", "exec", "snmp"]).is_err());
+    }
+
+    #[test]
+    fn an_invalid_feature_name_is_a_usage_error() {
+        use clap::Parser;
+        let e = Cli::try_parse_from(["container", "start", "Bad/Name"]).expect_err("invalid");
+        assert_eq!(e.exit_code(), 2);
+    }
+}

@@ -1,0 +1,185 @@
+//! Failures: exit 1 and one line on stderr saying what failed, for which feature, and why;
+//! nothing half-written (the STATE_DB row is unchanged). Usage errors exit 2.
+
+use ctrmgr_core::Owner;
+
+use super::*;
+
+#[tokio::test]
+async fn starting_a_feature_whose_local_container_is_missing_fails_and_writes_nothing() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Local, false).await;
+
+    let out = sw.run_quiet(&["start", sw.f()]).await;
+
+    assert_fails_with(&out, &["cannot start feature", sw.f(), "not found"]);
+    assert!(sw.raw_row(&f).await.is_empty(), "STATE_DB row unchanged");
+}
+
+#[tokio::test]
+async fn an_unknown_feature_fails_naming_it_and_writes_nothing() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    for cmd in ["start", "stop", "kill", "wait", "id", "inspect"] {
+        let out = sw.run_quiet(&[cmd, sw.f()]).await;
+        assert_fails_with(&out, &["unknown feature", sw.f(), "CONFIG_DB"]);
+    }
+    assert!(sw.raw_row(&f).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_malformed_state_row_fails_naming_the_field_and_value_and_is_left_alone() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Local, false).await;
+    let local = sw.local_container(&f, true).await;
+    sw.raw_set(
+        &f,
+        &[("current_owner", "bogus"), ("docker_id", local.as_str())],
+    )
+    .await;
+    let before = sw.raw_row(&f).await;
+
+    for cmd in ["start", "stop", "kill"] {
+        let out = sw.run_quiet(&[cmd, sw.f()]).await;
+        assert_fails_with(&out, &[sw.f(), "current_owner", "\"bogus\""]);
+    }
+
+    assert_eq!(sw.raw_row(&f).await, before);
+    assert!(sw.running(&local).await, "nothing was stopped");
+}
+
+#[tokio::test]
+async fn a_malformed_configuration_fails_naming_the_field_and_value() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Local, false).await;
+    let mut conn = sw.raw_conn().await;
+    redis::cmd("SELECT")
+        .arg(sw.db.location(DbName::ConfigDb).id)
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("SELECT CONFIG_DB");
+    redis::cmd("HSET")
+        .arg(codec::row_key(codec::FEATURE_TABLE, "|", sw.f()))
+        .arg("set_owner")
+        .arg("kub")
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("HSET");
+
+    let out = sw.run_quiet(&["start", sw.f()]).await;
+    assert_fails_with(&out, &[sw.f(), "set_owner", "\"kub\""]);
+    assert!(sw.raw_row(&f).await.is_empty());
+}
+
+#[tokio::test]
+async fn with_docker_down_start_and_stop_fail_clearly_and_write_nothing() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Local, false).await;
+    let dead = format!("unix://{}", dead_socket(sw.dir.path()).display());
+
+    let mut start = sw.command(&["start", sw.f()]);
+    start.env("DOCKER_HOST", &dead).env("RUST_LOG", "off");
+    let out = run_bounded(start).await;
+    assert_fails_with(&out, &["cannot start feature", sw.f(), "docker engine"]);
+    assert!(sw.raw_row(&f).await.is_empty());
+
+    let local = sw.local_container(&f, true).await;
+    sw.set_record(&f, State::Local, Some(&local)).await;
+    let before = sw.raw_row(&f).await;
+    let mut stop = sw.command(&["stop", sw.f()]);
+    stop.env("DOCKER_HOST", &dead).env("RUST_LOG", "off");
+    let out = run_bounded(stop).await;
+    assert_fails_with(&out, &["cannot stop feature", sw.f(), "docker engine"]);
+    assert_eq!(sw.raw_row(&f).await, before, "STATE_DB row unchanged");
+    assert!(sw.running(&local).await);
+}
+
+#[tokio::test]
+async fn with_redis_down_commands_fail_clearly() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    let db_config = sw.dir.path().join("dead_database_config.json");
+    std::fs::write(
+        &db_config,
+        serde_json::json!({
+            "INSTANCES": { "redis": { "unix_socket_path": dead_socket(sw.dir.path()) } },
+            "DATABASES": {
+                "CONFIG_DB": { "id": 4, "separator": "|", "instance": "redis" },
+                "STATE_DB": { "id": 6, "separator": "|", "instance": "redis" }
+            },
+            "VERSION": "1.0"
+        })
+        .to_string(),
+    )
+    .expect("write database config");
+    for cmd in ["start", "stop", "id", "wait"] {
+        let mut c = tokio::process::Command::new(BIN);
+        c.arg("--db-config")
+            .arg(&db_config)
+            .args([
+                "--config",
+                &sw.dir.path().join("ctrmgr.json").display().to_string(),
+            ])
+            .args([cmd, sw.f()])
+            .env("DOCKER_HOST", sw.docker.host())
+            .env("RUST_LOG", "off")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let out = run_bounded(c).await;
+        assert_fails_with(
+            &out,
+            &[sw.f(), "cannot connect to the SONiC databases", "redis"],
+        );
+    }
+    assert!(sw.raw_row(&f).await.is_empty());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &[][..],
+        &["start"][..],
+        &["start", "Not/A/Feature"][..],
+        &["frobnicate", "snmp"][..],
+        &["exec", "snmp"][..],
+        &["state", "snmp", "up", "sideways"][..],
+        &["stop", "-t", "soon", "snmp"][..],
+    ] {
+        let out = std::process::Command::new(BIN)
+            .args(args)
+            .output()
+            .expect("container runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn help_exits_0_and_lists_every_command() {
+    let out = std::process::Command::new(BIN)
+        .arg("--help")
+        .output()
+        .expect("container runs");
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for cmd in [
+        "start", "stop", "kill", "wait", "id", "inspect", "exec", "state", "kill-all",
+    ] {
+        assert!(help.contains(&format!("  {cmd} ")), "{cmd} missing: {help}");
+    }
+}

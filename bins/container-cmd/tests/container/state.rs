@@ -1,0 +1,305 @@
+//! `container state <f> up kube|local` and `container state <f> down`: proceed from
+//! kube_ready, wait for an approval, park for ever under set_owner=local, record a dead owner
+//! down before a new container asks.
+
+use ctrmgr_core::ports::StateStore as _;
+use ctrmgr_core::{CurrentOwner, StateWrite, TransitionMode};
+
+use super::*;
+
+const PARKED: &str = "parked";
+const WAITING: &str = "waiting for approval";
+
+#[tokio::test]
+async fn up_kube_from_kube_ready_claims_the_feature_and_proceeds() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Kube, false).await;
+    sw.set_record(&f, State::KubeReady, None).await;
+    let kube = sw.kube_container(true).await;
+
+    sw.ok(&["state", sw.f(), "up", "kube", "--id", kube.as_str()])
+        .await;
+
+    let rec = sw.record(&f).await;
+    assert_eq!(rec.current_owner, CurrentOwner::Kube);
+    assert_eq!(rec.docker_id.as_ref(), Some(&kube));
+    assert_eq!(rec.transition_mode, TransitionMode::KubeRunning);
+    assert!(rec.current_owner_update_ts.is_some());
+    assert!(rec.transition_mode_update_ts.is_some());
+}
+
+#[tokio::test]
+async fn up_kube_waits_for_approval_then_proceeds_when_another_task_sets_kube_ready() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Kube, false).await;
+    let kube = sw.kube_container(true).await;
+
+    let mut up = sw.spawn(&["state", sw.f(), "up", "kube", "--id", kube.as_str()]);
+    sw.await_record(&f, "kube_pending", |r| {
+        r.transition_mode == TransitionMode::KubePending
+    })
+    .await;
+    up.await_line(WAITING).await;
+    assert!(up.is_running(), "waits for approval: {:?}", up.stderr());
+
+    // hostcfgd's approval: kube_ready, compare-and-set on kube_pending.
+    let approved = sw
+        .db
+        .write_state(
+            &f,
+            &StateWrite {
+                guard: Some(TransitionMode::KubePending),
+                owner: None,
+                mode: Some(TransitionMode::KubeReady),
+                now: 1,
+            },
+        )
+        .await
+        .expect("write kube_ready");
+    assert!(approved);
+
+    let status = up.finish().await;
+    assert_eq!(status.code(), Some(0), "{:?}", up.stderr());
+    let rec = sw.record(&f).await;
+    assert_eq!(rec.state(), State::KubeRunning);
+    assert_eq!(rec.docker_id.as_ref(), Some(&kube));
+}
+
+#[tokio::test]
+async fn up_kube_waits_then_proceeds_when_container_start_approves_it_in_place() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Kube, false).await;
+    let kube = sw.kube_container(true).await;
+
+    let mut up = sw.spawn(&["state", sw.f(), "up", "kube", "--id", kube.as_str()]);
+    up.await_line(WAITING).await;
+    sw.ok(&["start", sw.f()]).await;
+
+    let status = up.finish().await;
+    assert_eq!(status.code(), Some(0), "{:?}", up.stderr());
+    assert_eq!(sw.record(&f).await.state(), State::KubeRunning);
+    assert!(sw.labelled(&f), "start added the label");
+}
+
+#[tokio::test]
+async fn up_kube_with_owner_local_parks_until_sigterm_whatever_happens_meanwhile() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Local, false).await;
+    sw.set_record(&f, State::KubeReady, None).await;
+    let kube = sw.kube_container(true).await;
+
+    let mut up = sw.spawn(&["state", sw.f(), "up", "kube", "--id", kube.as_str()]);
+    up.await_line(PARKED).await;
+
+    // Rows change, none of them an approval that may apply: the parked container stays put.
+    sw.raw_set(&f, &[("transition_mode", "kube_ready")]).await;
+    sw.configure(&f, Owner::Local, true).await;
+    sw.ok(&["start", sw.f()]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(up.is_running(), "still parked: {:?}", up.stderr());
+    let rec = sw.record(&f).await;
+    assert_ne!(
+        rec.docker_id.as_ref(),
+        Some(&kube),
+        "never claimed: {rec:?}"
+    );
+    assert_ne!(rec.current_owner, CurrentOwner::Kube);
+
+    up.terminate();
+    let status = up.finish().await;
+    assert_eq!(status.code(), Some(0), "{:?}", up.stderr());
+}
+
+#[tokio::test]
+async fn a_waiting_kube_container_parks_when_set_owner_turns_local() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Kube, false).await;
+    let kube = sw.kube_container(true).await;
+
+    let mut up = sw.spawn(&["state", sw.f(), "up", "kube", "--id", kube.as_str()]);
+    up.await_line(WAITING).await;
+    sw.db
+        .set_feature_owner(&f, Owner::Local)
+        .await
+        .expect("set_owner local");
+    up.await_line(PARKED).await;
+    assert!(up.is_running());
+    assert_eq!(sw.record(&f).await.state(), State::KubePending);
+
+    up.terminate();
+    assert_eq!(up.finish().await.code(), Some(0));
+}
+
+#[tokio::test]
+async fn a_sigkilled_owner_is_recorded_down_before_the_new_kube_container_asks() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Kube, false).await;
+    let old = sw.kube_container(true).await;
+    sw.set_record(&f, State::KubeReady, None).await;
+    sw.ok(&["state", sw.f(), "up", "kube", "--id", old.as_str()])
+        .await;
+    assert_eq!(sw.record(&f).await.state(), State::KubeRunning);
+    // SIGKILL: the old container cannot say it went down.
+    sw.docker.client().kill(&old).await.expect("docker kill");
+    let new = sw.kube_container(true).await;
+
+    let mut up = sw.spawn(&["state", sw.f(), "up", "kube", "--id", new.as_str()]);
+    up.await_line(WAITING).await;
+
+    let rec = sw.record(&f).await;
+    assert_eq!(rec.current_owner, CurrentOwner::None, "Down(old) recorded");
+    assert_eq!(rec.docker_id, None);
+    assert_eq!(
+        rec.transition_mode,
+        TransitionMode::KubePending,
+        "the new one requests approval"
+    );
+    assert!(up.is_running());
+    let log = up.stderr().join("\n");
+    assert!(log.contains("Down"), "{log}");
+}
+
+#[tokio::test]
+async fn up_kube_gives_up_after_its_timeout_with_a_clear_message() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Kube, false).await;
+    let kube = sw.kube_container(true).await;
+
+    let out = sw
+        .run_quiet(&[
+            "state",
+            sw.f(),
+            "up",
+            "kube",
+            "--id",
+            kube.as_str(),
+            "--timeout",
+            "1",
+        ])
+        .await;
+
+    assert_fails_with(&out, &[sw.f(), kube.as_str(), "not approved within 1 s"]);
+    assert_eq!(sw.record(&f).await.state(), State::KubePending);
+}
+
+#[tokio::test]
+async fn up_local_records_the_local_container_and_down_of_another_id_changes_nothing() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Local, false).await;
+    let local = sw.local_container(&f, true).await;
+
+    sw.ok(&["state", sw.f(), "up", "local", "--id", local.as_str()])
+        .await;
+    let rec = sw.record(&f).await;
+    assert_eq!(rec.state(), State::Local);
+    assert_eq!(rec.docker_id.as_ref(), Some(&local));
+
+    let other = sw.kube_container(false).await;
+    sw.ok(&["state", sw.f(), "down", "--id", other.as_str()])
+        .await;
+    assert_eq!(sw.record(&f).await, rec, "not the owner: nothing changes");
+
+    sw.ok(&["state", sw.f(), "down", "--id", local.as_str()])
+        .await;
+    let rec = sw.record(&f).await;
+    assert_eq!(rec.state(), State::Init);
+    assert_eq!(rec.docker_id, None);
+}
+
+#[tokio::test]
+async fn up_local_while_kube_owns_the_feature_stops_that_local_container() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Kube, false).await;
+    let kube = sw.kube_container(true).await;
+    sw.db
+        .set_feature_record(
+            &f,
+            &FeatureRecord {
+                current_owner: CurrentOwner::Kube,
+                docker_id: Some(kube.clone()),
+                transition_mode: TransitionMode::KubeRunning,
+                ..FeatureRecord::default()
+            },
+        )
+        .await
+        .expect("record");
+    let local = sw.local_container(&f, true).await;
+
+    sw.ok(&["state", sw.f(), "up", "local", "--id", local.as_str()])
+        .await;
+
+    assert!(!sw.running(&local).await, "never two owners");
+    assert!(sw.running(&kube).await);
+    assert_eq!(sw.record(&f).await.docker_id.as_ref(), Some(&kube));
+}
+
+/// Self-detection for real: `container state <f> up local` without `--id`, run inside a
+/// container (the binary and the host's libraries bind-mounted read-only, the Redis socket and
+/// the tunables' directory at their host paths), records that container's own id.
+#[tokio::test]
+async fn up_local_from_inside_a_container_finds_its_own_id() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Local, false).await;
+    let args = sw.args();
+    let mut cmd: Vec<&str> = vec!["/ctrmgr/container"];
+    cmd.extend(args.iter().map(String::as_str));
+    cmd.extend(["state", sw.f(), "up", "local"]);
+    let image = sw.docker.test_image().await.expect("test image");
+    let mut spec = ctrmgr_dockerclient::ContainerSpec::new(image, &cmd);
+    spec.name = Some(sw.f().to_owned());
+    spec.env = vec!["RUST_LOG=warn".to_owned()];
+    let host = |p: &Path| p.display().to_string();
+    spec.binds = vec![
+        format!("{BIN}:/ctrmgr/container:ro"),
+        "/lib:/lib:ro".to_owned(),
+        "/lib64:/lib64:ro".to_owned(),
+        format!("{0}:{0}", host(sw.redis.dir())),
+        format!("{0}:{0}", host(sw.dir.path())),
+    ];
+    let c = sw.docker.container_with(spec).await.expect("create");
+    let id = c.id().clone();
+    sw.docker.client().start(&id).await.expect("start");
+    let status = tokio::time::timeout(DEADLINE, sw.docker.client().wait(&id))
+        .await
+        .expect("the command ends")
+        .expect("docker wait");
+    assert_eq!(
+        status.code, 0,
+        "container state up local inside the container"
+    );
+
+    let rec = sw.record(&f).await;
+    assert_eq!(rec.current_owner, CurrentOwner::Local);
+    assert_eq!(rec.docker_id.as_ref(), Some(&id), "its own full id");
+    drop(c);
+}

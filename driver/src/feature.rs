@@ -1,0 +1,616 @@
+//! [`FeatureDriver`]: one input for one feature, from reading its rows to the last effect.
+//!
+//! The core decides; this module carries the decision out, following the driver contract of
+//! [`ctrmgr_core::machine`]:
+//!
+//! 1. Take the feature's lock ([`crate::lock`]); a Stop takes the stopping lock first.
+//! 2. Read CONFIG_DB and STATE_DB `FEATURE|<f>` together ([`read_feature`]): an unknown
+//!    feature is an error naming it; a non-canonical record is logged as a warning.
+//! 3. `step(record, config, input, now)`, and log the transition as one line with the fields
+//!    `feature`, `from`, `to`, `input` and `reason`.
+//! 4. Execute the effects in order:
+//!    - `DockerStart` starts the container named after the feature and feeds
+//!      `LocalUp(id)` with the id it answers (a second logged step);
+//!    - `DockerStop`/`DockerKill` act on the target (a container that no longer exists is
+//!      stopped already);
+//!    - `AwaitExit` waits, bounded and without the feature lock, for the kube container to
+//!      exit, then `docker stop`s it if it still runs — at once, without waiting, when the
+//!      label removal of the same step had to be queued (kubelet is stopped then and will not
+//!      stop it);
+//!    - `LabelAdd`/`LabelRemove` go through [`LabelService`] as `<feature>_enabled=true`;
+//!    - `Write` is one HSET; a guarded write that lost its compare-and-set re-reads and
+//!      re-steps, at most [`CAS_RETRIES`] times, then fails with [`Error::Contended`];
+//!    - `Systemctl*` go through the systemd port with the feature's unit, without the feature
+//!      lock (the unit's scripts call `container`, which takes it);
+//!    - `Answer` is returned to the caller in the [`Outcome`].
+//!
+//! A build without Kubernetes support ([`FeatureOptions::kube`] false) reads `set_owner=kube`
+//! as `local`, with a warning, and skips label effects.
+//!
+//! A failed effect ends the run with an error; the effects before it have happened (the core
+//! orders effects so that the record is written last, after what it records).
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ctrmgr_core::codec;
+use ctrmgr_core::machine::CAS_RETRIES;
+use ctrmgr_core::ports::{
+    Containers, ErrorKind, LabelPatch, Labels, PortError, StateStore, Systemd,
+};
+use ctrmgr_core::{
+    ContainerId, Effect, FeatureConfig, FeatureName, FeatureRecord, Input, KubeAnswer, LabelOp,
+    Owner, Reason, State, Step, StopOptions, Target, Timestamp, step,
+};
+
+use crate::lock::{FeatureLock, LockDir};
+use crate::{Applied, Error, LabelService, Tunables};
+
+/// How the driver carries out effects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureOptions {
+    /// Grace of `docker stop` and the bound of the wait for a kube container to exit, used
+    /// where the core does not carry them in the input.
+    pub stop: StopOptions,
+    /// Whether this build has Kubernetes support. Without it, `set_owner=kube` is read as
+    /// `local` (with a warning) and label effects are skipped.
+    pub kube: bool,
+}
+
+impl FeatureOptions {
+    /// The options the tunables give, for a build with or without Kubernetes support.
+    pub fn from_tunables(t: &Tunables, kube: bool) -> Self {
+        Self {
+            stop: t.stop_options(),
+            kube,
+        }
+    }
+}
+
+impl Default for FeatureOptions {
+    fn default() -> Self {
+        Self {
+            stop: StopOptions::default(),
+            kube: true,
+        }
+    }
+}
+
+/// A feature that CONFIG_DB knows: its configuration, as this build reads it, and its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownFeature {
+    /// CONFIG_DB `FEATURE|<f>` (`set_owner=kube` read as `local` in a build without
+    /// Kubernetes support).
+    pub config: FeatureConfig,
+    /// STATE_DB `FEATURE|<f>`.
+    pub record: FeatureRecord,
+}
+
+impl KnownFeature {
+    /// The state the record is in.
+    pub fn state(&self) -> State {
+        self.record.state()
+    }
+}
+
+/// Reads a feature's configuration and record in one round trip. An unknown feature is
+/// [`Error::UnknownFeature`]; a non-canonical record is logged as a warning naming the key;
+/// without Kubernetes support (`kube` false) `set_owner=kube` is read as `local`, with a
+/// warning.
+pub async fn read_feature<S: StateStore>(
+    store: &S,
+    feature: &FeatureName,
+    kube: bool,
+) -> Result<KnownFeature, Error> {
+    let key = codec::row_key(
+        codec::FEATURE_TABLE,
+        codec::DEFAULT_SEPARATOR,
+        feature.as_str(),
+    );
+    let view = store
+        .feature(feature)
+        .await
+        .map_err(|e| Error::port(format!("read feature {feature}"), e))?;
+    let Some(mut config) = view.config else {
+        return Err(Error::UnknownFeature {
+            feature: feature.to_string(),
+            key,
+        });
+    };
+    if let (_, Some(anomaly)) = view.record.classify() {
+        tracing::warn!(%feature, key = %key, "STATE_DB {key}: {anomaly}");
+    }
+    if !kube && config.set_owner == Owner::Kube {
+        tracing::warn!(
+            %feature,
+            "set_owner is kube but this build has no Kubernetes support: treated as local"
+        );
+        config.set_owner = Owner::Local;
+    }
+    Ok(KnownFeature {
+        config,
+        record: view.record,
+    })
+}
+
+/// What one [`FeatureDriver::run`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The feature.
+    pub feature: FeatureName,
+    /// The record as read by the last attempt, before any effect.
+    pub before: FeatureRecord,
+    /// The state it was in.
+    pub from: State,
+    /// The state it is in now, as the core decided.
+    pub to: State,
+    /// Why: the row of DESIGN.md §4 that applied to the input.
+    pub reason: Reason,
+    /// The answer to a kube container (`KubeUp`), if any.
+    pub answer: Option<KubeAnswer>,
+    /// The id of the local container a `DockerStart` started, if any.
+    pub started: Option<ContainerId>,
+    /// Whether a label operation had to be queued in the pending list.
+    pub labels_queued: bool,
+    /// The record once the effects' writes were applied (what STATE_DB holds, unless
+    /// another writer changed it since).
+    pub record: FeatureRecord,
+    /// How many times the rows were read and the input stepped (1 unless a compare-and-set
+    /// was lost).
+    pub attempts: u32,
+}
+
+/// What one execution of effects ended with.
+enum Flow {
+    /// Every effect was carried out.
+    Done,
+    /// A guarded write found `transition_mode` changed: read again and step again.
+    CasLost,
+}
+
+/// What the effects of one attempt produced so far.
+#[derive(Debug, Default)]
+struct Progress {
+    to: Option<State>,
+    answer: Option<KubeAnswer>,
+    started: Option<ContainerId>,
+    labels_queued: bool,
+}
+
+/// Runs inputs for features: reads, steps, executes, logs. Generic over the four ports; the
+/// state store, the API server and systemd come inside the [`LabelService`] that carries out
+/// label effects.
+#[derive(Debug)]
+pub struct FeatureDriver<S, C, L, D> {
+    labels: LabelService<S, L, D>,
+    containers: C,
+    locks: LockDir,
+    options: FeatureOptions,
+}
+
+impl<S, C, L, D> FeatureDriver<S, C, L, D>
+where
+    S: StateStore,
+    C: Containers,
+    L: Labels,
+    D: Systemd,
+{
+    /// A driver over the given ports, locking in `locks`.
+    pub fn new(
+        labels: LabelService<S, L, D>,
+        containers: C,
+        locks: LockDir,
+        options: FeatureOptions,
+    ) -> Self {
+        Self {
+            labels,
+            containers,
+            locks,
+            options,
+        }
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &S {
+        self.labels.store()
+    }
+
+    /// The container engine.
+    pub fn containers(&self) -> &C {
+        &self.containers
+    }
+
+    /// The label service.
+    pub fn label_service(&self) -> &LabelService<S, L, D> {
+        &self.labels
+    }
+
+    /// The lock directory.
+    pub fn locks(&self) -> &LockDir {
+        &self.locks
+    }
+
+    /// The options.
+    pub fn options(&self) -> &FeatureOptions {
+        &self.options
+    }
+
+    /// Reads a feature (see [`read_feature`]).
+    pub async fn read(&self, feature: &FeatureName) -> Result<KnownFeature, Error> {
+        read_feature(self.store(), feature, self.options.kube).await
+    }
+
+    /// Runs `input` for `feature` under its lock: read, step, execute the effects, re-read and
+    /// re-step after a lost compare-and-set. For `KubeUp(id)`, a recorded kube owner other
+    /// than `id` that no longer runs is first recorded down (`Down(old)`), as the core expects
+    /// of its caller.
+    pub async fn run(&self, feature: &FeatureName, input: Input) -> Result<Outcome, Error> {
+        // A Stop may wait for a kube container to exit without the feature lock; it announces
+        // itself first with the stopping lock, so that `container wait` can tell this stop
+        // from a crash and a second Stop queues behind the first. The stopping lock is always
+        // taken before the feature lock, never while holding it.
+        let stopping = if matches!(input, Input::Stop(_)) {
+            Some(self.locks.lock_stopping(feature).await?)
+        } else {
+            None
+        };
+        let mut lock = self.locks.lock(feature).await?;
+        let result = self.run_locked(&mut lock, feature, input).await;
+        drop(lock);
+        drop(stopping);
+        result
+    }
+
+    /// Records that container `id` of `feature` exited, as `container wait` does after
+    /// `docker wait` returned: waits until no Stop of the feature is waiting for its container
+    /// (so that a stop by `container stop` is told from a crash), then feeds `Down(id)` under
+    /// the lock. Returns the outcome when `id` was the recorded owner, `None` when it was not
+    /// (it was stopped or killed through `container`, or replaced): nothing changed then.
+    pub async fn record_exit(
+        &self,
+        feature: &FeatureName,
+        id: &ContainerId,
+    ) -> Result<Option<Outcome>, Error> {
+        self.locks.await_stopping(feature).await?;
+        let outcome = self.run(feature, Input::Down(id.clone())).await?;
+        Ok((outcome.before.docker_id.as_ref() == Some(id)).then_some(outcome))
+    }
+
+    async fn run_locked(
+        &self,
+        lock: &mut FeatureLock,
+        feature: &FeatureName,
+        input: Input,
+    ) -> Result<Outcome, Error> {
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let known = self.read(feature).await?;
+            let config = known.config;
+            let before = known.record;
+            let mut record = before.clone();
+            let now = now();
+            let mut progress = Progress::default();
+
+            if let Input::KubeUp(id) = &input
+                && let Some(old) = self.dead_kube_owner(feature, &record, id).await?
+            {
+                let down = step(&record, &config, Input::Down(old), now);
+                self.log_step(feature, &record, "Down", &down);
+                let flow = self
+                    .execute(
+                        lock,
+                        feature,
+                        &config,
+                        &mut record,
+                        down,
+                        now,
+                        &mut progress,
+                    )
+                    .await?;
+                if let Flow::CasLost = flow {
+                    self.cas_lost(feature, attempts)?;
+                    continue;
+                }
+            }
+
+            let s = step(&record, &config, input.clone(), now);
+            self.log_step(feature, &record, input.name(), &s);
+            let from = before.state();
+            let reason = s.reason;
+            progress.to = Some(s.next);
+            match self
+                .execute(lock, feature, &config, &mut record, s, now, &mut progress)
+                .await?
+            {
+                Flow::Done => {
+                    return Ok(Outcome {
+                        feature: feature.clone(),
+                        from,
+                        to: progress.to.unwrap_or(from),
+                        reason,
+                        answer: progress.answer,
+                        started: progress.started,
+                        labels_queued: progress.labels_queued,
+                        before,
+                        record,
+                        attempts,
+                    });
+                }
+                Flow::CasLost => self.cas_lost(feature, attempts)?,
+            }
+        }
+    }
+
+    /// After a lost compare-and-set: go round again, or give up after [`CAS_RETRIES`] retries.
+    fn cas_lost(&self, feature: &FeatureName, attempts: u32) -> Result<(), Error> {
+        if attempts > CAS_RETRIES {
+            return Err(Error::Contended {
+                feature: feature.to_string(),
+                attempts,
+            });
+        }
+        tracing::info!(%feature, attempts, "transition_mode changed under this command: reading and deciding again");
+        Ok(())
+    }
+
+    /// For `KubeUp(id)`: the recorded kube owner when it is another container that no longer
+    /// runs.
+    async fn dead_kube_owner(
+        &self,
+        feature: &FeatureName,
+        record: &FeatureRecord,
+        id: &ContainerId,
+    ) -> Result<Option<ContainerId>, Error> {
+        let Some(old) = record.docker_id.as_ref() else {
+            return Ok(None);
+        };
+        if record.state() != State::KubeRunning || old == id {
+            return Ok(None);
+        }
+        let running = self.containers.is_running(old).await.map_err(|e| {
+            Error::port(
+                format!("check whether container {old} of feature {feature} still runs"),
+                e,
+            )
+        })?;
+        if running {
+            Ok(None)
+        } else {
+            tracing::info!(%feature, old = %old, new = %id, "the recorded kube container no longer runs: recording it down first");
+            Ok(Some(old.clone()))
+        }
+    }
+
+    fn log_step(&self, feature: &FeatureName, record: &FeatureRecord, input: &str, s: &Step) {
+        tracing::info!(
+            feature = %feature,
+            from = %record.state(),
+            to = %s.next,
+            input,
+            reason = s.reason.text(),
+            "transition"
+        );
+    }
+
+    /// Carries out one step's effects in order (and those of the `LocalUp` a `DockerStart`
+    /// feeds), applying each write to `record`.
+    #[allow(clippy::too_many_arguments)]
+    async fn execute(
+        &self,
+        lock: &mut FeatureLock,
+        feature: &FeatureName,
+        config: &FeatureConfig,
+        record: &mut FeatureRecord,
+        s: Step,
+        now: Timestamp,
+        progress: &mut Progress,
+    ) -> Result<Flow, Error> {
+        let mut effects: VecDeque<Effect> = s.effects.into();
+        while let Some(effect) = effects.pop_front() {
+            match effect {
+                Effect::LabelAdd => self.label(feature, true, progress).await?,
+                Effect::LabelRemove => self.label(feature, false, progress).await?,
+                Effect::DockerStart => {
+                    let name = feature.local_container();
+                    let id = self
+                        .containers
+                        .start(&name)
+                        .await
+                        .map_err(|e| Error::port(format!("start feature {feature}"), e))?;
+                    tracing::debug!(%feature, container = %id, "local container started");
+                    progress.started = Some(id.clone());
+                    let up = step(record, config, Input::LocalUp(id), now);
+                    self.log_step(feature, record, "LocalUp", &up);
+                    progress.to = Some(up.next);
+                    for e in up.effects.into_iter().rev() {
+                        effects.push_front(e);
+                    }
+                }
+                Effect::DockerStop { target, grace_secs } => {
+                    let id = self.target(feature, &target);
+                    self.stop_container(feature, &id, grace_secs).await?;
+                }
+                Effect::DockerKill { target } => {
+                    let id = self.target(feature, &target);
+                    self.kill_container(feature, &id).await?;
+                }
+                Effect::AwaitExit {
+                    id,
+                    timeout_secs,
+                    grace_secs,
+                } => {
+                    self.await_exit(lock, feature, &id, timeout_secs, grace_secs, progress)
+                        .await?;
+                }
+                Effect::Write(w) => {
+                    let applied = self.store().write_state(feature, &w).await.map_err(|e| {
+                        Error::port(format!("record the state of feature {feature}"), e)
+                    })?;
+                    if !applied {
+                        return Ok(Flow::CasLost);
+                    }
+                    w.apply(record);
+                }
+                Effect::SystemctlStop => self.systemctl(lock, feature, "stop").await?,
+                Effect::SystemctlStart => self.systemctl(lock, feature, "start").await?,
+                Effect::SystemctlRestart => self.systemctl(lock, feature, "restart").await?,
+                Effect::Answer(a) => progress.answer = Some(a),
+            }
+        }
+        Ok(Flow::Done)
+    }
+
+    fn target(&self, feature: &FeatureName, target: &Target) -> ContainerId {
+        match target {
+            Target::Id(id) => id.clone(),
+            Target::LocalByName => feature.local_container(),
+        }
+    }
+
+    /// `<feature>_enabled=true` added or removed through the pending-list rules.
+    async fn label(
+        &self,
+        feature: &FeatureName,
+        add: bool,
+        progress: &mut Progress,
+    ) -> Result<(), Error> {
+        if !self.options.kube {
+            tracing::debug!(%feature, add, "no Kubernetes support in this build: label left alone");
+            return Ok(());
+        }
+        let key = feature.enable_label_key();
+        let op = if add {
+            LabelOp::add(&key, codec::ENABLED_LABEL_VALUE)
+        } else {
+            LabelOp::remove(&key)
+        }
+        .map_err(|source| Error::FeatureLabel {
+            feature: feature.to_string(),
+            source,
+        })?;
+        match self.labels.apply(std::slice::from_ref(&op)).await? {
+            Applied::Sent => {}
+            Applied::Queued { cause, .. } => {
+                tracing::warn!(%feature, op = %op, "node label not changed now: {cause}");
+                progress.labels_queued = true;
+            }
+        }
+        Ok(())
+    }
+
+    async fn stop_container(
+        &self,
+        feature: &FeatureName,
+        id: &ContainerId,
+        grace_secs: u32,
+    ) -> Result<(), Error> {
+        match self.containers.stop(id, grace_secs).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                tracing::warn!(%feature, container = %id, "the container to stop no longer exists: it is stopped");
+                Ok(())
+            }
+            Err(e) => Err(Error::port(format!("stop feature {feature}"), e)),
+        }
+    }
+
+    async fn kill_container(&self, feature: &FeatureName, id: &ContainerId) -> Result<(), Error> {
+        match self.containers.kill(id).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                tracing::warn!(%feature, container = %id, "the container to kill no longer exists: it is stopped");
+                Ok(())
+            }
+            Err(e) => Err(Error::port(format!("kill feature {feature}"), e)),
+        }
+    }
+
+    /// The bounded wait for a kube container to exit once its label is removed, without the
+    /// feature lock; then `docker stop` if it still runs. When the label removal was queued
+    /// (or labels are off), kubelet will not stop it: stop it at once.
+    async fn await_exit(
+        &self,
+        lock: &mut FeatureLock,
+        feature: &FeatureName,
+        id: &ContainerId,
+        timeout_secs: u32,
+        grace_secs: u32,
+        progress: &Progress,
+    ) -> Result<(), Error> {
+        if progress.labels_queued || !self.options.kube {
+            tracing::info!(%feature, container = %id, "kubelet will not stop the kube container: stopping it now");
+            return self.stop_container(feature, id, grace_secs).await;
+        }
+        let bound = Duration::from_secs(u64::from(timeout_secs));
+        lock.release()?;
+        let waited = tokio::time::timeout(bound, self.containers.wait(id)).await;
+        lock.reacquire().await?;
+        match waited {
+            Ok(Ok(status)) => {
+                tracing::info!(%feature, container = %id, code = status.code, "the kube container exited");
+                Ok(())
+            }
+            Ok(Err(e)) if e.kind() == ErrorKind::NotFound => {
+                tracing::info!(%feature, container = %id, "the kube container is gone");
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(%feature, container = %id, error = %crate::labels::chain(&e), "cannot wait for the kube container: stopping it");
+                self.stop_container(feature, id, grace_secs).await
+            }
+            Err(_) => {
+                tracing::info!(%feature, container = %id, timeout_secs, "the kube container still runs: stopping it");
+                self.stop_container(feature, id, grace_secs).await
+            }
+        }
+    }
+
+    /// `systemctl <verb> <feature>`, without the feature lock: the unit's scripts call
+    /// `container start|stop`, which take it. Writes after it are compare-and-set.
+    async fn systemctl(
+        &self,
+        lock: &mut FeatureLock,
+        feature: &FeatureName,
+        verb: &'static str,
+    ) -> Result<(), Error> {
+        let systemd = self.labels.systemd();
+        let unit = feature.as_str();
+        lock.release()?;
+        let result = match verb {
+            "stop" => systemd.stop(unit).await,
+            "start" => systemd.start(unit).await,
+            _ => systemd.restart(unit).await,
+        };
+        lock.reacquire().await?;
+        result.map_err(|e| Error::port(format!("{verb} the service of feature {feature}"), e))
+    }
+}
+
+/// The label port of a build without Kubernetes support: every call fails with
+/// [`Error::NoKubeSupport`]. A [`FeatureDriver`] with [`FeatureOptions::kube`] false never
+/// calls it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoKube;
+
+impl Labels for NoKube {
+    type Error = Error;
+
+    async fn patch_labels(&self, _patch: &LabelPatch) -> Result<(), Error> {
+        Err(Error::NoKubeSupport)
+    }
+
+    async fn labels(&self) -> Result<std::collections::BTreeMap<String, String>, Error> {
+        Err(Error::NoKubeSupport)
+    }
+}
+
+/// Seconds since the epoch, from the system clock (0 if the clock is before 1970).
+fn now() -> Timestamp {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,867 @@
+//! [`FeatureDriver`] against hand-written recording fakes of its four ports.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use ctrmgr_core::label::apply as apply_ops;
+use ctrmgr_core::machine::StateWrite;
+use ctrmgr_core::ports::{ExitStatus, FeatureView};
+use ctrmgr_core::{CurrentOwner, DeviceMetadata, ServerConfig, ServerStatus, TransitionMode};
+use tokio::sync::watch;
+
+use super::*;
+use crate::LabelOptions;
+
+#[derive(Debug, thiserror::Error)]
+#[error("fake failure ({0:?})")]
+struct FakeError(ErrorKind);
+
+impl PortError for FakeError {
+    fn kind(&self) -> ErrorKind {
+        self.0
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().expect("test mutex not poisoned")
+}
+
+fn fail_if(flag: &Mutex<Option<ErrorKind>>) -> Result<(), FakeError> {
+    match *lock(flag) {
+        Some(kind) => Err(FakeError(kind)),
+        None => Ok(()),
+    }
+}
+
+/// Whether another open file description could lock `path` now (the driver's lock is free).
+fn lockable(path: &Path) -> bool {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .is_ok_and(|f| f.try_lock().is_ok())
+}
+
+// ---- state store ------------------------------------------------------------------------
+
+/// One feature's CONFIG_DB and STATE_DB rows and the pending-label list. A racing writer can
+/// be scripted: before each guarded write it replaces the record with the next of `racers`.
+#[derive(Debug, Clone, Default)]
+struct Store(Arc<StoreInner>);
+
+#[derive(Debug, Default)]
+struct StoreInner {
+    config: Mutex<Option<FeatureConfig>>,
+    record: Mutex<FeatureRecord>,
+    writes: Mutex<Vec<StateWrite>>,
+    pending: Mutex<Vec<LabelOp>>,
+    racers: Mutex<Vec<FeatureRecord>>,
+    /// Races every guarded write, for ever.
+    always_race: Mutex<bool>,
+    fail: Mutex<Option<ErrorKind>>,
+}
+
+impl Store {
+    fn new(config: Option<FeatureConfig>, record: FeatureRecord) -> Self {
+        let s = Self::default();
+        *lock(&s.0.config) = config;
+        *lock(&s.0.record) = record;
+        s
+    }
+    fn record(&self) -> FeatureRecord {
+        lock(&self.0.record).clone()
+    }
+    fn writes(&self) -> Vec<StateWrite> {
+        lock(&self.0.writes).clone()
+    }
+    fn pending(&self) -> Vec<LabelOp> {
+        lock(&self.0.pending).clone()
+    }
+}
+
+fn unused<T>() -> Result<T, FakeError> {
+    Err(FakeError(ErrorKind::Permanent))
+}
+
+impl StateStore for Store {
+    type Error = FakeError;
+    async fn feature(&self, _: &FeatureName) -> Result<FeatureView, FakeError> {
+        fail_if(&self.0.fail)?;
+        Ok(FeatureView {
+            config: lock(&self.0.config).clone(),
+            record: self.record(),
+        })
+    }
+    async fn features(&self) -> Result<Vec<FeatureName>, FakeError> {
+        unused()
+    }
+    async fn write_state(&self, _: &FeatureName, w: &StateWrite) -> Result<bool, FakeError> {
+        fail_if(&self.0.fail)?;
+        let mut rec = lock(&self.0.record);
+        if w.guard.is_some() {
+            if *lock(&self.0.always_race) {
+                let next = match rec.transition_mode {
+                    TransitionMode::KubePending => TransitionMode::KubeStopped,
+                    _ => TransitionMode::KubePending,
+                };
+                rec.transition_mode = next;
+            } else if let Some(racer) = lock(&self.0.racers).pop() {
+                *rec = racer;
+            }
+        }
+        if let Some(guard) = w.guard
+            && guard != rec.transition_mode
+        {
+            return Ok(false);
+        }
+        w.apply(&mut rec);
+        lock(&self.0.writes).push(w.clone());
+        Ok(true)
+    }
+    async fn server_config(&self) -> Result<ServerConfig, FakeError> {
+        unused()
+    }
+    async fn server_status(&self) -> Result<ServerStatus, FakeError> {
+        unused()
+    }
+    async fn set_server_status(&self, _: &ServerStatus) -> Result<(), FakeError> {
+        unused()
+    }
+    async fn device_metadata(&self) -> Result<DeviceMetadata, FakeError> {
+        unused()
+    }
+    async fn pending_labels(&self) -> Result<Vec<LabelOp>, FakeError> {
+        Ok(self.pending())
+    }
+    async fn append_pending_labels(&self, ops: &[LabelOp]) -> Result<(), FakeError> {
+        lock(&self.0.pending).extend_from_slice(ops);
+        Ok(())
+    }
+    async fn remove_pending_prefix(&self, _: &[LabelOp]) -> Result<bool, FakeError> {
+        unused()
+    }
+    async fn purge_pending_labels(&self) -> Result<(), FakeError> {
+        unused()
+    }
+}
+
+// ---- container engine -------------------------------------------------------------------
+
+/// Containers by id, with names; every call recorded. A change of any container's running
+/// state is announced on a watch channel, so that `wait` returns when it stops.
+#[derive(Debug, Clone)]
+struct Engine(Arc<EngineInner>);
+
+#[derive(Debug)]
+struct EngineInner {
+    /// id → (name, running).
+    containers: Mutex<BTreeMap<String, (String, bool)>>,
+    calls: Mutex<Vec<String>>,
+    fail: Mutex<Option<ErrorKind>>,
+    changed: watch::Sender<u64>,
+    /// The lock file whose state `wait` records in `lock_free_during_wait`.
+    lock_probe: Mutex<Option<PathBuf>>,
+    lock_free_during_wait: Mutex<Vec<bool>>,
+}
+
+impl Engine {
+    fn new() -> Self {
+        Self(Arc::new(EngineInner {
+            containers: Mutex::default(),
+            calls: Mutex::default(),
+            fail: Mutex::default(),
+            changed: watch::Sender::new(0),
+            lock_probe: Mutex::default(),
+            lock_free_during_wait: Mutex::default(),
+        }))
+    }
+    fn add(&self, id: &str, name: &str, running: bool) {
+        lock(&self.0.containers).insert(id.to_owned(), (name.to_owned(), running));
+    }
+    fn running(&self, id: &str) -> bool {
+        lock(&self.0.containers).get(id).is_some_and(|c| c.1)
+    }
+    fn calls(&self) -> Vec<String> {
+        lock(&self.0.calls).clone()
+    }
+    fn set_running(&self, id: &str, running: bool) {
+        if let Some(c) = lock(&self.0.containers).get_mut(id) {
+            c.1 = running;
+        }
+        self.0.changed.send_modify(|n| *n += 1);
+    }
+    /// The id of a container named or identified by `key`.
+    fn resolve(&self, key: &str) -> Option<String> {
+        let cs = lock(&self.0.containers);
+        if cs.contains_key(key) {
+            return Some(key.to_owned());
+        }
+        cs.iter()
+            .find(|(_, (n, _))| n == key)
+            .map(|(id, _)| id.clone())
+    }
+    fn call(&self, what: String) -> Result<(), FakeError> {
+        lock(&self.0.calls).push(what);
+        fail_if(&self.0.fail)
+    }
+}
+
+fn not_found() -> FakeError {
+    FakeError(ErrorKind::NotFound)
+}
+
+impl Containers for Engine {
+    type Error = FakeError;
+    async fn start(&self, id: &ContainerId) -> Result<ContainerId, FakeError> {
+        self.call(format!("start {id}"))?;
+        let full = self.resolve(id.as_str()).ok_or_else(not_found)?;
+        self.set_running(&full, true);
+        Ok(ContainerId::new(&full).expect("valid id"))
+    }
+    async fn stop(&self, id: &ContainerId, grace: u32) -> Result<(), FakeError> {
+        self.call(format!("stop {id} {grace}"))?;
+        let full = self.resolve(id.as_str()).ok_or_else(not_found)?;
+        self.set_running(&full, false);
+        Ok(())
+    }
+    async fn kill(&self, id: &ContainerId) -> Result<(), FakeError> {
+        self.call(format!("kill {id}"))?;
+        let full = self.resolve(id.as_str()).ok_or_else(not_found)?;
+        self.set_running(&full, false);
+        Ok(())
+    }
+    async fn wait(&self, id: &ContainerId) -> Result<ExitStatus, FakeError> {
+        self.call(format!("wait {id}"))?;
+        if let Some(path) = lock(&self.0.lock_probe).clone() {
+            lock(&self.0.lock_free_during_wait).push(lockable(&path));
+        }
+        let full = self.resolve(id.as_str()).ok_or_else(not_found)?;
+        let mut rx = self.0.changed.subscribe();
+        while self.running(&full) {
+            if rx.changed().await.is_err() {
+                return unused();
+            }
+        }
+        Ok(ExitStatus { code: 0 })
+    }
+    async fn is_running(&self, id: &ContainerId) -> Result<bool, FakeError> {
+        self.call(format!("is_running {id}"))?;
+        Ok(self
+            .resolve(id.as_str())
+            .is_some_and(|full| self.running(&full)))
+    }
+}
+
+// ---- API server, with a kubelet ---------------------------------------------------------
+
+/// Node labels; can fail. Its kubelet stops the kube container when the feature's label is
+/// removed, if told to.
+#[derive(Debug, Clone)]
+struct Master(Arc<MasterInner>);
+
+#[derive(Debug)]
+struct MasterInner {
+    labels: Mutex<BTreeMap<String, String>>,
+    patches: Mutex<u32>,
+    fail: Mutex<Option<ErrorKind>>,
+    /// (engine, label key, kube container id): kubelet stops the container when the key goes.
+    kubelet: Mutex<Option<(Engine, String, String)>>,
+}
+
+impl Master {
+    fn new() -> Self {
+        Self(Arc::new(MasterInner {
+            labels: Mutex::default(),
+            patches: Mutex::default(),
+            fail: Mutex::default(),
+            kubelet: Mutex::default(),
+        }))
+    }
+    fn labels_now(&self) -> BTreeMap<String, String> {
+        lock(&self.0.labels).clone()
+    }
+    fn patches(&self) -> u32 {
+        *lock(&self.0.patches)
+    }
+}
+
+impl Labels for Master {
+    type Error = FakeError;
+    async fn patch_labels(&self, patch: &LabelPatch) -> Result<(), FakeError> {
+        *lock(&self.0.patches) += 1;
+        fail_if(&self.0.fail)?;
+        let ops: Vec<LabelOp> = patch
+            .iter()
+            .map(|(k, v)| match v {
+                Some(v) => LabelOp::Add(k.clone(), v.clone()),
+                None => LabelOp::Remove(k.clone()),
+            })
+            .collect();
+        apply_ops(&mut lock(&self.0.labels), &ops);
+        let kubelet = lock(&self.0.kubelet).clone();
+        if let Some((engine, key, id)) = kubelet
+            && !self.labels_now().contains_key(&key)
+        {
+            engine.set_running(&id, false);
+        }
+        Ok(())
+    }
+    async fn labels(&self) -> Result<BTreeMap<String, String>, FakeError> {
+        Ok(self.labels_now())
+    }
+}
+
+// ---- systemd ----------------------------------------------------------------------------
+
+/// Records `verb unit`, and whether the feature lock was free during each call.
+#[derive(Debug, Clone, Default)]
+struct Units(Arc<UnitsInner>);
+
+#[derive(Debug, Default)]
+struct UnitsInner {
+    calls: Mutex<Vec<String>>,
+    lock_probe: Mutex<Option<PathBuf>>,
+    lock_free: Mutex<Vec<bool>>,
+}
+
+impl Units {
+    fn calls(&self) -> Vec<String> {
+        lock(&self.0.calls).clone()
+    }
+    fn record(&self, verb: &str, unit: &str) {
+        lock(&self.0.calls).push(format!("{verb} {unit}"));
+        if let Some(path) = lock(&self.0.lock_probe).clone() {
+            lock(&self.0.lock_free).push(lockable(&path));
+        }
+    }
+}
+
+impl Systemd for Units {
+    type Error = FakeError;
+    async fn start(&self, unit: &str) -> Result<(), FakeError> {
+        self.record("start", unit);
+        Ok(())
+    }
+    async fn stop(&self, unit: &str) -> Result<(), FakeError> {
+        self.record("stop", unit);
+        Ok(())
+    }
+    async fn restart(&self, unit: &str) -> Result<(), FakeError> {
+        self.record("restart", unit);
+        Ok(())
+    }
+    async fn is_active(&self, _: &str) -> Result<bool, FakeError> {
+        Ok(true)
+    }
+}
+
+// ---- the world of one test ----------------------------------------------------------------
+
+const LOCAL_ID: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const KUBE_ID: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+const NEW_KUBE_ID: &str = "3333333333333333333333333333333333333333333333333333333333333333";
+const LABEL: &str = "snmp_enabled";
+
+fn snmp() -> FeatureName {
+    FeatureName::new("snmp").expect("valid name")
+}
+
+fn id(s: &str) -> ContainerId {
+    ContainerId::new(s).expect("valid id")
+}
+
+fn record(state: State, docker_id: Option<&str>) -> FeatureRecord {
+    FeatureRecord::of_state(state, docker_id.map(id))
+}
+
+fn config(owner: Owner, fallback: bool) -> FeatureConfig {
+    FeatureConfig::new(owner, fallback)
+}
+
+struct World {
+    store: Store,
+    engine: Engine,
+    master: Master,
+    units: Units,
+    driver: FeatureDriver<Store, Engine, Master, Units>,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new(config: Option<FeatureConfig>, record: FeatureRecord) -> Self {
+        Self::with_options(config, record, FeatureOptions::default())
+    }
+
+    fn with_options(
+        config: Option<FeatureConfig>,
+        record: FeatureRecord,
+        options: FeatureOptions,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::new(config, record);
+        let engine = Engine::new();
+        let master = Master::new();
+        let units = Units::default();
+        let service = LabelService::new(
+            store.clone(),
+            master.clone(),
+            units.clone(),
+            LabelOptions {
+                timeout: Duration::from_secs(5),
+                kubelet_unit: "kubelet".to_owned(),
+            },
+        );
+        let driver = FeatureDriver::new(service, engine.clone(), LockDir::new(dir.path()), options);
+        Self {
+            store,
+            engine,
+            master,
+            units,
+            driver,
+            _dir: dir,
+        }
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.driver.locks().path(&snmp())
+    }
+
+    async fn run(&self, input: Input) -> Outcome {
+        self.driver.run(&snmp(), input).await.expect("run succeeds")
+    }
+
+    fn label(&self) -> Option<String> {
+        self.master.labels_now().get(LABEL).cloned()
+    }
+
+    fn state(&self) -> State {
+        self.store.record().state()
+    }
+}
+
+fn stop() -> Input {
+    Input::Stop(StopOptions {
+        grace_secs: 7,
+        kube_exit_wait_secs: 30,
+    })
+}
+
+// ---- Start ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn start_from_init_with_owner_local_starts_the_local_container_and_records_its_id() {
+    let w = World::new(Some(config(Owner::Local, false)), FeatureRecord::default());
+    w.engine.add(LOCAL_ID, "snmp", false);
+
+    let out = w.run(Input::Start).await;
+
+    assert_eq!(w.engine.calls(), ["start snmp"]);
+    assert!(w.engine.running(LOCAL_ID));
+    let rec = w.store.record();
+    assert_eq!(rec.current_owner, CurrentOwner::Local);
+    assert_eq!(rec.docker_id, Some(id(LOCAL_ID)));
+    assert!(rec.current_owner_update_ts.is_some());
+    assert_eq!((out.from, out.to), (State::Init, State::Local));
+    assert_eq!(out.reason, Reason::StartLocal);
+    assert_eq!(out.started, Some(id(LOCAL_ID)));
+    assert_eq!(out.record, rec);
+    assert_eq!(w.master.patches(), 0, "owner local touches no label");
+}
+
+#[tokio::test]
+async fn start_with_owner_kube_and_fallback_adds_the_label_then_runs_the_local_image() {
+    let w = World::new(Some(config(Owner::Kube, true)), FeatureRecord::default());
+    w.engine.add(LOCAL_ID, "snmp", false);
+
+    let out = w.run(Input::Start).await;
+
+    assert_eq!(w.label().as_deref(), Some("true"));
+    assert!(w.engine.running(LOCAL_ID));
+    assert_eq!(w.state(), State::Local);
+    assert_eq!(out.reason, Reason::StartKubeFallbackLocal);
+}
+
+#[tokio::test]
+async fn start_with_owner_kube_without_fallback_approves_and_labels_without_starting_anything() {
+    let w = World::new(Some(config(Owner::Kube, false)), FeatureRecord::default());
+    w.engine.add(LOCAL_ID, "snmp", false);
+
+    let out = w.run(Input::Start).await;
+
+    assert!(w.engine.calls().is_empty());
+    assert_eq!(w.label().as_deref(), Some("true"));
+    let rec = w.store.record();
+    assert_eq!(rec.transition_mode, TransitionMode::KubeReady);
+    assert!(rec.transition_mode_update_ts.is_some());
+    assert_eq!(out.to, State::KubeReady);
+}
+
+#[tokio::test]
+async fn a_start_that_docker_refuses_leaves_the_record_unwritten() {
+    let w = World::new(Some(config(Owner::Local, false)), FeatureRecord::default());
+    // No container named snmp exists.
+    let e = w
+        .driver
+        .run(&snmp(), Input::Start)
+        .await
+        .expect_err("no local container");
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert!(e.to_string().contains("snmp"), "{e}");
+    assert!(w.store.writes().is_empty());
+    assert_eq!(w.store.record(), FeatureRecord::default());
+}
+
+#[tokio::test]
+async fn an_unknown_feature_is_an_error_naming_it_and_nothing_is_done() {
+    let w = World::new(None, FeatureRecord::default());
+    let e = w
+        .driver
+        .run(&snmp(), Input::Start)
+        .await
+        .expect_err("unknown");
+    assert!(matches!(e, Error::UnknownFeature { .. }), "{e:?}");
+    assert!(e.to_string().contains("snmp"), "{e}");
+    assert!(e.to_string().contains("FEATURE|snmp"), "{e}");
+    assert!(w.engine.calls().is_empty());
+    assert!(w.store.writes().is_empty());
+}
+
+// ---- Stop and Kill ----------------------------------------------------------------------
+
+#[tokio::test]
+async fn stop_of_a_local_container_stops_it_by_recorded_id_and_records_no_owner() {
+    let w = World::new(
+        Some(config(Owner::Local, false)),
+        record(State::Local, Some(LOCAL_ID)),
+    );
+    w.engine.add(LOCAL_ID, "snmp", true);
+
+    let out = w.run(stop()).await;
+
+    assert_eq!(w.engine.calls(), [format!("stop {LOCAL_ID} 7")]);
+    assert!(!w.engine.running(LOCAL_ID));
+    let rec = w.store.record();
+    assert_eq!(rec.current_owner, CurrentOwner::None);
+    assert_eq!(rec.docker_id, None);
+    assert_eq!(out.to, State::Init);
+}
+
+#[tokio::test]
+async fn stop_of_a_container_that_no_longer_exists_still_records_it_stopped() {
+    let w = World::new(
+        Some(config(Owner::Local, false)),
+        record(State::Local, Some(LOCAL_ID)),
+    );
+    let out = w.run(stop()).await;
+    assert_eq!(out.to, State::Init);
+    assert_eq!(w.state(), State::Init);
+}
+
+#[tokio::test]
+async fn kube_stop_waits_without_the_lock_for_kubelet_and_does_not_docker_stop() {
+    let w = World::new(
+        Some(config(Owner::Kube, false)),
+        record(State::KubeRunning, Some(KUBE_ID)),
+    );
+    w.engine.add(KUBE_ID, "k8s_snmp", true);
+    lock(&w.master.0.labels).insert(LABEL.to_owned(), "true".to_owned());
+    *lock(&w.master.0.kubelet) = Some((w.engine.clone(), LABEL.to_owned(), KUBE_ID.to_owned()));
+    *lock(&w.engine.0.lock_probe) = Some(w.lock_path());
+
+    let out = w.run(stop()).await;
+
+    assert_eq!(w.label(), None, "label removed");
+    assert_eq!(
+        w.engine.calls(),
+        [format!("wait {KUBE_ID}")],
+        "no docker stop"
+    );
+    assert_eq!(
+        *lock(&w.engine.0.lock_free_during_wait),
+        [true],
+        "the feature lock is released during the bounded wait"
+    );
+    let rec = w.store.record();
+    assert_eq!(rec.current_owner, CurrentOwner::None);
+    assert_eq!(rec.transition_mode, TransitionMode::KubeStopped);
+    assert_eq!(out.to, State::KubeStopped);
+    assert!(lockable(&w.lock_path()), "released at the end");
+}
+
+#[tokio::test(start_paused = true)]
+async fn kube_stop_docker_stops_the_container_when_kubelet_does_not_within_the_bound() {
+    let w = World::new(
+        Some(config(Owner::Local, false)),
+        record(State::KubeRunning, Some(KUBE_ID)),
+    );
+    w.engine.add(KUBE_ID, "k8s_snmp", true);
+
+    let out = w.run(stop()).await;
+
+    assert_eq!(
+        w.engine.calls(),
+        [format!("wait {KUBE_ID}"), format!("stop {KUBE_ID} 7")]
+    );
+    assert!(!w.engine.running(KUBE_ID));
+    assert_eq!(out.to, State::Init, "owner local: back to INIT");
+    assert_eq!(w.state(), State::Init);
+}
+
+#[tokio::test]
+async fn kube_stop_with_the_master_down_queues_the_removal_stops_kubelet_and_the_container_at_once()
+{
+    let w = World::new(
+        Some(config(Owner::Kube, false)),
+        record(State::KubeRunning, Some(KUBE_ID)),
+    );
+    w.engine.add(KUBE_ID, "k8s_snmp", true);
+    *lock(&w.master.0.fail) = Some(ErrorKind::Transient);
+
+    let out = w.run(stop()).await;
+
+    assert!(out.labels_queued);
+    assert_eq!(
+        w.store.pending(),
+        [LabelOp::remove(LABEL).expect("valid")],
+        "removal queued"
+    );
+    assert_eq!(w.units.calls(), ["stop kubelet"]);
+    assert_eq!(
+        w.engine.calls(),
+        [format!("stop {KUBE_ID} 7")],
+        "no wait: kubelet is stopped"
+    );
+    assert_eq!(w.state(), State::KubeStopped);
+}
+
+#[tokio::test]
+async fn kill_of_a_local_container_kills_it_and_records_the_exit_at_once() {
+    let w = World::new(
+        Some(config(Owner::Local, false)),
+        record(State::Local, Some(LOCAL_ID)),
+    );
+    w.engine.add(LOCAL_ID, "snmp", true);
+
+    let out = w.run(Input::Kill).await;
+
+    assert_eq!(w.engine.calls(), [format!("kill {LOCAL_ID}")]);
+    assert_eq!(w.state(), State::Init);
+    assert_eq!(out.reason, Reason::KillLocal);
+}
+
+// ---- compare-and-set --------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_lost_compare_and_set_rereads_and_steps_again() {
+    // Start in KUBE_STOPPED wants kube_stopped → kube_ready; meanwhile a new kube container
+    // asked for approval (kube_pending). The retry approves it instead.
+    let w = World::new(
+        Some(config(Owner::Kube, false)),
+        record(State::KubeStopped, None),
+    );
+    lock(&w.store.0.racers).push(record(State::KubePending, None));
+
+    let out = w.run(Input::Start).await;
+
+    assert_eq!(out.attempts, 2);
+    assert_eq!(out.from, State::KubePending);
+    assert_eq!(out.reason, Reason::StartApprovesPending);
+    assert_eq!(w.store.record().transition_mode, TransitionMode::KubeReady);
+    assert_eq!(w.store.writes().len(), 1, "only the winning write");
+}
+
+#[tokio::test]
+async fn a_compare_and_set_lost_every_time_gives_up_with_an_error_naming_the_feature() {
+    let w = World::new(
+        Some(config(Owner::Kube, false)),
+        record(State::KubeStopped, None),
+    );
+    *lock(&w.store.0.always_race) = true;
+
+    let e = w
+        .driver
+        .run(&snmp(), Input::Start)
+        .await
+        .expect_err("contended");
+
+    match &e {
+        Error::Contended { attempts, .. } => assert_eq!(*attempts, CAS_RETRIES + 1),
+        other => panic!("unexpected error {other:?}"),
+    }
+    assert!(e.to_string().contains("snmp"), "{e}");
+    assert!(w.store.writes().is_empty());
+}
+
+// ---- KubeUp, LocalUp, Down ----------------------------------------------------------------
+
+#[tokio::test]
+async fn kube_up_from_kube_ready_claims_the_feature_and_proceeds() {
+    let w = World::new(
+        Some(config(Owner::Kube, false)),
+        record(State::KubeReady, None),
+    );
+    let out = w.run(Input::KubeUp(id(KUBE_ID))).await;
+    assert_eq!(out.answer, Some(KubeAnswer::Proceed));
+    let rec = w.store.record();
+    assert_eq!(rec.current_owner, CurrentOwner::Kube);
+    assert_eq!(rec.docker_id, Some(id(KUBE_ID)));
+    assert_eq!(rec.transition_mode, TransitionMode::KubeRunning);
+}
+
+#[tokio::test]
+async fn kube_up_after_a_dead_owner_records_it_down_first_then_requests_approval() {
+    let w = World::new(
+        Some(config(Owner::Kube, false)),
+        record(State::KubeRunning, Some(KUBE_ID)),
+    );
+    w.engine.add(KUBE_ID, "k8s_old", false);
+
+    let out = w.run(Input::KubeUp(id(NEW_KUBE_ID))).await;
+
+    assert_eq!(w.engine.calls(), [format!("is_running {KUBE_ID}")]);
+    let modes: Vec<_> = w.store.writes().iter().map(|w| w.mode).collect();
+    assert_eq!(
+        modes,
+        [
+            Some(TransitionMode::KubeStopped),
+            Some(TransitionMode::KubePending)
+        ]
+    );
+    assert_eq!(out.answer, Some(KubeAnswer::Wait));
+    assert_eq!(out.reason, Reason::KubeUpRequestsApproval);
+    let rec = w.store.record();
+    assert_eq!(rec.current_owner, CurrentOwner::None);
+    assert_eq!(rec.docker_id, None);
+    assert_eq!(rec.transition_mode, TransitionMode::KubePending);
+}
+
+#[tokio::test]
+async fn kube_up_while_the_old_owner_still_runs_waits_and_writes_nothing() {
+    let w = World::new(
+        Some(config(Owner::Kube, false)),
+        record(State::KubeRunning, Some(KUBE_ID)),
+    );
+    w.engine.add(KUBE_ID, "k8s_old", true);
+    let out = w.run(Input::KubeUp(id(NEW_KUBE_ID))).await;
+    assert_eq!(out.answer, Some(KubeAnswer::Wait));
+    assert!(w.store.writes().is_empty());
+}
+
+#[tokio::test]
+async fn kube_up_with_owner_local_parks_the_container() {
+    let w = World::new(
+        Some(config(Owner::Local, false)),
+        record(State::KubeReady, None),
+    );
+    let out = w.run(Input::KubeUp(id(KUBE_ID))).await;
+    assert_eq!(out.answer, Some(KubeAnswer::Park));
+    assert!(w.store.writes().is_empty());
+}
+
+#[tokio::test]
+async fn local_up_while_kube_owns_the_feature_stops_that_local_container() {
+    let w = World::new(
+        Some(config(Owner::Kube, false)),
+        record(State::KubeRunning, Some(KUBE_ID)),
+    );
+    w.engine.add(LOCAL_ID, "snmp", true);
+    let out = w.run(Input::LocalUp(id(LOCAL_ID))).await;
+    assert_eq!(out.reason, Reason::LocalUpRefusedWhileKube);
+    assert!(!w.engine.running(LOCAL_ID));
+    assert_eq!(w.store.record().docker_id, Some(id(KUBE_ID)));
+}
+
+#[tokio::test]
+async fn record_exit_of_the_owner_records_down_and_of_another_id_changes_nothing() {
+    let w = World::new(
+        Some(config(Owner::Local, false)),
+        record(State::Local, Some(LOCAL_ID)),
+    );
+    let other = w
+        .driver
+        .record_exit(&snmp(), &id(KUBE_ID))
+        .await
+        .expect("record exit");
+    assert_eq!(other, None);
+    assert_eq!(w.state(), State::Local);
+
+    let owner = w
+        .driver
+        .record_exit(&snmp(), &id(LOCAL_ID))
+        .await
+        .expect("record exit")
+        .expect("it was the owner");
+    assert_eq!(owner.reason, Reason::DownLocal);
+    assert_eq!(w.state(), State::Init);
+}
+
+// ---- Approve: systemctl without the lock ----------------------------------------------------
+
+#[tokio::test]
+async fn approve_stops_the_service_sets_kube_ready_and_starts_it_without_holding_the_lock() {
+    let w = World::new(
+        Some(config(Owner::Kube, false)),
+        record(State::LocalToKube, Some(LOCAL_ID)),
+    );
+    *lock(&w.units.0.lock_probe) = Some(w.lock_path());
+
+    let out = w
+        .run(Input::Approve {
+            service_active: true,
+        })
+        .await;
+
+    assert_eq!(w.units.calls(), ["stop snmp", "start snmp"]);
+    assert_eq!(*lock(&w.units.0.lock_free), [true, true]);
+    assert_eq!(w.store.record().transition_mode, TransitionMode::KubeReady);
+    assert_eq!(out.to, State::KubeReady);
+}
+
+// ---- a build without Kubernetes ------------------------------------------------------------
+
+#[tokio::test]
+async fn without_kube_support_owner_kube_is_read_as_local_and_labels_are_left_alone() {
+    let w = World::with_options(
+        Some(config(Owner::Kube, false)),
+        FeatureRecord::default(),
+        FeatureOptions {
+            kube: false,
+            ..FeatureOptions::default()
+        },
+    );
+    w.engine.add(LOCAL_ID, "snmp", false);
+
+    let out = w.run(Input::Start).await;
+    assert_eq!(out.reason, Reason::StartLocal);
+    assert!(w.engine.running(LOCAL_ID));
+
+    // KUBE_PENDING with owner local removes the label: a no-op here.
+    let w = World::with_options(
+        Some(config(Owner::Kube, false)),
+        record(State::KubePending, None),
+        FeatureOptions {
+            kube: false,
+            ..FeatureOptions::default()
+        },
+    );
+    let out = w.run(stop()).await;
+    assert_eq!(out.reason, Reason::StopPendingOwnerLocal);
+    assert_eq!(w.master.patches(), 0);
+    assert!(w.store.pending().is_empty());
+    assert_eq!(w.state(), State::Init);
+}
+
+#[tokio::test]
+async fn a_store_failure_is_reported_with_the_feature() {
+    let w = World::new(Some(config(Owner::Local, false)), FeatureRecord::default());
+    *lock(&w.store.0.fail) = Some(ErrorKind::Transient);
+    let e = w
+        .driver
+        .run(&snmp(), Input::Start)
+        .await
+        .expect_err("store down");
+    assert_eq!(e.kind(), ErrorKind::Transient);
+    assert!(e.to_string().contains("read feature snmp"), "{e}");
+}

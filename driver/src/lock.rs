@@ -1,0 +1,249 @@
+//! Per-feature advisory locks (DESIGN.md §5, "Concurrency").
+//!
+//! Every command that changes a feature holds an exclusive `flock` on
+//! `<lock_dir>/<feature>.lock` while it reads, decides and writes — never while it waits for
+//! something outside (a container to exit, an approval). Locks are advisory and belong to the
+//! open file: they vanish with the process that held them, so a crashed command never leaves a
+//! feature locked.
+//!
+//! A second lock, `<lock_dir>/<feature>.stopping.lock`, is held by a Stop for its whole run,
+//! including its bounded wait for a kube container to exit, during which the feature lock
+//! itself is released. `container wait` passes through it ([`LockDir::await_stopping`]) before
+//! it decides whether the exit it saw was a stop by `container stop` (the record no longer
+//! names the container once the Stop has written) or a crash (it still does); a second Stop
+//! queues behind the first. Lock order: the stopping lock is taken before the feature lock and
+//! never while holding it, so no cycle can form.
+//!
+//! `flock` blocks, so each acquisition runs in a blocking task of the runtime.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ctrmgr_core::FeatureName;
+
+use crate::Error;
+
+/// The directory of the lock files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockDir {
+    dir: PathBuf,
+}
+
+impl LockDir {
+    /// Locks kept in `dir` (created on first use).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `<lock_dir>/<feature>.lock`.
+    pub fn path(&self, feature: &FeatureName) -> PathBuf {
+        self.dir.join(format!("{feature}.lock"))
+    }
+
+    /// `<lock_dir>/<feature>.stopping.lock`.
+    pub fn stopping_path(&self, feature: &FeatureName) -> PathBuf {
+        self.dir.join(format!("{feature}.stopping.lock"))
+    }
+
+    /// Takes the feature's exclusive lock, waiting for its holder to release it.
+    pub async fn lock(&self, feature: &FeatureName) -> Result<FeatureLock, Error> {
+        FeatureLock::acquire(self.path(feature)).await
+    }
+
+    /// Takes the feature's stopping lock (held by a Stop while it waits for a kube container
+    /// to exit).
+    pub async fn lock_stopping(&self, feature: &FeatureName) -> Result<FeatureLock, Error> {
+        FeatureLock::acquire(self.stopping_path(feature)).await
+    }
+
+    /// Waits until no Stop of the feature is waiting for its container to exit: takes the
+    /// stopping lock and releases it at once.
+    pub async fn await_stopping(&self, feature: &FeatureName) -> Result<(), Error> {
+        let lock = self.lock_stopping(feature).await?;
+        drop(lock);
+        Ok(())
+    }
+}
+
+/// An exclusive `flock` on one lock file; released when dropped (or by
+/// [`FeatureLock::release`]).
+#[derive(Debug)]
+pub struct FeatureLock {
+    file: Arc<File>,
+    path: PathBuf,
+    held: bool,
+}
+
+impl FeatureLock {
+    /// Opens (creating it and its directory when missing) and locks `path`.
+    async fn acquire(path: PathBuf) -> Result<Self, Error> {
+        let p = path.clone();
+        let file = blocking(&path, move || {
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&p)?;
+            file.lock()?;
+            Ok(Arc::new(file))
+        })
+        .await?;
+        tracing::trace!(path = %path.display(), "locked");
+        Ok(Self {
+            file,
+            path,
+            held: true,
+        })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the lock is held now.
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// Releases the lock, keeping the file open so that [`FeatureLock::reacquire`] can take
+    /// it again.
+    pub fn release(&mut self) -> Result<(), Error> {
+        if self.held {
+            self.file.unlock().map_err(|source| Error::Lock {
+                path: self.path.clone(),
+                source,
+            })?;
+            self.held = false;
+            tracing::trace!(path = %self.path.display(), "unlocked");
+        }
+        Ok(())
+    }
+
+    /// Takes the lock again after [`FeatureLock::release`], waiting for its holder.
+    pub async fn reacquire(&mut self) -> Result<(), Error> {
+        if self.held {
+            return Ok(());
+        }
+        let file = Arc::clone(&self.file);
+        blocking(&self.path, move || file.lock()).await?;
+        self.held = true;
+        tracing::trace!(path = %self.path.display(), "locked again");
+        Ok(())
+    }
+}
+
+/// Runs a blocking file operation on the runtime's blocking pool. If the caller stops waiting,
+/// the task still finishes and drops what it made: a lock taken then is released with its
+/// file.
+async fn blocking<T: Send + 'static>(
+    path: &Path,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> Result<T, Error> {
+    let lock_error = |source| Error::Lock {
+        path: path.to_path_buf(),
+        source,
+    };
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(lock_error),
+        Err(join) => Err(lock_error(io::Error::other(join.to_string()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn feature() -> FeatureName {
+        FeatureName::new("snmp").expect("valid name")
+    }
+
+    /// Whether another open file description could lock `path` now.
+    fn lockable(path: &Path) -> bool {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .expect("open lock file");
+        f.try_lock().is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_held_lock_excludes_others_until_released_and_can_be_taken_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let locks = LockDir::new(dir.path().join("run/ctrmgr"));
+        let path = locks.path(&feature());
+        let mut lock = locks.lock(&feature()).await.expect("first lock");
+        assert!(lock.is_held());
+        assert!(!lockable(&path), "the lock is exclusive");
+
+        lock.release().expect("release");
+        assert!(!lock.is_held());
+        assert!(lockable(&path), "released");
+
+        lock.reacquire().await.expect("reacquire");
+        assert!(!lockable(&path), "held again");
+        drop(lock);
+        assert!(lockable(&path), "dropping releases");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_locker_gets_the_lock_when_the_holder_releases_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let locks = LockDir::new(dir.path());
+        let mut first = locks.lock(&feature()).await.expect("first lock");
+        let other = locks.clone();
+        let second = tokio::spawn(async move { other.lock(&feature()).await });
+        first.release().expect("release");
+        let second = tokio::time::timeout(Duration::from_secs(10), second)
+            .await
+            .expect("second locker gets the lock once released")
+            .expect("task")
+            .expect("lock");
+        assert!(second.is_held());
+        assert!(!lockable(&locks.path(&feature())));
+    }
+
+    #[tokio::test]
+    async fn locks_of_different_features_are_independent() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let locks = LockDir::new(dir.path());
+        let _snmp = locks.lock(&feature()).await.expect("snmp");
+        let lldp = FeatureName::new("lldp").expect("valid");
+        let held = tokio::time::timeout(Duration::from_secs(10), locks.lock(&lldp))
+            .await
+            .expect("not blocked by another feature's lock")
+            .expect("lldp");
+        assert!(held.is_held());
+        // The stopping lock is a separate file too.
+        tokio::time::timeout(Duration::from_secs(10), locks.await_stopping(&feature()))
+            .await
+            .expect("no stop under way")
+            .expect("stopping lock");
+    }
+
+    #[tokio::test]
+    async fn an_unusable_lock_dir_is_an_error_naming_the_path() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, "").expect("write file");
+        let e = LockDir::new(&file)
+            .lock(&feature())
+            .await
+            .expect_err("a file is no directory");
+        assert!(e.to_string().contains("not-a-dir"), "{e}");
+    }
+}
