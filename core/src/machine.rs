@@ -333,7 +333,7 @@ impl Reason {
             DownKubeOwnerLocal => "the kube container exited and owner is local: back to INIT",
             DownNotOwner => "not the recorded container: nothing changes",
             ApproveStopsAndStarts => {
-                "approve: systemctl stop, then kube_ready when owner is kube, then systemctl start"
+                "approve: systemctl stop, then systemctl start (Start from KUBE_PENDING sets kube_ready)"
             }
             ApproveDeferredServiceInactive => "the service is not active: the next Start approves",
             ApproveNothingPending => "no kube container waits for approval",
@@ -741,6 +741,16 @@ pub fn step(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Timesta
         // ---- Approve (hostcfgd) --------------------------------------------------------
         // any transient with kube_pending | Approve | local runs, or the service is active
         //   → via Stop → (mode kube_ready if owner=kube) → Start
+        // Deviation from that row: hostcfgd writes nothing itself, it only runs `systemctl
+        // stop` then `systemctl start`. The approval write is done by the Start that follows
+        // the stop (KUBE_PENDING | Start | owner=kube sets kube_ready and adds the label), under
+        // the feature lock and decided on the record as it is then. A write of hostcfgd's own
+        // was decided before its stop, and the model checker (ctrmgr-model) found it going
+        // stale: systemd's Restart=always Start approved in place meanwhile, hostcfgd's late
+        // stop took KUBE_READY to INIT, its guarded write lost and its re-step answered nothing,
+        // so no `systemctl start` followed and the feature stayed down; and a guard on the mode
+        // alone could match a later, unrelated kube_pending. A stale plan now only stops and
+        // starts the service, which every state takes.
         (S::LocalToKube, Input::Approve { .. })
         | (
             S::KubePending,
@@ -748,15 +758,14 @@ pub fn step(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Timesta
                 service_active: true,
             },
         ) => {
-            let mut effects = vec![E::SystemctlStop];
-            let next = if kube {
-                effects.push(write_mode(M::KubePending, M::KubeReady, now));
-                S::KubeReady
-            } else {
-                S::Local
-            };
-            effects.push(E::SystemctlStart);
-            step_to(next, effects, R::ApproveStopsAndStarts)
+            // The Start from KUBE_PENDING approves in place when owner is kube; with owner
+            // local, the Stop clears the mode and the Start runs the local image.
+            let next = if kube { S::KubeReady } else { S::Local };
+            step_to(
+                next,
+                vec![E::SystemctlStop, E::SystemctlStart],
+                R::ApproveStopsAndStarts,
+            )
         }
         // KUBE_PENDING | Approve | service inactive → same: nothing, the next Start approves
         (S::KubePending, Input::Approve { .. }) => {

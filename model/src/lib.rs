@@ -38,18 +38,20 @@
 //!   never seen. kubelet starts a container in the pod (a new id each time, also after a crash
 //!   or a `docker stop`) and stops a deleted pod's container gracefully. A kube container runs
 //!   `container state up kube` at post-start; told to wait, it blocks until the mode changes
-//!   (or the owner turns local) and asks again; parked, it blocks for ever (DESIGN.md §4);
-//!   told to proceed, it claims the feature. A manifest update replaces the pod; a manifest
-//!   removal stops kube deploying.
+//!   (or the owner turns local) and asks again; parked, it does not run the feature but keeps
+//!   watching and asks again once `set_owner` is kube (core's `KubeAnswer::Park`: a container
+//!   parked for ever would hold the DaemonSet's slot); told to proceed, it claims the feature.
+//!   A manifest update replaces the pod; a manifest removal stops kube deploying.
 //! - **Master down**, coarsely: label operations fail and are queued (coalesced to their final
 //!   value: there is one key), kubelet is stopped while the queue is not empty, the controller
 //!   does not act while the master is down, and the queue is drained (kubelet started) once it
 //!   is back.
 //! - **hostcfgd-watcher** handles each keyspace notification of the row that finds
 //!   `transition_mode = kube_pending` (after a crash it rescans); **kube-monit** acts when
-//!   [`ctrmgr_core::next_deadline`] is due. Their plans (`systemctl stop`, write, `systemctl
-//!   start`; write, `systemctl restart`) run one effect per action and are lost when they
-//!   crash.
+//!   [`ctrmgr_core::next_deadline`] is due. Their plans (`systemctl stop`, `systemctl start`:
+//!   the Start approves in place, hostcfgd writes nothing; write, `systemctl restart`) run one
+//!   effect per action, so another actor may run between any two of them, and are lost when
+//!   they crash.
 //! - **The operator** boots the unit, and may change `set_owner` once, then runs `systemctl
 //!   stop` and `systemctl start` (as `sonic-kube config feature owner` does).
 //! - **Time** is abstract: timestamps are not part of the state, every step gets the same
@@ -66,9 +68,10 @@
 //! [`default_scenarios`]: every owner and fallback/failure-detection combination, with and
 //! without a node label left from before a reboot, kube deploying or never deploying; while
 //! kube deploys, each scenario allows two kinds of environment event ([`FAMILIES`]), because
-//! allowing all at once multiplies the state space (that is [`extended_scenarios`], about four
-//! times the work). The BFS runs to [`DEFAULT_DEPTH`] and completes well before it, so the
-//! numbers do not depend on the bound; one thread keeps them deterministic.
+//! allowing all at once multiplies the state space (that is [`extended_scenarios`], about five
+//! times the distinct states and seven times the work). The BFS runs to [`DEFAULT_DEPTH`] and
+//! completes well before it, so the numbers do not depend on the bound; one thread keeps them
+//! deterministic.
 //!
 //! ## Why the liveness properties are checkable
 //!

@@ -14,12 +14,15 @@ use crate::world::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Flow {
     /// This project's flow: [`ctrmgr_core::step`] as it is. A waiting kube container blocks
-    /// until the mode changes and asks again; Stop keeps the label during an approval.
+    /// until the mode changes and asks again; a parked one asks again once `set_owner` is
+    /// kube; Stop keeps the label during an approval; hostcfgd approves with `systemctl stop`
+    /// and `systemctl start` only (the Start approves in place).
     Ours,
     /// The seed's literal flow: the real `step`, except that Stop with owner kube in
     /// LOCAL_TO_KUBE, KUBE_PENDING and KUBE_STOPPED also removes the label (the seed's
     /// `container stop` removes the label in kube mode), and a kube container told to wait
-    /// sleeps for ever, relying on the DaemonSet controller to delete and recreate it.
+    /// sleeps for ever, relying on the DaemonSet controller to delete and recreate it (and a
+    /// parked one blocks for ever).
     Seed,
 }
 
@@ -92,7 +95,8 @@ pub enum Action {
     MainSeesExit,
     /// A kube container's post-start runs `container state up kube`.
     CtrAsk,
-    /// A waiting kube container sees the mode change and asks again.
+    /// A waiting kube container sees the mode change (or `set_owner` turn local) and asks
+    /// again; a parked one sees `set_owner` kube and asks again.
     CtrReask,
     /// The local container runs `container state up local` itself.
     LocalAnnounce,
@@ -740,6 +744,11 @@ impl FeatureWorld {
                     (Action::CtrAsk, Phase::Started) => true,
                     (Action::CtrReask, Phase::Waiting(m)) => {
                         w.row.mode != *m || w.cfg.owner == Owner::Local
+                    }
+                    // A parked container keeps watching CONFIG_DB and asks again once
+                    // set_owner is kube (core's `KubeAnswer::Park`); the seed's sleeps for ever.
+                    (Action::CtrReask, Phase::Parked) => {
+                        self.flow == Flow::Ours && w.cfg.owner == Owner::Kube
                     }
                     _ => false,
                 };

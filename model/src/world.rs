@@ -340,7 +340,8 @@ pub enum Phase {
     Waiting(TransitionMode),
     /// The seed's pending container: sleeps for ever.
     Sleeping,
-    /// Parked: never proceeds.
+    /// Parked (`set_owner` was local): does not run the feature; in our flow it keeps
+    /// watching and asks again once `set_owner` is kube, in the seed's it blocks for ever.
     Parked,
     /// Proceeded: runs the feature.
     Claimed,

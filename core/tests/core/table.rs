@@ -1184,8 +1184,9 @@ fn down_with_an_id_that_is_not_the_recorded_one_changes_nothing_in_any_state() {
 // ---- Approve (hostcfgd) -----------------------------------------------------------------------
 
 #[test]
-fn local_to_kube_approve_with_kube_owner_stops_sets_kube_ready_and_starts() {
-    // Local runs, so the approval goes ahead whatever is-active said.
+fn local_to_kube_approve_with_kube_owner_stops_and_lets_the_start_approve() {
+    // Local runs, so the approval goes ahead whatever is-active said. hostcfgd writes nothing
+    // itself: a plan decided before its stop could be stale by the time it wrote.
     for service_active in [true, false] {
         let r = rec_of(State::LocalToKube);
         let after = check(
@@ -1193,21 +1194,13 @@ fn local_to_kube_approve_with_kube_owner_stops_sets_kube_ready_and_starts() {
             &kube(),
             Input::Approve { service_active },
             State::KubeReady,
-            vec![
-                Effect::SystemctlStop,
-                mode_write(M::KubePending, M::KubeReady),
-                Effect::SystemctlStart,
-            ],
+            vec![Effect::SystemctlStop, Effect::SystemctlStart],
             Reason::ApproveStopsAndStarts,
         );
-        // Only the mode write is the approval's own; systemctl stop feeds the Stop that
-        // records owner none (checked below).
-        assert_eq!(
-            after,
-            expect(O::Local, Some(LOCAL_ID), M::KubeReady, false, true)
-        );
+        assert_eq!(after, unchanged(&r));
     }
-    // As the driver runs it: Stop (fed by systemctl stop), the guarded write, Start.
+    // As the driver runs it: the Stop fed by systemctl stop, then the Start fed by systemctl
+    // start, which approves in place and adds the label.
     let r = rec_of(State::LocalToKube);
     let stopped = check(
         &r,
@@ -1220,15 +1213,13 @@ fn local_to_kube_approve_with_kube_owner_stops_sets_kube_ready_and_starts() {
         ],
         Reason::StopLocalKeepsPendingApproval,
     );
-    let mut approved = stopped.clone();
-    apply_writes(&mut approved, &[mode_write(M::KubePending, M::KubeReady)]);
     let started = check(
-        &approved,
+        &stopped,
         &kube(),
         Input::Start,
         State::KubeReady,
-        vec![Effect::LabelAdd],
-        Reason::StartAlreadyUnderWay,
+        vec![mode_write(M::KubePending, M::KubeReady), Effect::LabelAdd],
+        Reason::StartApprovesPending,
     );
     assert_eq!(started, expect(O::None, None, M::KubeReady, true, true));
 }
@@ -1247,10 +1238,33 @@ fn local_to_kube_approve_with_local_owner_stops_and_starts_local_without_kube_re
         );
         assert_eq!(after, unchanged(&r));
     }
+    // As the driver runs it: the Stop drops the pending request, the Start runs local.
+    let r = rec_of(State::LocalToKube);
+    let stopped = check(
+        &r,
+        &local(),
+        Input::Stop(OPTS),
+        State::Init,
+        vec![
+            Effect::LabelRemove,
+            docker_stop(LOCAL_ID, OPTS.grace_secs),
+            both_write(M::KubePending, O::None, None, M::None),
+        ],
+        Reason::StopLocalToKubeOwnerLocal,
+    );
+    let started = check(
+        &stopped,
+        &local(),
+        Input::Start,
+        State::Local,
+        vec![Effect::DockerStart],
+        Reason::StartLocal,
+    );
+    assert_eq!(started, expect(O::None, None, M::None, true, true));
 }
 
 #[test]
-fn kube_pending_approve_with_active_service_and_kube_owner_stops_sets_kube_ready_and_starts() {
+fn kube_pending_approve_with_active_service_and_kube_owner_stops_and_lets_the_start_approve() {
     let r = rec_of(State::KubePending);
     let after = check(
         &r,
@@ -1259,14 +1273,28 @@ fn kube_pending_approve_with_active_service_and_kube_owner_stops_sets_kube_ready
             service_active: true,
         },
         State::KubeReady,
-        vec![
-            Effect::SystemctlStop,
-            mode_write(M::KubePending, M::KubeReady),
-            Effect::SystemctlStart,
-        ],
+        vec![Effect::SystemctlStop, Effect::SystemctlStart],
         Reason::ApproveStopsAndStarts,
     );
-    assert_eq!(after, expect(O::None, None, M::KubeReady, false, true));
+    assert_eq!(after, unchanged(&r));
+    // As the driver runs it: the Stop keeps the label and the request, the Start approves.
+    let stopped = check(
+        &r,
+        &kube(),
+        Input::Stop(OPTS),
+        State::KubePending,
+        vec![],
+        Reason::StopPendingKeepsApproval,
+    );
+    let started = check(
+        &stopped,
+        &kube(),
+        Input::Start,
+        State::KubeReady,
+        vec![mode_write(M::KubePending, M::KubeReady), Effect::LabelAdd],
+        Reason::StartApprovesPending,
+    );
+    assert_eq!(started, expect(O::None, None, M::KubeReady, false, true));
 }
 
 #[test]
@@ -1283,6 +1311,51 @@ fn kube_pending_approve_with_active_service_and_local_owner_stops_and_starts_loc
         Reason::ApproveStopsAndStarts,
     );
     assert_eq!(after, unchanged(&r));
+}
+
+#[test]
+fn a_stale_approval_after_an_in_place_approval_still_ends_with_the_service_started() {
+    // hostcfgd decided Approve in KUBE_PENDING; systemd's Restart=always Start approved in place
+    // before hostcfgd's `systemctl stop` ran. Its plan holds no write that could lose, so the
+    // stop and the start it carries out bring the feature back up.
+    let r = rec_of(State::KubePending);
+    let plan = step(
+        &r,
+        &kube(),
+        Input::Approve {
+            service_active: true,
+        },
+        NOW,
+    );
+    assert_eq!(
+        plan.effects,
+        vec![Effect::SystemctlStop, Effect::SystemctlStart]
+    );
+    let approved = check(
+        &r,
+        &kube(),
+        Input::Start,
+        State::KubeReady,
+        vec![mode_write(M::KubePending, M::KubeReady), Effect::LabelAdd],
+        Reason::StartApprovesPending,
+    );
+    let stopped = check(
+        &approved,
+        &kube(),
+        Input::Stop(OPTS),
+        State::Init,
+        vec![Effect::LabelRemove, mode_write(M::KubeReady, M::None)],
+        Reason::StopReady,
+    );
+    let started = check(
+        &stopped,
+        &kube(),
+        Input::Start,
+        State::KubeReady,
+        vec![mode_write(M::None, M::KubeReady), Effect::LabelAdd],
+        Reason::StartKubeApproved,
+    );
+    assert_eq!(started, expect(O::None, None, M::KubeReady, false, true));
 }
 
 #[test]
