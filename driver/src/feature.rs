@@ -3,7 +3,8 @@
 //! The core decides; this module carries the decision out, following the driver contract of
 //! [`ctrmgr_core::machine`]:
 //!
-//! 1. Take the feature's lock ([`crate::lock`]); a Stop takes the stopping lock first.
+//! 1. Take the feature's lock ([`crate::lock`]); a Start, Stop or Kill takes the stopping
+//!    lock first and holds it for its whole run.
 //! 2. Read CONFIG_DB and STATE_DB `FEATURE|<f>` together ([`read_feature`]): an unknown
 //!    feature is an error naming it; a non-canonical record is logged as a warning.
 //! 3. `step(record, config, input, now)`, and log the transition as one line with the fields
@@ -12,7 +13,10 @@
 //!    - `DockerStart` starts the container named after the feature and feeds
 //!      `LocalUp(id)` with the id it answers (a second logged step);
 //!    - `DockerStop`/`DockerKill` act on the target (a container that no longer exists is
-//!      stopped already);
+//!      stopped already), without the feature lock: a container's own pre-stop
+//!      (`container state <f> down` from its SIGTERM trap) takes that lock, and would
+//!      otherwise block until the grace period ends and be SIGKILLed without recording its
+//!      exit;
 //!    - `AwaitExit` waits, bounded and without the feature lock, for the kube container to
 //!      exit, then `docker stop`s it if it still runs — at once, without waiting, when the
 //!      label removal of the same step had to be queued (kubelet is stopped then and will not
@@ -245,11 +249,13 @@ where
     /// than `id` that no longer runs is first recorded down (`Down(old)`), as the core expects
     /// of its caller.
     pub async fn run(&self, feature: &FeatureName, input: Input) -> Result<Outcome, Error> {
-        // A Stop may wait for a kube container to exit without the feature lock; it announces
-        // itself first with the stopping lock, so that `container wait` can tell this stop
-        // from a crash and a second Stop queues behind the first. The stopping lock is always
-        // taken before the feature lock, never while holding it.
-        let stopping = if matches!(input, Input::Stop(_)) {
+        // A Stop or Kill runs `docker stop|kill` (and a kube Stop its bounded wait) without
+        // the feature lock; it announces itself first with the stopping lock, so that
+        // `container wait` can tell this stop from a crash, and so that no other Start, Stop
+        // or Kill runs inside it: a Start that restarted the container while the feature lock
+        // was free would be recorded and then overwritten by this Stop's final write. The
+        // stopping lock is always taken before the feature lock, never while holding it.
+        let stopping = if matches!(input, Input::Start | Input::Stop(_) | Input::Kill) {
             Some(self.locks.lock_stopping(feature).await?)
         } else {
             None
@@ -262,10 +268,10 @@ where
     }
 
     /// Records that container `id` of `feature` exited, as `container wait` does after
-    /// `docker wait` returned: waits until no Stop of the feature is waiting for its container
-    /// (so that a stop by `container stop` is told from a crash), then feeds `Down(id)` under
-    /// the lock. Returns the outcome when `id` was the recorded owner, `None` when it was not
-    /// (it was stopped or killed through `container`, or replaced): nothing changed then.
+    /// `docker wait` returned: waits until no Start, Stop or Kill of the feature is under way
+    /// (so that a stop by `container stop|kill` is told from a crash), then feeds `Down(id)`
+    /// under the lock. Returns the outcome when `id` was the recorded owner, `None` when it was
+    /// not (it was stopped or killed through `container`, or replaced): nothing changed then.
     pub async fn record_exit(
         &self,
         feature: &FeatureName,
@@ -429,19 +435,19 @@ where
                 }
                 Effect::DockerStop { target, grace_secs } => {
                     let id = self.target(feature, &target);
-                    self.stop_container(feature, &id, grace_secs).await?;
+                    unlocked(lock, self.stop_container(feature, &id, grace_secs)).await?;
                 }
                 Effect::DockerKill { target } => {
                     let id = self.target(feature, &target);
-                    self.kill_container(feature, &id).await?;
+                    unlocked(lock, self.kill_container(feature, &id)).await?;
                 }
                 Effect::AwaitExit {
                     id,
                     timeout_secs,
                     grace_secs,
                 } => {
-                    self.await_exit(lock, feature, &id, timeout_secs, grace_secs, progress)
-                        .await?;
+                    let exited = self.await_exit(feature, &id, timeout_secs, grace_secs, progress);
+                    unlocked(lock, exited).await?;
                 }
                 Effect::Write(w) => {
                     let applied = self.store().write_state(feature, &w).await.map_err(|e| {
@@ -526,12 +532,12 @@ where
         }
     }
 
-    /// The bounded wait for a kube container to exit once its label is removed, without the
-    /// feature lock; then `docker stop` if it still runs. When the label removal was queued
-    /// (or labels are off), kubelet will not stop it: stop it at once.
+    /// The bounded wait for a kube container to exit once its label is removed; then
+    /// `docker stop` if it still runs. When the label removal was queued (or labels are off),
+    /// kubelet will not stop it: stop it at once. The caller runs it without the feature
+    /// lock: the container's pre-stop takes it.
     async fn await_exit(
         &self,
-        lock: &mut FeatureLock,
         feature: &FeatureName,
         id: &ContainerId,
         timeout_secs: u32,
@@ -543,9 +549,7 @@ where
             return self.stop_container(feature, id, grace_secs).await;
         }
         let bound = Duration::from_secs(u64::from(timeout_secs));
-        lock.release()?;
         let waited = tokio::time::timeout(bound, self.containers.wait(id)).await;
-        lock.reacquire().await?;
         match waited {
             Ok(Ok(status)) => {
                 tracing::info!(%feature, container = %id, code = status.code, "the kube container exited");
@@ -603,6 +607,21 @@ impl Labels for NoKube {
     async fn labels(&self) -> Result<std::collections::BTreeMap<String, String>, Error> {
         Err(Error::NoKubeSupport)
     }
+}
+
+/// Runs `work` without the feature lock (released before, taken again after, whatever `work`
+/// answered), for effects that wait on something that may itself need the lock. Every write
+/// after it is decided on the record this run read: the stopping lock that a Start, Stop or
+/// Kill holds keeps the others out meanwhile, and a write that changes `transition_mode` is
+/// compare-and-set.
+async fn unlocked<T>(
+    lock: &mut FeatureLock,
+    work: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    lock.release()?;
+    let result = work.await;
+    lock.reacquire().await?;
+    result
 }
 
 /// Seconds since the epoch, from the system clock (0 if the clock is before 1970).

@@ -5,6 +5,14 @@
 //! API server, systemctl) and the tests plug in recording fakes.
 //!
 //! A tour:
+//! - [`feature`]: [`FeatureDriver`], one input for one feature under its lock — read both
+//!   `FEATURE|<f>` rows ([`read_feature`]), `step`, carry out the effects in order (docker,
+//!   labels, compare-and-set writes, systemctl), re-step after a lost compare-and-set — and
+//!   the [`Outcome`] it reports; [`NoKube`], the label port of a build without Kubernetes.
+//! - [`lock`]: [`LockDir`] and [`FeatureLock`], the per-feature `flock`s of DESIGN.md §5:
+//!   `<f>.lock` only while reading, deciding and writing (released while docker stops a
+//!   container, a kube Stop waits, or systemctl runs), and `<f>.stopping.lock`, held by a
+//!   Start, Stop or Kill for its whole run so that `container wait` tells a stop from a crash.
 //! - [`labels`]: [`LabelService`], node labels through the pending list of DESIGN.md §6 —
 //!   a bounded synchronous attempt, queueing and `systemctl stop kubelet` on failure, queueing
 //!   behind older operations, and [`LabelService::drain`]; plus [`self_description_labels`],
@@ -13,7 +21,8 @@
 //!   the list when STATE_DB says the server is connected, with exponential backoff otherwise.
 //! - [`systemctl`]: [`Systemctl`], the systemd port, running `systemctl <verb> <unit>` as argv.
 //! - [`config`]: [`Tunables`], `/etc/sonic/ctrmgr.json` with documented defaults.
-//! - [`logging`]: [`logging::init`], syslog or stderr for every binary.
+//! - [`logging`]: [`logging::init`], syslog or stderr for every binary (colours only on a
+//!   terminal).
 //!
 //! Driving the labels:
 //! ```no_run

@@ -6,13 +6,16 @@
 //! open file: they vanish with the process that held them, so a crashed command never leaves a
 //! feature locked.
 //!
-//! A second lock, `<lock_dir>/<feature>.stopping.lock`, is held by a Stop for its whole run,
-//! including its bounded wait for a kube container to exit, during which the feature lock
-//! itself is released. `container wait` passes through it ([`LockDir::await_stopping`]) before
-//! it decides whether the exit it saw was a stop by `container stop` (the record no longer
-//! names the container once the Stop has written) or a crash (it still does); a second Stop
-//! queues behind the first. Lock order: the stopping lock is taken before the feature lock and
-//! never while holding it, so no cycle can form.
+//! A second lock, `<lock_dir>/<feature>.stopping.lock`, is held by a Start, Stop or Kill for its
+//! whole run. A Stop or Kill releases the feature lock while `docker stop|kill` runs (the
+//! container's own pre-stop, `container state <f> down` from its SIGTERM trap, takes the
+//! feature lock) and while a kube Stop waits, bounded, for its container to exit; the stopping
+//! lock stays held meanwhile. `container wait` passes through it ([`LockDir::await_stopping`])
+//! before it decides whether the exit it saw was a stop by `container stop|kill` (the record no
+//! longer names the container once the Stop or Kill has written) or a crash (it still does);
+//! and no other Start, Stop or Kill runs inside a stop, so the stop's final write is never
+//! decided on a record that a Start changed meanwhile. Lock order: the stopping lock is taken
+//! before the feature lock and never while holding it, so no cycle can form.
 //!
 //! `flock` blocks, so each acquisition runs in a blocking task of the runtime.
 
@@ -57,14 +60,13 @@ impl LockDir {
         FeatureLock::acquire(self.path(feature)).await
     }
 
-    /// Takes the feature's stopping lock (held by a Stop while it waits for a kube container
-    /// to exit).
+    /// Takes the feature's stopping lock (held by a Start, Stop or Kill for its whole run).
     pub async fn lock_stopping(&self, feature: &FeatureName) -> Result<FeatureLock, Error> {
         FeatureLock::acquire(self.stopping_path(feature)).await
     }
 
-    /// Waits until no Stop of the feature is waiting for its container to exit: takes the
-    /// stopping lock and releases it at once.
+    /// Waits until no Start, Stop or Kill of the feature is under way: takes the stopping lock
+    /// and releases it at once.
     pub async fn await_stopping(&self, feature: &FeatureName) -> Result<(), Error> {
         let lock = self.lock_stopping(feature).await?;
         drop(lock);

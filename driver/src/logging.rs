@@ -1,13 +1,16 @@
 //! Logging for every binary (DESIGN.md §7): `tracing` to syslog with the binary's name as
 //! identity, or to stderr with `--log-to-stderr` or when `/dev/log` is absent. The level comes
-//! from `RUST_LOG` (default `info`, without kube-rs's own per-request error lines).
+//! from `RUST_LOG` (default `info`, without kube-rs's own per-request error lines). Lines on
+//! stderr carry ANSI colours only when stderr is a terminal and `NO_COLOR` is unset or empty
+//! ([`stderr_ansi`]): a journal, a pipe or a file gets plain text.
 //!
 //! The syslog writer is a small RFC 3164 datagram sender on `/dev/log`: `<PRI>ident[pid]: msg`,
 //! facility daemon, severity from the event's level. It leaves the timestamp to the local
 //! syslog daemon (journald and rsyslog stamp messages on receipt), and sends each message with
 //! `send_to`, so a restarted syslog daemon needs no reconnect.
 
-use std::io::Write;
+use std::ffi::OsStr;
+use std::io::{IsTerminal, Write};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -59,14 +62,23 @@ pub fn init_with(identity: &str, to_stderr: bool, socket: &Path) -> LogTarget {
             LogTarget::Syslog(socket.to_path_buf())
         }
         None => {
+            let no_color = std::env::var_os("NO_COLOR");
+            let ansi = stderr_ansi(std::io::stderr().is_terminal(), no_color.as_deref());
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_writer(std::io::stderr)
+                .with_ansi(ansi)
                 .with_target(false)
                 .try_init();
             LogTarget::Stderr
         }
     }
+}
+
+/// Whether lines on stderr get ANSI colour codes: only on a terminal, and not when `NO_COLOR`
+/// (its value given as `no_color`) is set to a non-empty value (<https://no-color.org>).
+pub fn stderr_ansi(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(OsStr::is_empty)
 }
 
 #[derive(Debug)]
@@ -176,6 +188,19 @@ impl<'a> MakeWriter<'a> for SyslogWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colours_go_only_to_a_terminal_and_never_against_no_color() {
+        let set = Some(OsStr::new("1"));
+        assert!(stderr_ansi(true, None), "a terminal");
+        assert!(!stderr_ansi(false, None), "a pipe, a file or the journal");
+        assert!(!stderr_ansi(true, set), "NO_COLOR=1");
+        assert!(
+            stderr_ansi(true, Some(OsStr::new(""))),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(!stderr_ansi(false, set));
+    }
 
     #[test]
     fn a_missing_syslog_socket_means_no_syslog_writer() {

@@ -110,7 +110,8 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum StateChange {
     /// The container is up: a local container is recorded as owner; a kube container proceeds
-    /// once approved, waits for approval, or is parked for ever (set_owner=local).
+    /// once approved, waits for approval, or is parked while set_owner is local (and asks
+    /// again when it turns kube; SIGTERM ends a parked container with exit 0).
     Up {
         /// Which image this container runs: local or kube.
         mode: UpMode,

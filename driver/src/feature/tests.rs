@@ -9,7 +9,7 @@ use ctrmgr_core::label::apply as apply_ops;
 use ctrmgr_core::machine::StateWrite;
 use ctrmgr_core::ports::{ExitStatus, FeatureView};
 use ctrmgr_core::{CurrentOwner, DeviceMetadata, ServerConfig, ServerStatus, TransitionMode};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use super::*;
 use crate::LabelOptions;
@@ -36,12 +36,12 @@ fn fail_if(flag: &Mutex<Option<ErrorKind>>) -> Result<(), FakeError> {
 }
 
 /// Whether another open file description could lock `path` now (the driver's lock is free).
+/// A lock file nobody created yet is free.
 fn lockable(path: &Path) -> bool {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .is_ok_and(|f| f.try_lock().is_ok())
+    match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f.try_lock().is_ok(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
 }
 
 // ---- state store ------------------------------------------------------------------------
@@ -164,6 +164,22 @@ struct EngineInner {
     /// The lock file whose state `wait` records in `lock_free_during_wait`.
     lock_probe: Mutex<Option<PathBuf>>,
     lock_free_during_wait: Mutex<Vec<bool>>,
+    /// The feature lock and the stopping lock, whose state each call records in
+    /// `locks_during_calls`.
+    call_probe: Mutex<Option<(PathBuf, PathBuf)>>,
+    locks_during_calls: Mutex<Vec<LocksSeen>>,
+    /// When set, the next `stop` or `kill` says it began and then waits for the go-ahead, as
+    /// a container running its pre-stop would keep `docker stop` waiting.
+    stop_gate: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
+}
+
+/// Which of the feature's two locks were free while the engine carried out one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LocksSeen {
+    /// The call, as recorded in `calls` (`stop <id> <grace>`).
+    call: String,
+    feature_lock_free: bool,
+    stopping_lock_free: bool,
 }
 
 impl Engine {
@@ -175,7 +191,32 @@ impl Engine {
             changed: watch::Sender::new(0),
             lock_probe: Mutex::default(),
             lock_free_during_wait: Mutex::default(),
+            call_probe: Mutex::default(),
+            locks_during_calls: Mutex::default(),
+            stop_gate: Mutex::default(),
         }))
+    }
+    /// Records the state of both locks of `feature` during every later call.
+    fn probe_locks(&self, locks: &LockDir, feature: &FeatureName) {
+        *lock(&self.0.call_probe) = Some((locks.path(feature), locks.stopping_path(feature)));
+    }
+    fn locks_during_calls(&self) -> Vec<LocksSeen> {
+        lock(&self.0.locks_during_calls).clone()
+    }
+    /// Makes the next `stop` or `kill` wait for `go` after it says it began on `began`.
+    fn gate_stop(&self) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
+        let (began_tx, began) = oneshot::channel();
+        let (go, go_rx) = oneshot::channel();
+        *lock(&self.0.stop_gate) = Some((began_tx, go_rx));
+        (began, go)
+    }
+    /// Passes the gate set by [`Engine::gate_stop`], if any.
+    async fn pass_gate(&self) {
+        let gate = lock(&self.0.stop_gate).take();
+        if let Some((began, go)) = gate {
+            let _ = began.send(());
+            let _ = go.await;
+        }
     }
     fn add(&self, id: &str, name: &str, running: bool) {
         lock(&self.0.containers).insert(id.to_owned(), (name.to_owned(), running));
@@ -203,6 +244,13 @@ impl Engine {
             .map(|(id, _)| id.clone())
     }
     fn call(&self, what: String) -> Result<(), FakeError> {
+        if let Some((feature, stopping)) = lock(&self.0.call_probe).clone() {
+            lock(&self.0.locks_during_calls).push(LocksSeen {
+                call: what.clone(),
+                feature_lock_free: lockable(&feature),
+                stopping_lock_free: lockable(&stopping),
+            });
+        }
         lock(&self.0.calls).push(what);
         fail_if(&self.0.fail)
     }
@@ -222,12 +270,14 @@ impl Containers for Engine {
     }
     async fn stop(&self, id: &ContainerId, grace: u32) -> Result<(), FakeError> {
         self.call(format!("stop {id} {grace}"))?;
+        self.pass_gate().await;
         let full = self.resolve(id.as_str()).ok_or_else(not_found)?;
         self.set_running(&full, false);
         Ok(())
     }
     async fn kill(&self, id: &ContainerId) -> Result<(), FakeError> {
         self.call(format!("kill {id}"))?;
+        self.pass_gate().await;
         let full = self.resolve(id.as_str()).ok_or_else(not_found)?;
         self.set_running(&full, false);
         Ok(())
@@ -651,6 +701,143 @@ async fn kill_of_a_local_container_kills_it_and_records_the_exit_at_once() {
     assert_eq!(out.reason, Reason::KillLocal);
 }
 
+// ---- which lock is held during docker calls ------------------------------------------------
+
+/// The one docker call the engine saw, with the locks as they were during it.
+fn seen(call: String, feature_lock_free: bool, stopping_lock_free: bool) -> Vec<LocksSeen> {
+    vec![LocksSeen {
+        call,
+        feature_lock_free,
+        stopping_lock_free,
+    }]
+}
+
+#[tokio::test]
+async fn stop_runs_docker_stop_without_the_feature_lock_but_holding_the_stopping_lock() {
+    let w = World::new(
+        Some(config(Owner::Local, false)),
+        record(State::Local, Some(LOCAL_ID)),
+    );
+    w.engine.add(LOCAL_ID, "snmp", true);
+    w.engine.probe_locks(w.driver.locks(), &snmp());
+
+    let out = w.run(stop()).await;
+
+    assert_eq!(
+        w.engine.locks_during_calls(),
+        seen(format!("stop {LOCAL_ID} 7"), true, false)
+    );
+    assert_eq!(out.to, State::Init);
+    assert_eq!(w.state(), State::Init);
+    assert!(lockable(&w.lock_path()), "released at the end");
+}
+
+#[tokio::test]
+async fn kill_runs_docker_kill_without_the_feature_lock_but_holding_the_stopping_lock() {
+    let w = World::new(
+        Some(config(Owner::Local, false)),
+        record(State::Local, Some(LOCAL_ID)),
+    );
+    w.engine.add(LOCAL_ID, "snmp", true);
+    w.engine.probe_locks(w.driver.locks(), &snmp());
+
+    w.run(Input::Kill).await;
+
+    assert_eq!(
+        w.engine.locks_during_calls(),
+        seen(format!("kill {LOCAL_ID}"), true, false),
+        "container wait must see the kill under way, not a crash"
+    );
+    assert_eq!(w.state(), State::Init);
+}
+
+#[tokio::test]
+async fn kube_stop_that_must_docker_stop_at_once_does_so_without_the_feature_lock() {
+    let w = World::new(
+        Some(config(Owner::Kube, false)),
+        record(State::KubeRunning, Some(KUBE_ID)),
+    );
+    w.engine.add(KUBE_ID, "k8s_snmp", true);
+    *lock(&w.master.0.fail) = Some(ErrorKind::Transient);
+    w.engine.probe_locks(w.driver.locks(), &snmp());
+
+    w.run(stop()).await;
+
+    assert_eq!(
+        w.engine.locks_during_calls(),
+        seen(format!("stop {KUBE_ID} 7"), true, false)
+    );
+    assert_eq!(w.state(), State::KubeStopped);
+}
+
+#[tokio::test]
+async fn start_holds_the_stopping_lock_so_that_it_never_runs_inside_a_stop() {
+    let w = World::new(Some(config(Owner::Local, false)), FeatureRecord::default());
+    w.engine.add(LOCAL_ID, "snmp", false);
+    w.engine.probe_locks(w.driver.locks(), &snmp());
+
+    w.run(Input::Start).await;
+
+    assert_eq!(
+        w.engine.locks_during_calls(),
+        seen("start snmp".to_owned(), false, false)
+    );
+}
+
+#[tokio::test]
+async fn a_refused_local_container_is_stopped_without_the_feature_lock() {
+    let w = World::new(
+        Some(config(Owner::Kube, false)),
+        record(State::KubeRunning, Some(KUBE_ID)),
+    );
+    w.engine.add(LOCAL_ID, "snmp", true);
+    w.engine.probe_locks(w.driver.locks(), &snmp());
+
+    w.run(Input::LocalUp(id(LOCAL_ID))).await;
+
+    let calls = w.engine.locks_during_calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].call.starts_with(&format!("stop {LOCAL_ID}")));
+    assert!(
+        calls[0].feature_lock_free,
+        "its pre-stop can say it went down"
+    );
+}
+
+/// The pre-stop of a local container (`container state <f> down` from its SIGTERM trap) runs
+/// while `container stop` waits in `docker stop`, and needs the feature lock: it gets it, and
+/// its Down is recorded, instead of blocking until the grace period ends.
+#[tokio::test]
+async fn a_containers_pre_stop_records_its_down_while_stop_waits_in_docker_stop() {
+    let w = World::new(
+        Some(config(Owner::Local, false)),
+        record(State::Local, Some(LOCAL_ID)),
+    );
+    w.engine.add(LOCAL_ID, "snmp", true);
+    let (began, go) = w.engine.gate_stop();
+
+    let pre_stop = async {
+        began.await.expect("docker stop began");
+        let down = tokio::time::timeout(
+            Duration::from_secs(30),
+            w.driver.run(&snmp(), Input::Down(id(LOCAL_ID))),
+        )
+        .await
+        .expect("the pre-stop is not blocked by the stop's lock")
+        .expect("down succeeds");
+        go.send(()).expect("docker stop still waits");
+        down
+    };
+    let (out, down) = tokio::join!(w.run(stop()), pre_stop);
+
+    assert_eq!(down.reason, Reason::DownLocal, "the pre-stop recorded Down");
+    assert_eq!(down.to, State::Init);
+    assert_eq!(out.to, State::Init);
+    let rec = w.store.record();
+    assert_eq!(rec.current_owner, CurrentOwner::None);
+    assert_eq!(rec.docker_id, None);
+}
+
 // ---- compare-and-set --------------------------------------------------------------------
 
 #[tokio::test]
@@ -800,11 +987,9 @@ async fn record_exit_of_the_owner_records_down_and_of_another_id_changes_nothing
 // ---- Approve: systemctl without the lock ----------------------------------------------------
 
 #[tokio::test]
-async fn approve_stops_the_service_sets_kube_ready_and_starts_it_without_holding_the_lock() {
-    let w = World::new(
-        Some(config(Owner::Kube, false)),
-        record(State::LocalToKube, Some(LOCAL_ID)),
-    );
+async fn approve_stops_and_starts_the_service_without_holding_the_lock_and_writes_nothing_itself() {
+    let before = record(State::LocalToKube, Some(LOCAL_ID));
+    let w = World::new(Some(config(Owner::Kube, false)), before.clone());
     *lock(&w.units.0.lock_probe) = Some(w.lock_path());
 
     let out = w
@@ -815,7 +1000,11 @@ async fn approve_stops_the_service_sets_kube_ready_and_starts_it_without_holding
 
     assert_eq!(w.units.calls(), ["stop snmp", "start snmp"]);
     assert_eq!(*lock(&w.units.0.lock_free), [true, true]);
-    assert_eq!(w.store.record().transition_mode, TransitionMode::KubeReady);
+    // The unit's own `container stop` and `container start` (not run by this stand-in for
+    // systemd) do the writes: the Start from KUBE_PENDING sets kube_ready.
+    assert!(w.store.writes().is_empty(), "{:?}", w.store.writes());
+    assert_eq!(w.store.record(), before);
+    assert_eq!(out.reason, Reason::ApproveStopsAndStarts);
     assert_eq!(out.to, State::KubeReady);
 }
 

@@ -35,11 +35,14 @@ use tokio::sync::watch;
 mod errors;
 mod inspect_exec;
 mod kill_all;
+mod packaging;
 mod state;
 mod transitions;
 mod wait;
 
 const BIN: &str = env!("CARGO_BIN_EXE_container");
+/// Where [`Switch::spec_running_the_binary`] mounts the binary inside a container.
+const BIN_INSIDE: &str = "/ctrmgr/container";
 /// DEVICE_METADATA's hostname; the node name is its lower-case form.
 const HOSTNAME: &str = "Sonic-Ctr";
 const NODE: &str = "sonic-ctr";
@@ -341,6 +344,37 @@ impl Switch {
                 .expect("container ready");
         }
         id
+    }
+
+    /// A container spec whose command may run the real `container` binary at [`BIN_INSIDE`],
+    /// as a feature's own scripts do: the binary and the host's libraries (glibc) bind-mounted
+    /// read-only, the Redis socket's directory and the switch's directory (tunables, lock
+    /// dir) at their host paths, so that `container` inside takes the same locks on the same
+    /// files.
+    async fn spec_running_the_binary(&self, cmd: &[&str]) -> ContainerSpec {
+        let image = self.docker.test_image().await.expect("test image");
+        let mut spec = ContainerSpec::new(image, cmd);
+        let host = |p: &Path| p.display().to_string();
+        spec.binds = vec![
+            format!("{BIN}:{BIN_INSIDE}:ro"),
+            format!("{0}:{0}", host(self.redis.dir())),
+            format!("{0}:{0}", host(self.dir.path())),
+        ];
+        for lib in ["/lib", "/lib64", "/usr/lib"] {
+            if Path::new(lib).exists() {
+                spec.binds.push(format!("{lib}:{lib}:ro"));
+            }
+        }
+        spec
+    }
+
+    /// The argv of `container <args>` run inside a container made from
+    /// [`Switch::spec_running_the_binary`].
+    fn argv_inside(&self, args: &[&str]) -> Vec<String> {
+        let mut argv = vec![BIN_INSIDE.to_owned()];
+        argv.extend(self.args());
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        argv
     }
 
     /// The feature's local container (named after it), running [`SIGNALLED`].

@@ -1,6 +1,6 @@
 //! `container state <f> up kube|local` and `container state <f> down`: proceed from
-//! kube_ready, wait for an approval, park for ever under set_owner=local, record a dead owner
-//! down before a new container asks.
+//! kube_ready, wait for an approval, park while set_owner=local and ask again when it turns
+//! kube, record a dead owner down before a new container asks.
 
 use ctrmgr_core::ports::StateStore as _;
 use ctrmgr_core::{CurrentOwner, StateWrite, TransitionMode};
@@ -120,6 +120,99 @@ async fn up_kube_with_owner_local_parks_until_sigterm_whatever_happens_meanwhile
     up.terminate();
     let status = up.finish().await;
     assert_eq!(status.code(), Some(0), "{:?}", up.stderr());
+}
+
+/// Liveness (`KubeAnswer::Park`): a parked container keeps watching CONFIG_DB and asks again
+/// when set_owner turns kube; a parked container for ever would hold the DaemonSet's slot on
+/// the node and the feature would never run from kube.
+#[tokio::test]
+async fn a_parked_kube_container_asks_again_when_set_owner_turns_kube_and_proceeds_once_approved() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Local, false).await;
+    let kube = sw.kube_container(true).await;
+
+    let mut up = sw.spawn(&["state", sw.f(), "up", "kube", "--id", kube.as_str()]);
+    up.await_line(PARKED).await;
+    assert!(sw.raw_row(&f).await.is_empty(), "parking writes nothing");
+
+    sw.db
+        .set_feature_owner(&f, Owner::Kube)
+        .await
+        .expect("set_owner kube");
+    // Asked again from INIT: it requests an approval and waits.
+    sw.await_record(&f, "kube_pending", |r| {
+        r.transition_mode == TransitionMode::KubePending
+    })
+    .await;
+    up.await_line(WAITING).await;
+    // systemd's start of the feature approves it in place.
+    sw.ok(&["start", sw.f()]).await;
+
+    let status = up.finish().await;
+    assert_eq!(status.code(), Some(0), "{:?}", up.stderr());
+    let rec = sw.record(&f).await;
+    assert_eq!(rec.state(), State::KubeRunning, "{rec:?}");
+    assert_eq!(rec.current_owner, CurrentOwner::Kube);
+    assert_eq!(rec.docker_id.as_ref(), Some(&kube), "it owns the feature");
+    let log = up.stderr().join("\n");
+    assert!(
+        !log.contains('\u{1b}'),
+        "no ANSI colour codes when stderr is not a terminal: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_parked_kube_container_proceeds_at_once_when_set_owner_turns_kube_in_kube_ready() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Local, false).await;
+    sw.set_record(&f, State::KubeReady, None).await;
+    let kube = sw.kube_container(true).await;
+
+    let mut up = sw.spawn(&["state", sw.f(), "up", "kube", "--id", kube.as_str()]);
+    up.await_line(PARKED).await;
+    sw.db
+        .set_feature_owner(&f, Owner::Kube)
+        .await
+        .expect("set_owner kube");
+
+    let status = up.finish().await;
+    assert_eq!(status.code(), Some(0), "{:?}", up.stderr());
+    let rec = sw.record(&f).await;
+    assert_eq!(rec.state(), State::KubeRunning, "{rec:?}");
+    assert_eq!(rec.docker_id.as_ref(), Some(&kube));
+}
+
+/// After a Park the SIGTERM handler stays installed; a SIGTERM while the container then
+/// waits for approval must not look like an approval (exit 0 lets its script run the
+/// feature): it exits 143, as the signal's default action would.
+#[tokio::test]
+async fn sigterm_while_waiting_after_a_park_is_no_approval() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Local, false).await;
+    let kube = sw.kube_container(true).await;
+
+    let mut up = sw.spawn(&["state", sw.f(), "up", "kube", "--id", kube.as_str()]);
+    up.await_line(PARKED).await;
+    sw.db
+        .set_feature_owner(&f, Owner::Kube)
+        .await
+        .expect("set_owner kube");
+    up.await_line(WAITING).await;
+    up.terminate();
+
+    let status = up.finish().await;
+    assert_eq!(status.code(), Some(143), "{:?}", up.stderr());
+    let rec = sw.record(&f).await;
+    assert_eq!(rec.state(), State::KubePending, "never claimed: {rec:?}");
 }
 
 #[tokio::test]
@@ -270,22 +363,11 @@ async fn up_local_from_inside_a_container_finds_its_own_id() {
     };
     let f = sw.feature.clone();
     sw.configure(&f, Owner::Local, false).await;
-    let args = sw.args();
-    let mut cmd: Vec<&str> = vec!["/ctrmgr/container"];
-    cmd.extend(args.iter().map(String::as_str));
-    cmd.extend(["state", sw.f(), "up", "local"]);
-    let image = sw.docker.test_image().await.expect("test image");
-    let mut spec = ctrmgr_dockerclient::ContainerSpec::new(image, &cmd);
+    let argv = sw.argv_inside(&["state", sw.f(), "up", "local"]);
+    let cmd: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let mut spec = sw.spec_running_the_binary(&cmd).await;
     spec.name = Some(sw.f().to_owned());
     spec.env = vec!["RUST_LOG=warn".to_owned()];
-    let host = |p: &Path| p.display().to_string();
-    spec.binds = vec![
-        format!("{BIN}:/ctrmgr/container:ro"),
-        "/lib:/lib:ro".to_owned(),
-        "/lib64:/lib64:ro".to_owned(),
-        format!("{0}:{0}", host(sw.redis.dir())),
-        format!("{0}:{0}", host(sw.dir.path())),
-    ];
     let c = sw.docker.container_with(spec).await.expect("create");
     let id = c.id().clone();
     sw.docker.client().start(&id).await.expect("start");

@@ -283,3 +283,58 @@ async fn stop_in_kube_running_with_the_master_down_queues_the_label_and_stops_at
         "the master still has the label until a drain"
     );
 }
+
+/// A local container's own pre-stop, `container state <f> down` from its SIGTERM trap, takes
+/// the feature lock while `container stop` waits in `docker stop`: it must get it, record its
+/// Down and let the container exit by itself, not block until the grace period ends and be
+/// SIGKILLed (137). The container runs the real binary against the same Redis and locks.
+#[tokio::test]
+async fn stop_lets_the_containers_own_pre_stop_record_its_down_and_exit_cleanly() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Local, false).await;
+    let pre_stop = sw.argv_inside(&["state", sw.f(), "down"]);
+    assert!(
+        pre_stop
+            .iter()
+            .all(|a| !a.contains(|c: char| c.is_whitespace() || c == '\'')),
+        "{pre_stop:?} fits in a single-quoted trap"
+    );
+    // Exit 0 only when the pre-stop succeeded, 5 when it failed.
+    let script = format!(
+        "trap '{} && exit 0; exit 5' TERM; touch {}; sleep 1000 & wait",
+        pre_stop.join(" "),
+        ctrmgr_dockerclient::testing::READY_FILE
+    );
+    let mut spec = sw
+        .spec_running_the_binary(&["/bin/sh", "-c", &script])
+        .await;
+    spec.name = Some(sw.f().to_owned());
+    spec.env = vec!["RUST_LOG=warn".to_owned()];
+    let c = sw.docker.container_with(spec).await.expect("create");
+    let id = c.id().clone();
+    sw.containers.lock().expect("not poisoned").push(c);
+    sw.docker.client().start(&id).await.expect("start");
+    sw.docker
+        .await_ready(&id, DEADLINE)
+        .await
+        .expect("its SIGTERM trap is in place");
+    sw.set_record(&f, State::Local, Some(&id)).await;
+
+    let out = sw.ok(&["stop", "-t", "20", sw.f()]).await;
+
+    let (running, code) = sw.docker_state(&id).await;
+    assert!(!running);
+    assert_eq!(
+        code,
+        0,
+        "the container exited by itself after its pre-stop recorded Down (137: SIGKILLed; 5: the pre-stop failed); stop said {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rec = sw.record(&f).await;
+    assert_eq!(rec.current_owner, CurrentOwner::None, "{rec:?}");
+    assert_eq!(rec.docker_id, None);
+    assert_eq!(rec.state(), State::Init);
+}
