@@ -408,7 +408,30 @@ fn write_both(
 }
 
 /// One transition of DESIGN.md §4. Pure, total and deterministic.
+///
+/// A record that is none of the seven canonical pairs is read as the nearest state
+/// ([`FeatureRecord::classify`]); a step from it that writes the record also writes the
+/// canonical mode of the state it goes to (guarded on the mode it saw), so that the record is
+/// canonical again. Without that, `local`/`kube_ready` read as LOCAL and stopped would leave
+/// `none`/`kube_ready` — an approval that no Start gave.
 pub fn step(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Timestamp) -> Step {
+    let mut s = step_by_table(rec, cfg, input, now);
+    if rec.classify().1.is_some() {
+        let (_, canonical_mode) = s.next.pair();
+        for e in &mut s.effects {
+            if let Effect::Write(w) = e
+                && w.mode.is_none()
+            {
+                w.mode = Some(canonical_mode);
+                w.guard.get_or_insert(rec.transition_mode);
+            }
+        }
+    }
+    s
+}
+
+/// The rows of DESIGN.md §4, on the state the record reads as.
+fn step_by_table(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Timestamp) -> Step {
     use Effect as E;
     use Reason as R;
     use State as S;

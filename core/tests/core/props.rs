@@ -424,7 +424,7 @@ proptest! {
 /// is kube again no container ever asks, and the feature stays in KUBE_READY (or LOCAL with
 /// fallback) for ever. With `true` (the parked container keeps watching its CONFIG_DB row and
 /// asks again, as a waiting one does) every property here holds, bare `set_owner` writes
-/// included. The project takes `true` (docs/architecture.md, "Parked containers"): `container
+/// included. The project takes `true` (docs/decisions.md): `container
 /// state up kube` keeps watching after Park and asks again when set_owner turns kube.
 const PARKED_ASKS_AGAIN_WHEN_OWNER_TURNS_KUBE: bool = true;
 

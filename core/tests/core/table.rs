@@ -1811,3 +1811,25 @@ fn step_is_deterministic_for_the_same_arguments() {
         }
     }
 }
+
+#[test]
+fn stopping_a_non_canonical_local_record_with_kube_ready_leaves_a_canonical_init() {
+    // `local`/`kube_ready` reads as LOCAL; a Stop must not leave `none`/`kube_ready`, which
+    // would read as an approval no Start gave.
+    let rec = FeatureRecord {
+        current_owner: CurrentOwner::Local,
+        docker_id: Some(cid("abc")),
+        transition_mode: TransitionMode::KubeReady,
+        ..FeatureRecord::default()
+    };
+    let cfg = FeatureConfig::new(Owner::Local, false);
+    let s = step(&rec, &cfg, Input::Stop(StopOptions::default()), 50);
+    assert_eq!(s.next, State::Init);
+    let mut after = rec.clone();
+    apply_writes(&mut after, &s.effects);
+    assert_eq!(after.classify(), (State::Init, None));
+    assert!(s.effects.iter().any(|e| matches!(
+        e,
+        Effect::Write(w) if w.guard == Some(TransitionMode::KubeReady)
+    )));
+}
