@@ -5,6 +5,8 @@
 //! for `cargo run --package xtask -- …`.
 //!
 //! A tour:
+//! - [`mod@bench`]: the performance targets of DESIGN.md §10, each measured against a floor in the
+//!   same run, written to `BENCHMARKS.md`.
 //! - [`codegen`]: `docs/state-machine.md`, generated from `ctrmgr_core::step` itself (every
 //!   state × input × configuration), and its staleness check.
 //! - [`demo`]: the seed's end-to-end scenarios walked through the core with a tiny in-process
@@ -14,6 +16,7 @@
 //! - [`cmd`]: running child processes from argv (never through a shell), echoing each one.
 //! - [`render`]: the plain-text spelling of the core's effects, shared by codegen and demo.
 
+mod bench;
 mod cmd;
 mod codegen;
 mod demo;
@@ -35,6 +38,9 @@ commands:
   test              make sure redis-server (and a Docker Engine, when wanted) are there, then
                     run the workspace's tests (cargo nextest, else cargo test) and doctests
   demo              walk the seed's scenarios through the core and print each step
+  bench             measure DESIGN.md §10's targets (dist binaries, a redis-server, a Docker
+                    Engine — started when root —, the fake API server), each against a floor
+                    measured in the same run; write BENCHMARKS.md and print it
   codegen [--check] write docs/state-machine.md from ctrmgr_core::step; with --check, fail
                     when the file on disk is stale
   help              print this help
@@ -58,6 +64,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
         ["codegen", "--check"] => codegen::check(&project_root()),
         ["test"] => test().map(|()| ExitCode::SUCCESS),
         ["ci"] => ci(),
+        ["bench"] => bench::run(&project_root()).map(|()| ExitCode::SUCCESS),
         ["demo"] => {
             let mut out = std::io::stdout().lock();
             demo::run(&mut out).context("failed to print the demo")?;
