@@ -34,7 +34,9 @@ usage: cargo xtask <command>
 
 commands:
   ci                run everything CI runs: fmt --check, clippy -D warnings, codegen --check,
-                    rustdoc -D warnings, then `test`
+                    rustdoc -D warnings, the dependency rules (a pure core; no kube in
+                    `container --no-default-features`), then `test` with the costly
+                    #[ignore]d tests included
   test              make sure redis-server (and a Docker Engine, when wanted) are there, then
                     run the workspace's tests (cargo nextest, else cargo test) and doctests
   demo              walk the seed's scenarios through the core and print each step
@@ -62,7 +64,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
     match args.as_slice() {
         ["codegen"] => codegen::write(&project_root()).map(|()| ExitCode::SUCCESS),
         ["codegen", "--check"] => codegen::check(&project_root()),
-        ["test"] => test().map(|()| ExitCode::SUCCESS),
+        ["test"] => test(false).map(|()| ExitCode::SUCCESS),
         ["ci"] => ci(),
         ["bench"] => bench::run(&project_root()).map(|()| ExitCode::SUCCESS),
         ["demo"] => {
@@ -92,17 +94,25 @@ fn project_root() -> PathBuf {
 }
 
 /// `cargo xtask test`: prerequisites, then every test of the workspace, then the doctests.
-/// `--no-fail-fast`: one run reports every failing test, not just the first.
-fn test() -> Result<()> {
+/// `--no-fail-fast`: one run reports every failing test, not just the first. `run_ignored`
+/// (set by `ci`) also runs the tests marked `#[ignore]` for their cost — the extended model
+/// check, about two minutes.
+fn test(run_ignored: bool) -> Result<()> {
     let root = project_root();
     let prereqs = prereq::ensure()?;
     let nextest = cmd::succeeds(cmd::cargo(&root).args(["nextest", "--version"]));
     let mut tests = cmd::cargo(&root);
     if nextest {
         tests.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+        if run_ignored {
+            tests.args(["--run-ignored", "all"]);
+        }
     } else {
         eprintln!("xtask: cargo-nextest is not installed; running `cargo test` instead");
         tests.args(["test", "--workspace", "--no-fail-fast"]);
+        if run_ignored {
+            tests.args(["--", "--include-ignored"]);
+        }
     }
     prereqs.apply(&mut tests);
     cmd::run(&mut tests)?;
@@ -112,6 +122,65 @@ fn test() -> Result<()> {
     cmd::run(&mut doctests)?;
     // `prereqs` stops the Docker Engine it started (if any) when it goes out of scope here.
     drop(prereqs);
+    Ok(())
+}
+
+/// Packages that do I/O or run an async runtime: the pure core must depend on none of them, and
+/// `container` built without its `kube` feature must link no Kubernetes client.
+const IMPURE: &[&str] = &[
+    "tokio",
+    "redis",
+    "kube",
+    "kube-client",
+    "k8s-openapi",
+    "bollard",
+    "hyper",
+];
+
+/// The names of the packages `cargo tree` lists for `args` (normal and build dependencies).
+fn dependency_names(root: &Path, args: &[&str]) -> Result<Vec<String>> {
+    let out = cmd::output(
+        cmd::cargo(root)
+            .args([
+                "tree",
+                "--edges",
+                "normal,build",
+                "--prefix",
+                "none",
+                "--format",
+                "{p}",
+            ])
+            .args(args),
+    )?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Checks the one-way dependency rules of DESIGN.md §2 with `cargo tree`.
+fn dependency_direction(root: &Path) -> Result<()> {
+    eprintln!("$ cargo tree -p ctrmgr-core; cargo tree -p container-cmd --no-default-features");
+    let core = dependency_names(root, &["-p", "ctrmgr-core"])?;
+    let bad: Vec<_> = core
+        .iter()
+        .filter(|n| IMPURE.contains(&n.as_str()))
+        .collect();
+    if !bad.is_empty() {
+        anyhow::bail!("ctrmgr-core must stay pure, but depends on {bad:?}");
+    }
+    let container = dependency_names(root, &["-p", "container-cmd", "--no-default-features"])?;
+    let kube: Vec<_> = container
+        .iter()
+        .filter(|n| n.starts_with("kube") || n.starts_with("k8s"))
+        .collect();
+    if !kube.is_empty() {
+        anyhow::bail!("container without the kube feature must not link {kube:?}");
+    }
+    eprintln!(
+        "xtask: ctrmgr-core depends on none of {IMPURE:?}; container --no-default-features links no kube"
+    );
     Ok(())
 }
 
@@ -137,6 +206,7 @@ fn ci() -> Result<ExitCode> {
             .args(["doc", "--workspace", "--no-deps"])
             .env("RUSTDOCFLAGS", "-Dwarnings"),
     )?;
-    test()?;
+    dependency_direction(&root)?;
+    test(true)?;
     Ok(ExitCode::SUCCESS)
 }
