@@ -12,7 +12,12 @@
 //!   [`fakekube::FakeKube::write_kubeconfig`]; tests seed and inspect it through the
 //!   [`fakekube::FakeKube`] handle, and simulators follow its changes with
 //!   [`fakekube::FakeKube::subscribe`].
+//! - [`switch`]: one switch as the binaries' tests build it: [`switch::SwitchFixture`] (a
+//!   redis-server with DEVICE_METADATA, the fake API server with the node and a kubeconfig, a
+//!   tunables file) and [`switch::RecordingSystemctl`], a `systemctl` stand-in that records its
+//!   calls.
 
 #![warn(missing_docs)]
 
 pub mod fakekube;
+pub mod switch;

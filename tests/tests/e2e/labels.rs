@@ -3,79 +3,51 @@
 //! `Systemctl` running a recording stand-in for `systemctl`.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use ctrmgr_core::ports::StateStore;
 use ctrmgr_core::{DeviceMetadata, LabelOp};
 use ctrmgr_dbclient::SonicDb;
-use ctrmgr_dbclient::testing::TestRedis;
 use ctrmgr_driver::{
     Applied, LabelOptions, LabelService, QueueCause, Systemctl, self_description_labels,
 };
 use ctrmgr_kubeclient::{KubeClient, KubeOptions};
-use ctrmgr_tests::fakekube::{FakeKube, Fault};
+use ctrmgr_tests::fakekube::Fault;
+use ctrmgr_tests::switch::SwitchFixture;
 
+/// DEVICE_METADATA's hostname; the node name is its lower-case form.
+const HOSTNAME: &str = "Sonic-E2E";
 const NODE: &str = "sonic-e2e";
 
 struct World {
-    _redis: TestRedis,
-    fake: FakeKube,
-    dir: tempfile::TempDir,
+    fixture: SwitchFixture,
     service: LabelService<SonicDb, KubeClient, Systemctl>,
 }
 
 impl World {
     async fn new(label_timeout: Duration) -> Self {
-        let redis = TestRedis::start().expect("redis-server starts");
-        let db = redis.connect().await.expect("connect to redis");
-        let fake = FakeKube::start().await.expect("fake API server starts");
-        fake.add_node(NODE, BTreeMap::new());
-        let dir = tempfile::tempdir().expect("temp dir");
-        let kubeconfig = dir.path().join("kubeconfig");
-        fake.write_kubeconfig(&kubeconfig)
-            .expect("write kubeconfig");
-        let script = dir.path().join("systemctl");
-        std::fs::write(
-            &script,
-            format!(
-                "#!/bin/sh\necho \"$*\" >> '{}'\n",
-                dir.path().join("calls").display()
-            ),
-        )
-        .expect("write systemctl stand-in");
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
-            .expect("chmod systemctl stand-in");
+        let fixture = SwitchFixture::start(HOSTNAME, NODE).await;
         let kube = KubeClient::new(
             KubeOptions {
-                kubeconfig,
+                kubeconfig: fixture.kubeconfig.clone(),
                 timeout: label_timeout,
             },
             NODE,
         );
         let service = LabelService::new(
-            db,
+            fixture.db.clone(),
             kube,
-            Systemctl::new(script),
+            Systemctl::new(fixture.systemctl.path()),
             LabelOptions {
                 timeout: label_timeout,
                 kubelet_unit: "kubelet".to_owned(),
             },
         );
-        Self {
-            _redis: redis,
-            fake,
-            dir,
-            service,
-        }
+        Self { fixture, service }
     }
 
     fn calls(&self) -> Vec<String> {
-        let path: PathBuf = self.dir.path().join("calls");
-        std::fs::read_to_string(path)
-            .map(|t| t.lines().map(str::to_owned).collect())
-            .unwrap_or_default()
+        self.fixture.systemctl.calls()
     }
 
     async fn pending(&self) -> Vec<LabelOp> {
@@ -87,7 +59,7 @@ impl World {
     }
 
     fn labels(&self) -> BTreeMap<String, String> {
-        self.fake.node_labels(NODE).expect("node exists")
+        self.fixture.fake.node_labels(NODE).expect("node exists")
     }
 }
 
@@ -119,7 +91,7 @@ async fn label_changes_reach_the_node_when_the_master_answers() {
 #[tokio::test]
 async fn a_5xx_master_queues_the_change_in_redis_and_stops_kubelet() {
     let w = World::new(Duration::from_secs(5)).await;
-    w.fake.set_fault(Fault::ServerError(503));
+    w.fixture.fake.set_fault(Fault::ServerError(503));
     let out = w
         .service
         .apply(&ops(&["snmp_enabled=true"]))
@@ -137,14 +109,14 @@ async fn a_5xx_master_queues_the_change_in_redis_and_stops_kubelet() {
     }
     assert_eq!(w.pending().await, ops(&["snmp_enabled=true"]));
     assert_eq!(w.calls(), ["stop kubelet"]);
-    w.fake.set_fault(Fault::None);
+    w.fixture.fake.set_fault(Fault::None);
     assert!(!w.labels().contains_key("snmp_enabled"));
 }
 
 #[tokio::test]
 async fn a_hanging_master_is_bounded_by_the_label_timeout() {
     let w = World::new(Duration::from_millis(500)).await;
-    w.fake.set_fault(Fault::Hang);
+    w.fixture.fake.set_fault(Fault::Hang);
     let out = tokio::time::timeout(Duration::from_secs(60), w.service.apply(&ops(&["a=1"])))
         .await
         .expect("the label timeout ends the attempt")
@@ -164,7 +136,9 @@ async fn operations_appended_while_a_drain_is_in_flight_stay_queued() {
         .expect("queue");
     // The master answers slowly, so the drain's patch is in flight while another writer
     // appends; its operation must survive the removal of the drained prefix.
-    w.fake.set_fault(Fault::Slow(Duration::from_millis(800)));
+    w.fixture
+        .fake
+        .set_fault(Fault::Slow(Duration::from_millis(800)));
     let other_writer = async {
         tokio::time::sleep(Duration::from_millis(200)).await;
         w.service

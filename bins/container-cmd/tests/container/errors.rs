@@ -65,7 +65,7 @@ async fn a_malformed_configuration_fails_naming_the_field_and_value() {
     sw.configure(&f, Owner::Local, false).await;
     let mut conn = sw.raw_conn().await;
     redis::cmd("SELECT")
-        .arg(sw.db.location(DbName::ConfigDb).id)
+        .arg(sw.fixture.db.location(DbName::ConfigDb).id)
         .query_async::<()>(&mut conn)
         .await
         .expect("SELECT CONFIG_DB");
@@ -89,7 +89,7 @@ async fn with_docker_down_start_and_stop_fail_clearly_and_write_nothing() {
     };
     let f = sw.feature.clone();
     sw.configure(&f, Owner::Local, false).await;
-    let dead = format!("unix://{}", dead_socket(sw.dir.path()).display());
+    let dead = format!("unix://{}", dead_socket(sw.fixture.dir.path()).display());
 
     let mut start = sw.command(&["start", sw.f()]);
     start.env("DOCKER_HOST", &dead).env("RUST_LOG", "off");
@@ -114,11 +114,11 @@ async fn with_redis_down_commands_fail_clearly() {
         return;
     };
     let f = sw.feature.clone();
-    let db_config = sw.dir.path().join("dead_database_config.json");
+    let db_config = sw.fixture.dir.path().join("dead_database_config.json");
     std::fs::write(
         &db_config,
         serde_json::json!({
-            "INSTANCES": { "redis": { "unix_socket_path": dead_socket(sw.dir.path()) } },
+            "INSTANCES": { "redis": { "unix_socket_path": dead_socket(sw.fixture.dir.path()) } },
             "DATABASES": {
                 "CONFIG_DB": { "id": 4, "separator": "|", "instance": "redis" },
                 "STATE_DB": { "id": 6, "separator": "|", "instance": "redis" }
@@ -134,7 +134,7 @@ async fn with_redis_down_commands_fail_clearly() {
             .arg(&db_config)
             .args([
                 "--config",
-                &sw.dir.path().join("ctrmgr.json").display().to_string(),
+                &sw.fixture.tunables_path().display().to_string(),
             ])
             .args([cmd, sw.f()])
             .env("DOCKER_HOST", sw.docker.host())

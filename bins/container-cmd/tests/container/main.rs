@@ -13,22 +13,18 @@
 //! - `errors`: failures exit 1 with one line and write nothing;
 //! - `kill_all`: `container kill-all`.
 
-use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ctrmgr_core::codec::{self, Fields};
-use ctrmgr_core::{
-    ContainerId, DeviceMetadata, FeatureConfig, FeatureName, FeatureRecord, Owner, State,
-};
+use ctrmgr_core::{ContainerId, FeatureConfig, FeatureName, FeatureRecord, Owner, State};
+use ctrmgr_dbclient::DbName;
 use ctrmgr_dbclient::testing::TestRedis;
-use ctrmgr_dbclient::{DbName, SonicDb};
 use ctrmgr_dockerclient::testing::{TRAP_TERM, TestContainer, TestDocker};
 use ctrmgr_dockerclient::{ContainerSpec, ExecSpec};
-use ctrmgr_tests::fakekube::FakeKube;
+use ctrmgr_tests::switch::SwitchFixture;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 
@@ -63,11 +59,8 @@ const SIGNALLED: [&str; 3] = [
 
 /// One switch: Redis, the master with this node, tunables, a recording systemctl, Docker.
 struct Switch {
-    redis: TestRedis,
-    db: SonicDb,
-    fake: FakeKube,
+    fixture: SwitchFixture,
     docker: TestDocker,
-    dir: tempfile::TempDir,
     /// The feature most tests use; unique, because the engine is shared by concurrent tests
     /// and its local container is named after it.
     feature: FeatureName,
@@ -90,47 +83,17 @@ impl Switch {
             .await
             .expect("a docker engine (CTRMGR_REQUIRE_DOCKER=1)")?;
         docker.test_image().await.expect("the busybox test image");
-        let redis = TestRedis::start().expect("redis-server starts");
-        let db = redis.connect().await.expect("connect to redis");
-        db.set_device_metadata(&DeviceMetadata {
-            hostname: Some(HOSTNAME.into()),
-            ..DeviceMetadata::default()
-        })
-        .await
-        .expect("write DEVICE_METADATA");
-        let fake = FakeKube::start().await.expect("fake API server starts");
-        fake.add_node(NODE, BTreeMap::new());
-        let dir = tempfile::tempdir().expect("temp dir");
-        fake.write_kubeconfig(&dir.path().join("kubeconfig"))
-            .expect("write kubeconfig");
-        let script = dir.path().join("systemctl");
-        std::fs::write(
-            &script,
-            format!(
-                "#!/bin/sh\necho \"$*\" >> '{}'\nexit 0\n",
-                dir.path().join("systemctl.calls").display()
-            ),
-        )
-        .expect("write systemctl stand-in");
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
-            .expect("chmod systemctl stand-in");
-        let tunables = serde_json::json!({
+        let fixture = SwitchFixture::start(HOSTNAME, NODE).await;
+        fixture.write_tunables(serde_json::json!({
             "label_timeout_secs": 2,
             "stop_grace_secs": 2,
             "kube_exit_wait_secs": KUBE_EXIT_WAIT_SECS,
             "local_wait_timeout_secs": LOCAL_WAIT_SECS,
-            "systemctl": script,
-            "kubeconfig": dir.path().join("kubeconfig"),
-            "lock_dir": dir.path().join("locks"),
-        });
-        std::fs::write(dir.path().join("ctrmgr.json"), tunables.to_string())
-            .expect("write tunables");
+            "lock_dir": fixture.dir.path().join("locks"),
+        }));
         Some(Self {
-            redis,
-            db,
-            fake,
+            fixture,
             docker,
-            dir,
             feature: unique_feature(),
             containers: Mutex::new(Vec::new()),
         })
@@ -142,25 +105,11 @@ impl Switch {
 
     // ---- running the binary ------------------------------------------------------------
 
-    fn args(&self) -> Vec<String> {
-        let p = |p: &Path| p.display().to_string();
-        vec![
-            "--db-config".into(),
-            p(&self.redis.db_config_path()),
-            "--config".into(),
-            p(&self.dir.path().join("ctrmgr.json")),
-            "--log-to-stderr".into(),
-        ]
-    }
-
     fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut c = tokio::process::Command::new(BIN);
-        c.args(self.args())
-            .args(args)
+        let mut c = self.fixture.command(BIN);
+        c.args(args)
             .env("DOCKER_HOST", self.docker.host())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+            .env("RUST_LOG", "info");
         c
     }
 
@@ -185,17 +134,12 @@ impl Switch {
     /// itself says.
     async fn run_quiet(&self, args: &[&str]) -> Output {
         let mut c = tokio::process::Command::new(BIN);
-        c.args([
-            "--db-config",
-            &self.redis.db_config_path().display().to_string(),
-            "--config",
-            &self.dir.path().join("ctrmgr.json").display().to_string(),
-        ])
-        .args(args)
-        .env("DOCKER_HOST", self.docker.host())
-        .env("RUST_LOG", "off")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
+        c.args(self.fixture.config_args())
+            .args(args)
+            .env("DOCKER_HOST", self.docker.host())
+            .env("RUST_LOG", "off")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
         run_bounded(c).await
     }
 
@@ -207,21 +151,24 @@ impl Switch {
     // ---- the databases -----------------------------------------------------------------
 
     async fn configure(&self, feature: &FeatureName, owner: Owner, fallback: bool) {
-        self.db
+        self.fixture
+            .db
             .set_feature_config(feature, &FeatureConfig::new(owner, fallback))
             .await
             .expect("write CONFIG_DB FEATURE");
     }
 
     async fn set_record(&self, feature: &FeatureName, state: State, id: Option<&ContainerId>) {
-        self.db
+        self.fixture
+            .db
             .set_feature_record(feature, &FeatureRecord::of_state(state, id.cloned()))
             .await
             .expect("write STATE_DB FEATURE");
     }
 
     async fn record(&self, feature: &FeatureName) -> FeatureRecord {
-        self.db
+        self.fixture
+            .db
             .feature_record(feature)
             .await
             .expect("read STATE_DB FEATURE")
@@ -252,13 +199,13 @@ impl Switch {
 
     /// A plain connection with STATE_DB selected.
     async fn raw_conn(&self) -> redis::aio::MultiplexedConnection {
-        let client = self.redis.client().expect("redis client");
+        let client = self.fixture.redis.client().expect("redis client");
         let mut conn = client
             .get_multiplexed_async_connection()
             .await
             .expect("connect");
         redis::cmd("SELECT")
-            .arg(self.db.location(DbName::StateDb).id)
+            .arg(self.fixture.db.location(DbName::StateDb).id)
             .query_async::<()>(&mut conn)
             .await
             .expect("SELECT");
@@ -294,7 +241,8 @@ impl Switch {
 
     /// Whether the node carries `<f>_enabled=true`.
     fn labelled(&self, feature: &FeatureName) -> bool {
-        self.fake
+        self.fixture
+            .fake
             .node_labels(NODE)
             .expect("the node exists")
             .get(&Self::label_key(feature))
@@ -303,7 +251,11 @@ impl Switch {
 
     /// Sets or removes `<f>_enabled=true` on the node directly.
     fn set_label(&self, feature: &FeatureName, on: bool) {
-        let mut labels = self.fake.node_labels(NODE).expect("the node exists");
+        let mut labels = self
+            .fixture
+            .fake
+            .node_labels(NODE)
+            .expect("the node exists");
         if on {
             labels.insert(
                 Self::label_key(feature),
@@ -312,13 +264,11 @@ impl Switch {
         } else {
             labels.remove(&Self::label_key(feature));
         }
-        self.fake.add_node(NODE, labels);
+        self.fixture.fake.add_node(NODE, labels);
     }
 
     fn systemctl_calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("systemctl.calls"))
-            .map(|t| t.lines().map(str::to_owned).collect())
-            .unwrap_or_default()
+        self.fixture.systemctl.calls()
     }
 
     // ---- containers --------------------------------------------------------------------
@@ -357,8 +307,8 @@ impl Switch {
         let host = |p: &Path| p.display().to_string();
         spec.binds = vec![
             format!("{BIN}:{BIN_INSIDE}:ro"),
-            format!("{0}:{0}", host(self.redis.dir())),
-            format!("{0}:{0}", host(self.dir.path())),
+            format!("{0}:{0}", host(self.fixture.redis.dir())),
+            format!("{0}:{0}", host(self.fixture.dir.path())),
         ];
         for lib in ["/lib", "/lib64", "/usr/lib"] {
             if Path::new(lib).exists() {
@@ -372,7 +322,7 @@ impl Switch {
     /// [`Switch::spec_running_the_binary`].
     fn argv_inside(&self, args: &[&str]) -> Vec<String> {
         let mut argv = vec![BIN_INSIDE.to_owned()];
-        argv.extend(self.args());
+        argv.extend(self.fixture.cli_args());
         argv.extend(args.iter().map(|a| (*a).to_owned()));
         argv
     }

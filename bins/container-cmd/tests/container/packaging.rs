@@ -4,6 +4,8 @@
 //! wrapper; and the shipped tunables file `ctrmgr.json`, which must list every tunable with
 //! its default (as must the operator guide).
 
+use std::os::unix::fs::PermissionsExt;
+
 use ctrmgr_core::{Owner, State};
 use ctrmgr_dbclient::DB_CONFIG_ENV;
 use ctrmgr_dockerclient::DOCKER_HOST_ENV;
@@ -220,8 +222,8 @@ async fn run_script(sw: &Switch, script: &Path, verb: &str) -> Output {
     c.arg(verb)
         .env("CTRMGR_CONTAINER", BIN)
         .env("CTRMGR_DOCKER", "docker")
-        .env("CTRMGR_CONFIG", sw.dir.path().join("ctrmgr.json"))
-        .env(DB_CONFIG_ENV, sw.redis.db_config_path())
+        .env("CTRMGR_CONFIG", sw.fixture.tunables_path())
+        .env(DB_CONFIG_ENV, sw.fixture.redis.db_config_path())
         .env(DOCKER_HOST_ENV, sw.docker.host())
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
@@ -251,9 +253,9 @@ async fn the_feature_script_creates_starts_and_stops_the_local_container_through
         name: f.to_string(),
         host: sw.docker.host().to_owned(),
     };
-    let hooks = sw.dir.path().join("hooks");
+    let hooks = sw.fixture.dir.path().join("hooks");
     let script = feature_script(
-        sw.dir.path(),
+        sw.fixture.dir.path(),
         sw.f(),
         image,
         "--network none --label ctrmgr-test=1",

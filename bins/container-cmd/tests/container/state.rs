@@ -7,7 +7,9 @@ use ctrmgr_core::{CurrentOwner, StateWrite, TransitionMode};
 
 use super::*;
 
-const PARKED: &str = "parked";
+/// Logged by `park` once its SIGTERM handler is installed (the driver's earlier step line also
+/// says "parked", but a SIGTERM sent then would still meet the default action).
+const PARKED: &str = "waiting for set_owner to turn kube, or for SIGTERM";
 const WAITING: &str = "waiting for approval";
 
 #[tokio::test]
@@ -50,6 +52,7 @@ async fn up_kube_waits_for_approval_then_proceeds_when_another_task_sets_kube_re
 
     // hostcfgd's approval: kube_ready, compare-and-set on kube_pending.
     let approved = sw
+        .fixture
         .db
         .write_state(
             &f,
@@ -138,7 +141,8 @@ async fn a_parked_kube_container_asks_again_when_set_owner_turns_kube_and_procee
     up.await_line(PARKED).await;
     assert!(sw.raw_row(&f).await.is_empty(), "parking writes nothing");
 
-    sw.db
+    sw.fixture
+        .db
         .set_feature_owner(&f, Owner::Kube)
         .await
         .expect("set_owner kube");
@@ -176,7 +180,8 @@ async fn a_parked_kube_container_proceeds_at_once_when_set_owner_turns_kube_in_k
 
     let mut up = sw.spawn(&["state", sw.f(), "up", "kube", "--id", kube.as_str()]);
     up.await_line(PARKED).await;
-    sw.db
+    sw.fixture
+        .db
         .set_feature_owner(&f, Owner::Kube)
         .await
         .expect("set_owner kube");
@@ -202,7 +207,8 @@ async fn sigterm_while_waiting_after_a_park_is_no_approval() {
 
     let mut up = sw.spawn(&["state", sw.f(), "up", "kube", "--id", kube.as_str()]);
     up.await_line(PARKED).await;
-    sw.db
+    sw.fixture
+        .db
         .set_feature_owner(&f, Owner::Kube)
         .await
         .expect("set_owner kube");
@@ -226,7 +232,8 @@ async fn a_waiting_kube_container_parks_when_set_owner_turns_local() {
 
     let mut up = sw.spawn(&["state", sw.f(), "up", "kube", "--id", kube.as_str()]);
     up.await_line(WAITING).await;
-    sw.db
+    sw.fixture
+        .db
         .set_feature_owner(&f, Owner::Local)
         .await
         .expect("set_owner local");
@@ -331,7 +338,8 @@ async fn up_local_while_kube_owns_the_feature_stops_that_local_container() {
     let f = sw.feature.clone();
     sw.configure(&f, Owner::Kube, false).await;
     let kube = sw.kube_container(true).await;
-    sw.db
+    sw.fixture
+        .db
         .set_feature_record(
             &f,
             &FeatureRecord {

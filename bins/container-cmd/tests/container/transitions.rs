@@ -260,11 +260,16 @@ async fn stop_in_kube_running_with_the_master_down_queues_the_label_and_stops_at
     let kube = sw.kube_container(true).await;
     sw.set_record(&f, State::KubeRunning, Some(&kube)).await;
     sw.set_label(&f, true);
-    sw.fake.set_fault(Fault::Refuse);
+    sw.fixture.fake.set_fault(Fault::Refuse);
 
     let out = sw.ok(&["stop", sw.f()]).await;
 
-    let pending = sw.db.pending_labels().await.expect("read the pending list");
+    let pending = sw
+        .fixture
+        .db
+        .pending_labels()
+        .await
+        .expect("read the pending list");
     let pending: Vec<String> = pending.iter().map(ToString::to_string).collect();
     assert_eq!(pending, [format!("{}-", f.enable_label_key())]);
     assert_eq!(sw.systemctl_calls(), ["stop kubelet"]);
@@ -277,7 +282,7 @@ async fn stop_in_kube_running_with_the_master_down_queues_the_label_and_stops_at
         log.contains("kubelet will not stop the kube container"),
         "stopped at once, without the bounded wait: {log}"
     );
-    sw.fake.set_fault(Fault::None);
+    sw.fixture.fake.set_fault(Fault::None);
     assert!(
         sw.labelled(&f),
         "the master still has the label until a drain"

@@ -2,16 +2,13 @@
 //! fake API server (`FakeKube`), with a recording stand-in for `systemctl`.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use ctrmgr_core::ports::StateStore;
-use ctrmgr_core::{DeviceMetadata, LabelOp, ServerStatus};
-use ctrmgr_dbclient::SonicDb;
-use ctrmgr_dbclient::testing::TestRedis;
-use ctrmgr_tests::fakekube::{FakeKube, Fault};
+use ctrmgr_core::{LabelOp, ServerStatus};
+use ctrmgr_tests::fakekube::Fault;
+use ctrmgr_tests::switch::SwitchFixture;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kube-labeler");
 /// DEVICE_METADATA's hostname; the node name is its lower-case form.
@@ -22,10 +19,7 @@ const DEADLINE: Duration = Duration::from_secs(60);
 
 /// One switch: Redis, the master, a kubeconfig, tunables and a recording systemctl.
 struct Switch {
-    redis: TestRedis,
-    db: SonicDb,
-    fake: FakeKube,
-    dir: tempfile::TempDir,
+    fixture: SwitchFixture,
 }
 
 impl Switch {
@@ -34,62 +28,14 @@ impl Switch {
     }
 
     async fn with_label_timeout(secs: u64) -> Self {
-        let redis = TestRedis::start().expect("redis-server starts");
-        let db = redis.connect().await.expect("connect to redis");
-        db.set_device_metadata(&DeviceMetadata {
-            hostname: Some(HOSTNAME.into()),
-            ..DeviceMetadata::default()
-        })
-        .await
-        .expect("write DEVICE_METADATA");
-        let fake = FakeKube::start().await.expect("fake API server starts");
-        fake.add_node(NODE, BTreeMap::new());
-        let dir = tempfile::tempdir().expect("temp dir");
-        fake.write_kubeconfig(&dir.path().join("kubeconfig"))
-            .expect("write kubeconfig");
-        let script = dir.path().join("systemctl");
-        std::fs::write(
-            &script,
-            format!(
-                "#!/bin/sh\necho \"$*\" >> '{}'\nexit 0\n",
-                dir.path().join("systemctl.calls").display()
-            ),
-        )
-        .expect("write systemctl stand-in");
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
-            .expect("chmod systemctl stand-in");
-        let tunables = serde_json::json!({
-            "label_timeout_secs": secs,
-            "systemctl": script,
-            "kubeconfig": dir.path().join("kubeconfig"),
-        });
-        std::fs::write(dir.path().join("ctrmgr.json"), tunables.to_string())
-            .expect("write tunables");
-        Self {
-            redis,
-            db,
-            fake,
-            dir,
-        }
-    }
-
-    fn args(&self) -> Vec<String> {
-        let p = |p: &Path| p.display().to_string();
-        vec![
-            "--db-config".into(),
-            p(&self.redis.db_config_path()),
-            "--config".into(),
-            p(&self.dir.path().join("ctrmgr.json")),
-            "--log-to-stderr".into(),
-        ]
+        let fixture = SwitchFixture::start(HOSTNAME, NODE).await;
+        fixture.write_tunables(serde_json::json!({ "label_timeout_secs": secs }));
+        Self { fixture }
     }
 
     fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut c = tokio::process::Command::new(BIN);
-        c.args(self.args())
-            .args(args)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+        let mut c = self.fixture.command(BIN);
+        c.args(args);
         c
     }
 
@@ -102,14 +48,12 @@ impl Switch {
     }
 
     fn systemctl_calls(&self) -> Vec<String> {
-        match std::fs::read_to_string(self.dir.path().join("systemctl.calls")) {
-            Ok(t) => t.lines().map(str::to_owned).collect(),
-            Err(_) => Vec::new(),
-        }
+        self.fixture.systemctl.calls()
     }
 
     async fn pending(&self) -> Vec<String> {
-        self.db
+        self.fixture
+            .db
             .pending_labels()
             .await
             .expect("read pending list")
@@ -119,11 +63,12 @@ impl Switch {
     }
 
     fn labels(&self) -> BTreeMap<String, String> {
-        self.fake.node_labels(NODE).expect("node exists")
+        self.fixture.fake.node_labels(NODE).expect("node exists")
     }
 
     async fn set_connected(&self, connected: bool) {
-        self.db
+        self.fixture
+            .db
             .set_server_status(&ServerStatus {
                 connected,
                 last_update_ts: Some(1_700_000_000),
@@ -184,7 +129,7 @@ async fn add_and_drop_change_the_label_on_the_node() {
 #[tokio::test]
 async fn a_refusing_master_queues_the_operation_and_stops_kubelet() {
     let sw = Switch::new().await;
-    sw.fake.set_fault(Fault::Refuse);
+    sw.fixture.fake.set_fault(Fault::Refuse);
     let out = sw.run(&["add", "snmp_enabled", "true"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
@@ -194,14 +139,14 @@ async fn a_refusing_master_queues_the_operation_and_stops_kubelet() {
     );
     assert_eq!(sw.pending().await, ["snmp_enabled=true"]);
     assert_eq!(sw.systemctl_calls(), ["stop kubelet"]);
-    sw.fake.set_fault(Fault::None);
+    sw.fixture.fake.set_fault(Fault::None);
     assert!(!sw.labels().contains_key("snmp_enabled"));
 }
 
 #[tokio::test]
 async fn a_hanging_master_is_bounded_by_the_label_timeout() {
     let sw = Switch::with_label_timeout(1).await;
-    sw.fake.set_fault(Fault::Hang);
+    sw.fixture.fake.set_fault(Fault::Hang);
     // `run` fails the test if the process does not finish within DEADLINE (60 s), far above
     // the 1 s label timeout.
     let out = sw.run(&["drop", "lldp_enabled"]).await;
@@ -213,7 +158,7 @@ async fn a_hanging_master_is_bounded_by_the_label_timeout() {
 #[tokio::test]
 async fn operations_during_an_outage_queue_behind_older_ones_and_run_drains_them_in_order() {
     let sw = Switch::new().await;
-    sw.fake.add_node(
+    sw.fixture.fake.add_node(
         NODE,
         [
             ("keep".to_owned(), "1".to_owned()),
@@ -222,7 +167,7 @@ async fn operations_during_an_outage_queue_behind_older_ones_and_run_drains_them
         .into(),
     );
     sw.set_connected(false).await;
-    sw.fake.set_fault(Fault::Refuse);
+    sw.fixture.fake.set_fault(Fault::Refuse);
     let history = [
         "snmp_enabled=true",
         "old-",
@@ -253,7 +198,7 @@ async fn operations_during_an_outage_queue_behind_older_ones_and_run_drains_them
         .spawn()
         .expect("daemon starts");
     // The master comes back and kube-monit says so.
-    sw.fake.set_fault(Fault::None);
+    sw.fixture.fake.set_fault(Fault::None);
     sw.set_connected(true).await;
     eventually("the daemon drains the list", || async {
         sw.pending().await.is_empty()
@@ -267,7 +212,11 @@ async fn operations_during_an_outage_queue_behind_older_ones_and_run_drains_them
         sw.labels(),
         applied(&[("keep", "1"), ("old", "x")], &history)
     );
-    assert_eq!(sw.fake.patch_count(NODE), 1, "one patch for the whole list");
+    assert_eq!(
+        sw.fixture.fake.patch_count(NODE),
+        1,
+        "one patch for the whole list"
+    );
     assert_eq!(sw.systemctl_calls(), ["stop kubelet", "start kubelet"]);
 
     // Operations added while the daemon runs and the master is up are applied at once.
@@ -291,7 +240,8 @@ async fn operations_during_an_outage_queue_behind_older_ones_and_run_drains_them
 #[tokio::test]
 async fn the_daemon_drains_a_list_queued_before_it_started_once_connected() {
     let sw = Switch::new().await;
-    sw.db
+    sw.fixture
+        .db
         .append_pending_labels(&ops(&["a=1", "b=2", "a-"]))
         .await
         .expect("queue");
@@ -325,7 +275,8 @@ async fn ten_thousand_queued_operations_are_drained_in_one_patch() {
         })
         .collect();
     let history_refs: Vec<&str> = history.iter().map(String::as_str).collect();
-    sw.db
+    sw.fixture
+        .db
         .append_pending_labels(&ops(&history_refs))
         .await
         .expect("queue 10,000 operations");
@@ -337,7 +288,7 @@ async fn ten_thousand_queued_operations_are_drained_in_one_patch() {
         "{}",
         text(&out.stdout)
     );
-    assert_eq!(sw.fake.patch_count(NODE), 1);
+    assert_eq!(sw.fixture.fake.patch_count(NODE), 1);
     assert_eq!(sw.labels(), applied(&[], &history_refs));
     assert!(sw.pending().await.is_empty());
     assert_eq!(sw.systemctl_calls(), ["start kubelet"]);
@@ -363,14 +314,15 @@ async fn invalid_label_input_is_rejected_with_nothing_written() {
         assert_eq!(err.lines().count(), 1, "one line: {err}");
     }
     assert!(sw.pending().await.is_empty());
-    assert_eq!(sw.fake.patch_count(NODE), 0);
+    assert_eq!(sw.fixture.fake.patch_count(NODE), 0);
     assert!(sw.systemctl_calls().is_empty());
 }
 
 #[tokio::test]
 async fn show_prints_labels_and_the_pending_list_even_when_the_master_is_down() {
     let sw = Switch::new().await;
-    sw.fake
+    sw.fixture
+        .fake
         .add_node(NODE, [("a".to_owned(), "1".to_owned())].into());
     let out = sw.run(&["show", "--json"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -379,7 +331,7 @@ async fn show_prints_labels_and_the_pending_list_even_when_the_master_is_down() 
     assert_eq!(v["labels"], serde_json::json!({"a": "1"}));
     assert_eq!(v["pending"], serde_json::json!([]));
 
-    sw.fake.set_fault(Fault::Refuse);
+    sw.fixture.fake.set_fault(Fault::Refuse);
     let out = sw.run(&["add", "b", "2"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = sw.run(&["show", "--json"]).await;
