@@ -69,7 +69,7 @@ fn our_flow_reaches_kube_running_in_the_seed_scenarios() {
 }
 
 #[test]
-#[ignore = "minutes: every environment event allowed at once; run with --run-ignored"]
+#[ignore = "about two minutes: every environment event at once; `cargo xtask ci` runs it (--run-ignored all)"]
 fn our_flow_keeps_every_property_in_the_extended_scenarios() {
     let outcome = check_shortened(FeatureWorld {
         flow: Flow::Ours,
