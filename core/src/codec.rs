@@ -65,6 +65,9 @@ pub const DOCKER_ID: &str = "docker_id";
 pub const TRANSITION_MODE: &str = "transition_mode";
 /// STATE_DB `FEATURE|<f>` `transition_mode_update_ts`.
 pub const TRANSITION_MODE_UPDATE_TS: &str = "transition_mode_update_ts";
+/// STATE_DB `FEATURE|<f>` `start_requested_ts`: a daemon reset the failed unit to start it
+/// (see [`crate::FeatureRecord::start_requested_ts`]); empty or absent when not.
+pub const START_REQUESTED_TS: &str = "start_requested_ts";
 
 /// CONFIG_DB `KUBERNETES_MASTER|SERVER` `ip`.
 pub const SERVER_IP: &str = "ip";
@@ -283,6 +286,7 @@ pub fn decode_feature_record(key: &str, fields: &Fields) -> Result<FeatureRecord
         docker_id,
         transition_mode,
         transition_mode_update_ts: opt_ts(fields, key, TRANSITION_MODE_UPDATE_TS)?,
+        start_requested_ts: opt_ts(fields, key, START_REQUESTED_TS)?,
     })
 }
 
@@ -304,6 +308,9 @@ pub fn encode_feature_record(rec: &FeatureRecord) -> Vec<(&'static str, String)>
     }
     if let Some(ts) = rec.transition_mode_update_ts {
         out.push((TRANSITION_MODE_UPDATE_TS, ts.to_string()));
+    }
+    if let Some(ts) = rec.start_requested_ts {
+        out.push((START_REQUESTED_TS, ts.to_string()));
     }
     out
 }
@@ -489,6 +496,7 @@ mod tests {
             docker_id: ContainerId::new("0123abcd").ok(),
             transition_mode: TransitionMode::KubeRunning,
             transition_mode_update_ts: Some(18),
+            start_requested_ts: Some(19),
         };
         let fields: Fields = encode_feature_record(&rec)
             .into_iter()

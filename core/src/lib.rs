@@ -38,5 +38,5 @@ pub use machine::{
 };
 pub use types::{
     Anomaly, ContainerId, CurrentOwner, DeviceMetadata, FeatureConfig, FeatureName, FeatureRecord,
-    NameError, Owner, ServerConfig, ServerStatus, State, Timestamp, TransitionMode,
+    NameError, Owner, ServerConfig, ServerStatus, State, Timestamp, TransitionMode, UnitActivity,
 };

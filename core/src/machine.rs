@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::types::{
     ContainerId, CurrentOwner, FeatureConfig, FeatureRecord, Owner, State, Timestamp,
-    TransitionMode,
+    TransitionMode, UnitActivity,
 };
 
 /// How many times the driver re-reads and re-steps after a compare-and-set write lost a race.
@@ -59,14 +59,19 @@ pub enum Input {
     /// The container with this id went down (`container state down`, or `wait`/`kill` seeing
     /// it exit). Ignored unless it is the recorded `docker_id`.
     Down(ContainerId),
-    /// hostcfgd saw `transition_mode = kube_pending`; `service_active` tells whether the
-    /// feature's systemd unit is active.
+    /// hostcfgd-watcher saw a row for which [`approval_pending`] holds (`transition_mode =
+    /// kube_pending`, or `start_requested_ts` set), and asked systemd about the feature's unit
+    /// just before.
     Approve {
-        /// Whether `systemctl is-active <feature>` says active.
-        service_active: bool,
+        /// What `systemctl is-active <feature>` said.
+        unit: UnitActivity,
     },
-    /// kube-monit's failure deadline ([`next_deadline`]) passed.
-    FailureTimeout,
+    /// kube-monit's failure deadline ([`next_deadline`]) passed; it asked systemd about the
+    /// feature's unit just before.
+    FailureTimeout {
+        /// What `systemctl is-active <feature>` said.
+        unit: UnitActivity,
+    },
 }
 
 impl Input {
@@ -80,7 +85,7 @@ impl Input {
             Input::KubeUp(_) => "KubeUp",
             Input::Down(_) => "Down",
             Input::Approve { .. } => "Approve",
-            Input::FailureTimeout => "FailureTimeout",
+            Input::FailureTimeout { .. } => "FailureTimeout",
         }
     }
 }
@@ -128,6 +133,9 @@ pub struct StateWrite {
     pub owner: Option<OwnerWrite>,
     /// New mode, and `transition_mode_update_ts = now`.
     pub mode: Option<TransitionMode>,
+    /// `Some(true)`: set `start_requested_ts = now` (a daemon is about to reset a failed unit
+    /// to start it); `Some(false)`: clear it (a Start ran); `None`: leave it.
+    pub start_requested: Option<bool>,
     /// The time to record.
     pub now: Timestamp,
 }
@@ -143,6 +151,9 @@ impl StateWrite {
         if let Some(m) = self.mode {
             rec.transition_mode = m;
             rec.transition_mode_update_ts = Some(self.now);
+        }
+        if let Some(requested) = self.start_requested {
+            rec.start_requested_ts = requested.then_some(self.now);
         }
     }
 }
@@ -181,12 +192,17 @@ pub enum Effect {
     },
     /// Write STATE_DB fields in one HSET (compare-and-set when guarded).
     Write(StateWrite),
-    /// `systemctl stop <feature>`, waiting until it is stopped.
-    SystemctlStop,
-    /// `systemctl start <feature>`.
+    /// `systemctl reset-failed <feature>`: clears a failed state and systemd's start rate
+    /// limit counter, so that a start this system makes never trips `StartLimitBurst`. A unit
+    /// that is active stays active.
+    SystemctlResetFailed,
+    /// `systemctl try-restart <feature>`: one systemd job that restarts the unit (ExecStop,
+    /// then ExecStartPre: `container stop`, then `container start`) only if it is active when
+    /// systemd runs the job; an operator's stop that came first wins.
+    SystemctlTryRestart,
+    /// `systemctl start <feature>`, only ever for a unit that is wanted (failed, or reset by
+    /// this system: see [`FeatureRecord::start_requested_ts`]).
     SystemctlStart,
-    /// `systemctl restart <feature>`.
-    SystemctlRestart,
     /// Answer the kube container that asked.
     Answer(KubeAnswer),
 }
@@ -235,10 +251,17 @@ pub enum Reason {
     DownKube,
     DownKubeOwnerLocal,
     DownNotOwner,
-    ApproveStopsAndStarts,
-    ApproveDeferredServiceInactive,
+    StartFallsBackAfterDeadline,
+    ApproveRestartsUnit,
+    ApproveStartsFailedUnit,
+    ApproveFinishesRequestedStart,
+    ApproveDeferredUnitStopped,
+    ApproveRequestDone,
     ApproveNothingPending,
-    FailureFallsBackToLocal,
+    FailureRestartsUnit,
+    FailureStartsFailedUnit,
+    FailureFinishesRequestedStart,
+    FailureUnitStopped,
     FailureNotDue,
     FailureNotApplicable,
 }
@@ -332,13 +355,36 @@ impl Reason {
             DownKube => "the kube container exited",
             DownKubeOwnerLocal => "the kube container exited and owner is local: back to INIT",
             DownNotOwner => "not the recorded container: nothing changes",
-            ApproveStopsAndStarts => {
-                "approve: systemctl stop, then systemctl start (Start from KUBE_PENDING sets kube_ready)"
+            StartFallsBackAfterDeadline => {
+                "owner kube with fallback: kube did not run the feature for N minutes: clear the mode, keep the label, run the local image"
             }
-            ApproveDeferredServiceInactive => "the service is not active: the next Start approves",
+            ApproveRestartsUnit => {
+                "approve: reset-failed, then one try-restart job (its Start from KUBE_PENDING sets kube_ready); an operator's stop that comes first wins"
+            }
+            ApproveStartsFailedUnit => {
+                "approve a failed unit: mark start_requested_ts, reset-failed, start (its Start approves)"
+            }
+            ApproveFinishesRequestedStart => {
+                "this system reset the unit to start it and did not finish: reset-failed, start"
+            }
+            ApproveDeferredUnitStopped => {
+                "the unit is stopped (by the operator, or not started yet): never start it; its next Start approves"
+            }
+            ApproveRequestDone => {
+                "the unit is active: the start this system requested happened; clear start_requested_ts"
+            }
             ApproveNothingPending => "no kube container waits for approval",
-            FailureFallsBackToLocal => {
-                "kube did not run the feature for N minutes: clear the mode and restart the service on the local image"
+            FailureRestartsUnit => {
+                "kube did not run the feature for N minutes: reset-failed, one try-restart job; its Start falls back to the local image"
+            }
+            FailureStartsFailedUnit => {
+                "kube did not run the feature for N minutes and the unit failed: mark start_requested_ts, reset-failed, start; the Start falls back"
+            }
+            FailureFinishesRequestedStart => {
+                "kube did not run the feature for N minutes; this system reset the unit to start it: reset-failed, start"
+            }
+            FailureUnitStopped => {
+                "the operator stopped the unit: no fallback until it is started again (that Start falls back)"
             }
             FailureNotDue => "the failure deadline has not passed",
             FailureNotApplicable => {
@@ -379,6 +425,7 @@ fn write_owner(owner: CurrentOwner, docker_id: Option<ContainerId>, now: Timesta
         guard: None,
         owner: Some(OwnerWrite { owner, docker_id }),
         mode: None,
+        start_requested: None,
         now,
     })
 }
@@ -388,6 +435,19 @@ fn write_mode(guard: TransitionMode, mode: TransitionMode, now: Timestamp) -> Ef
         guard: Some(guard),
         owner: None,
         mode: Some(mode),
+        start_requested: None,
+        now,
+    })
+}
+
+/// Sets (`true`, guarded on the mode a daemon decided on) or clears (`false`, unguarded)
+/// `start_requested_ts`.
+fn write_start_requested(guard: Option<TransitionMode>, requested: bool, now: Timestamp) -> Effect {
+    Effect::Write(StateWrite {
+        guard,
+        owner: None,
+        mode: None,
+        start_requested: Some(requested),
         now,
     })
 }
@@ -403,6 +463,7 @@ fn write_both(
         guard: Some(guard),
         owner: Some(OwnerWrite { owner, docker_id }),
         mode: Some(mode),
+        start_requested: None,
         now,
     })
 }
@@ -415,6 +476,7 @@ fn write_both(
 /// canonical again. Without that, `local`/`kube_ready` read as LOCAL and stopped would leave
 /// `none`/`kube_ready` — an approval that no Start gave.
 pub fn step(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Timestamp) -> Step {
+    let start = matches!(input, Input::Start);
     let mut s = step_by_table(rec, cfg, input, now);
     if rec.classify().1.is_some() {
         let (_, canonical_mode) = s.next.pair();
@@ -427,7 +489,27 @@ pub fn step(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Timesta
             }
         }
     }
+    // The start a daemon requested (it reset the failed unit) is running: the marker has done
+    // its work. Cleared first, so that a Start that fails afterwards leaves a failed unit and
+    // no marker (systemd's own record then says what happened).
+    if start && rec.start_requested_ts.is_some() {
+        s.effects.insert(0, write_start_requested(None, false, now));
+    }
     s
+}
+
+/// The state a Start leads to from `rec` (for the `next` of a step whose effect starts the
+/// unit).
+fn after_start(rec: &FeatureRecord, cfg: &FeatureConfig, now: Timestamp) -> State {
+    step_by_table(rec, cfg, Input::Start, now).next
+}
+
+/// The state a restart (the unit's Stop, then its Start) leads to from `rec`.
+fn after_restart(rec: &FeatureRecord, cfg: &FeatureConfig, now: Timestamp) -> State {
+    let stop = step_by_table(rec, cfg, Input::Stop(StopOptions::default()), now);
+    let mut stopped = rec.clone();
+    apply_writes(&mut stopped, &stop.effects);
+    after_start(&stopped, cfg, now)
 }
 
 /// The rows of DESIGN.md §4, on the state the record reads as.
@@ -441,6 +523,10 @@ fn step_by_table(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Ti
     let kube = cfg.set_owner == Owner::Kube;
     let mode = rec.transition_mode;
     let label_if_kube = || if kube { vec![E::LabelAdd] } else { vec![] };
+    // This system reset the unit to start it (start_requested_ts), and has not seen the Start.
+    let requested = rec.start_requested_ts.is_some();
+    // kube-monit's deadline has passed: a Start from KUBE_READY or KUBE_STOPPED falls back.
+    let fallback_due = next_deadline(rec, cfg).is_some_and(|d| now >= d);
 
     match (state, input) {
         // ---- Start ---------------------------------------------------------------------
@@ -464,6 +550,15 @@ fn step_by_table(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Ti
             effects.push(E::DockerStart);
             step_to(S::Local, effects, R::StartLocalAgain)
         }
+        // KUBE_READY, KUBE_STOPPED | Start | owner=kube, fb, N>0, deadline passed → LOCAL:
+        // mode none; label add (kept: kube may still deploy and ask); docker start local.
+        // kube-monit's fallback is a bare restart of the unit, and this Start decides it, so
+        // that a kube-monit crash cannot leave the feature down with no deadline.
+        (S::KubeReady | S::KubeStopped, Input::Start) if fallback_due => step_to(
+            S::Local,
+            vec![write_mode(mode, M::None, now), E::LabelAdd, E::DockerStart],
+            R::StartFallsBackAfterDeadline,
+        ),
         // KUBE_PENDING | Start | owner=kube → KUBE_READY: mode kube_ready; label add
         (S::KubePending, Input::Start) if kube => step_to(
             S::KubeReady,
@@ -761,58 +856,92 @@ fn step_by_table(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Ti
             R::DownKubeOwnerLocal,
         ),
 
-        // ---- Approve (hostcfgd) --------------------------------------------------------
-        // any transient with kube_pending | Approve | local runs, or the service is active
-        //   → via Stop → (mode kube_ready if owner=kube) → Start
-        // Deviation from that row: hostcfgd writes nothing itself, it only runs `systemctl
-        // stop` then `systemctl start`. The approval write is done by the Start that follows
-        // the stop (KUBE_PENDING | Start | owner=kube sets kube_ready and adds the label), under
-        // the feature lock and decided on the record as it is then. A write of hostcfgd's own
-        // was decided before its stop, and the model checker (ctrmgr-model) found it going
-        // stale: systemd's Restart=always Start approved in place meanwhile, hostcfgd's late
-        // stop took KUBE_READY to INIT, its guarded write lost and its re-step answered nothing,
-        // so no `systemctl start` followed and the feature stayed down; and a guard on the mode
-        // alone could match a later, unrelated kube_pending. A stale plan now only stops and
-        // starts the service, which every state takes.
-        (S::LocalToKube, Input::Approve { .. })
-        | (
-            S::KubePending,
-            Input::Approve {
-                service_active: true,
-            },
-        ) => {
-            // The Start from KUBE_PENDING approves in place when owner is kube; with owner
-            // local, the Stop clears the mode and the Start runs the local image.
-            let next = if kube { S::KubeReady } else { S::Local };
-            step_to(
-                next,
-                vec![E::SystemctlStop, E::SystemctlStart],
-                R::ApproveStopsAndStarts,
-            )
-        }
-        // KUBE_PENDING | Approve | service inactive → same: nothing, the next Start approves
-        (S::KubePending, Input::Approve { .. }) => {
-            step_to(S::KubePending, vec![], R::ApproveDeferredServiceInactive)
-        }
+        // ---- Approve (hostcfgd-watcher) -----------------------------------------------
+        // Deviation from DESIGN §4 (docs/decisions.md): the unit's state in systemd is the
+        // record of what the operator wants, and hostcfgd writes no approval of its own. An
+        // active unit gets one `systemctl try-restart` job, which systemd runs only if the unit
+        // is still active then (an operator's stop that came first wins), and whose Start from
+        // KUBE_PENDING approves in place (kube_ready) or, with owner local, runs the local
+        // image. A failed unit is still wanted (systemd gave up on it): marked, reset, started.
+        // An inactive unit was stopped by the operator (or not started yet): never started.
+        // `reset-failed` comes first so that approvals never trip StartLimitBurst; a crash
+        // between it and the try-restart leaves an active unit and kube_pending, which a
+        // restarted hostcfgd approves again.
+        (S::LocalToKube | S::KubePending, Input::Approve { unit }) => match (unit, requested) {
+            (UnitActivity::Active, _) => step_to(
+                after_restart(rec, cfg, now),
+                vec![E::SystemctlResetFailed, E::SystemctlTryRestart],
+                R::ApproveRestartsUnit,
+            ),
+            (UnitActivity::Failed, false) => step_to(
+                after_start(rec, cfg, now),
+                vec![
+                    write_start_requested(Some(mode), true, now),
+                    E::SystemctlResetFailed,
+                    E::SystemctlStart,
+                ],
+                R::ApproveStartsFailedUnit,
+            ),
+            (_, true) => step_to(
+                after_start(rec, cfg, now),
+                vec![E::SystemctlResetFailed, E::SystemctlStart],
+                R::ApproveFinishesRequestedStart,
+            ),
+            (UnitActivity::Inactive, false) => {
+                step_to(state, vec![], R::ApproveDeferredUnitStopped)
+            }
+        },
+        // any | Approve | start_requested_ts set: finish the start this system began
+        (s, Input::Approve { unit }) if requested => match unit {
+            UnitActivity::Active => step_to(
+                s,
+                vec![write_start_requested(None, false, now)],
+                R::ApproveRequestDone,
+            ),
+            UnitActivity::Inactive | UnitActivity::Failed => step_to(
+                after_start(rec, cfg, now),
+                vec![E::SystemctlResetFailed, E::SystemctlStart],
+                R::ApproveFinishesRequestedStart,
+            ),
+        },
 
         // ---- FailureTimeout (kube-monit) -----------------------------------------------
-        // KUBE_READY, KUBE_STOPPED | FailureTimeout | owner=kube, fb, N>0 → INIT, then LOCAL
-        (s @ (S::KubeReady | S::KubeStopped), Input::FailureTimeout)
+        // KUBE_READY, KUBE_STOPPED | FailureTimeout | owner=kube, fb, N>0, deadline passed:
+        // a bare restart of a wanted unit; its Start falls back (StartFallsBackAfterDeadline).
+        // kube-monit writes nothing but the marker before a reset of a failed unit.
+        (s @ (S::KubeReady | S::KubeStopped), Input::FailureTimeout { unit })
             if cfg.failure_detection_armed() =>
         {
-            match next_deadline(rec, cfg) {
-                Some(deadline) if now < deadline => step_to(s, vec![], R::FailureNotDue),
-                _ => step_to(
-                    S::Local,
-                    vec![write_mode(mode, M::None, now), E::SystemctlRestart],
-                    R::FailureFallsBackToLocal,
+            if !fallback_due {
+                return step_to(s, vec![], R::FailureNotDue);
+            }
+            match (unit, requested) {
+                (UnitActivity::Active, _) => step_to(
+                    after_restart(rec, cfg, now),
+                    vec![E::SystemctlResetFailed, E::SystemctlTryRestart],
+                    R::FailureRestartsUnit,
                 ),
+                (UnitActivity::Failed, false) => step_to(
+                    after_start(rec, cfg, now),
+                    vec![
+                        write_start_requested(Some(mode), true, now),
+                        E::SystemctlResetFailed,
+                        E::SystemctlStart,
+                    ],
+                    R::FailureStartsFailedUnit,
+                ),
+                (_, true) => step_to(
+                    after_start(rec, cfg, now),
+                    vec![E::SystemctlResetFailed, E::SystemctlStart],
+                    R::FailureFinishesRequestedStart,
+                ),
+                (UnitActivity::Inactive, false) => step_to(s, vec![], R::FailureUnitStopped),
             }
         }
 
         // ---- everything else: unchanged, with a reason ---------------------------------
         (s, Input::Approve { .. }) => step_to(s, vec![], R::ApproveNothingPending),
-        (s, Input::FailureTimeout) => step_to(s, vec![], R::FailureNotApplicable),
+        (s, Input::FailureTimeout { .. }) => step_to(s, vec![], R::FailureNotApplicable),
         (s, Input::Down(_)) => step_to(s, vec![], R::DownNotOwner),
     }
 }
@@ -836,10 +965,12 @@ pub fn next_deadline(rec: &FeatureRecord, cfg: &FeatureConfig) -> Option<Timesta
     }
 }
 
-/// Whether hostcfgd has an approval to carry out for this record (`transition_mode =
-/// kube_pending`).
+/// Whether hostcfgd-watcher has something to carry out for this record: an approval
+/// (`transition_mode = kube_pending`), or a start that this system began and may not have
+/// finished (`start_requested_ts` set). It then asks systemd about the unit and feeds
+/// [`Input::Approve`].
 pub fn approval_pending(rec: &FeatureRecord) -> bool {
-    rec.transition_mode == TransitionMode::KubePending
+    rec.transition_mode == TransitionMode::KubePending || rec.start_requested_ts.is_some()
 }
 
 /// Applies the [`Effect::Write`]s of a step to a record, as the DB would after the driver ran

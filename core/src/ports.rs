@@ -12,7 +12,7 @@ use crate::label::{LabelKey, LabelOp, LabelValue};
 use crate::machine::StateWrite;
 use crate::types::{
     ContainerId, DeviceMetadata, FeatureConfig, FeatureName, FeatureRecord, ServerConfig,
-    ServerStatus,
+    ServerStatus, UnitActivity,
 };
 
 /// What kind of failure an adapter met; the driver feeds it back into the core's retry policy.
@@ -162,17 +162,31 @@ pub trait Labels: Send + Sync {
     fn labels(&self) -> impl Future<Output = Result<BTreeMap<String, String>, Self::Error>> + Send;
 }
 
-/// systemd, through `systemctl`.
+/// systemd, through `systemctl`. Every call is bounded by the adapter; a job that a call
+/// started goes on in systemd when the call gives up or its caller crashes.
 pub trait Systemd: Send + Sync {
     /// The adapter's error.
     type Error: PortError;
 
-    /// `systemctl start <unit>`.
+    /// `systemctl start <unit>` (returns once the start job is done).
     fn start(&self, unit: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// `systemctl stop <unit>` (returns once stopped).
     fn stop(&self, unit: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// `systemctl restart <unit>`.
     fn restart(&self, unit: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
-    /// `systemctl is-active <unit>`.
-    fn is_active(&self, unit: &str) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    /// `systemctl try-restart <unit>`: one job that restarts the unit only if it is active
+    /// when systemd runs it, and does nothing otherwise.
+    fn try_restart(&self, unit: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// `systemctl reset-failed <unit>`: clears a failed state and the start rate limit counter.
+    fn reset_failed(&self, unit: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// `systemctl is-active <unit>`, parsed by [`UnitActivity::from_is_active`].
+    fn activity(
+        &self,
+        unit: &str,
+    ) -> impl Future<Output = Result<UnitActivity, Self::Error>> + Send;
+    /// Whether [`Systemd::activity`] is [`UnitActivity::Active`].
+    fn is_active(&self, unit: &str) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        let activity = self.activity(unit);
+        async move { Ok(activity.await? == UnitActivity::Active) }
+    }
 }

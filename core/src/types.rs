@@ -321,6 +321,63 @@ impl fmt::Display for State {
     }
 }
 
+/// What systemd says of a feature's unit (`systemctl is-active <unit>`): the record of what the
+/// operator wants. After an operator's `systemctl stop` the unit is inactive; a unit systemd
+/// gave up on (a failed start, the start rate limit) is failed and still wanted; a unit that
+/// runs, starts, restarts or reloads is active.
+///
+/// The daemons never start an inactive unit (unless STATE_DB's `start_requested_ts` says that
+/// this system itself reset it, see [`FeatureRecord::start_requested_ts`]), and act on an
+/// active one with one systemd job that checks again when it runs (`systemctl try-restart`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitActivity {
+    /// `active`, `activating` (also Restart='s auto-restart wait), `deactivating`, `reloading`,
+    /// `refreshing`: the unit runs or is about to.
+    Active,
+    /// `inactive`, and anything else (unknown unit, an unknown word, empty output): not wanted.
+    Inactive,
+    /// `failed`: systemd gave up on a unit that was wanted.
+    Failed,
+}
+
+impl UnitActivity {
+    /// Every activity, in table order.
+    pub const ALL: [UnitActivity; 3] = [
+        UnitActivity::Active,
+        UnitActivity::Inactive,
+        UnitActivity::Failed,
+    ];
+
+    /// Parses what `systemctl is-active <unit>` prints (its first line; its exit status is
+    /// not needed). Total: anything that is not a known word of a running or failed unit is
+    /// [`UnitActivity::Inactive`], so that a unit is never started on a guess.
+    pub fn from_is_active(stdout: &str) -> Self {
+        match stdout.lines().next().map(str::trim).unwrap_or("") {
+            "active" | "activating" | "deactivating" | "reloading" | "refreshing" => {
+                UnitActivity::Active
+            }
+            "failed" => UnitActivity::Failed,
+            _ => UnitActivity::Inactive,
+        }
+    }
+
+    /// A short name for logs and docs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitActivity::Active => "active",
+            UnitActivity::Inactive => "inactive",
+            UnitActivity::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for UnitActivity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A feature's configuration from CONFIG_DB `FEATURE|<f>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeatureConfig {
@@ -378,6 +435,12 @@ pub struct FeatureRecord {
     pub transition_mode: TransitionMode,
     /// `transition_mode_update_ts`.
     pub transition_mode_update_ts: Option<Timestamp>,
+    /// `start_requested_ts`: set (to the time) by hostcfgd-watcher or kube-monit just before
+    /// they `systemctl reset-failed` a failed unit in order to start it, and cleared by the
+    /// Start that follows. A unit that is inactive while it is set was reset by this system,
+    /// not stopped by the operator: a daemon that crashed between its reset and its start
+    /// finishes the start after its restart.
+    pub start_requested_ts: Option<Timestamp>,
 }
 
 /// A (`current_owner`, `transition_mode`) pair that is none of the seven states, and the state
@@ -421,6 +484,7 @@ impl FeatureRecord {
             },
             transition_mode,
             transition_mode_update_ts: None,
+            start_requested_ts: None,
         }
     }
 

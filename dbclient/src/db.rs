@@ -530,7 +530,7 @@ fn decode_config(key: &str, fields: &Fields) -> Result<Option<FeatureConfig>> {
 }
 
 /// The fields of one [`StateWrite`], for one HSET: the owner with its id and timestamp, the
-/// mode with its timestamp.
+/// mode with its timestamp, the start-requested marker (`""` clears it).
 fn state_write_fields(w: &StateWrite) -> Vec<(&'static str, String)> {
     let mut out = Vec::with_capacity(5);
     if let Some(o) = &w.owner {
@@ -547,6 +547,14 @@ fn state_write_fields(w: &StateWrite) -> Vec<(&'static str, String)> {
     if let Some(m) = w.mode {
         out.push((codec::TRANSITION_MODE, m.as_str().to_owned()));
         out.push((codec::TRANSITION_MODE_UPDATE_TS, w.now.to_string()));
+    }
+    if let Some(requested) = w.start_requested {
+        let value = if requested {
+            w.now.to_string()
+        } else {
+            String::new()
+        };
+        out.push((codec::START_REQUESTED_TS, value));
     }
     out
 }

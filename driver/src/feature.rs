@@ -24,8 +24,9 @@
 //!    - `LabelAdd`/`LabelRemove` go through [`LabelService`] as `<feature>_enabled=true`;
 //!    - `Write` is one HSET; a guarded write that lost its compare-and-set re-reads and
 //!      re-steps, at most [`CAS_RETRIES`] times, then fails with [`Error::Contended`];
-//!    - `Systemctl*` go through the systemd port with the feature's unit, without the feature
-//!      lock (the unit's scripts call `container`, which takes it);
+//!    - `SystemctlResetFailed`, `SystemctlTryRestart` and `SystemctlStart` go through the
+//!      systemd port (`reset-failed`, `try-restart`, `start`, each bounded) with the feature's
+//!      unit, without the feature lock (the unit's scripts call `container`, which takes it);
 //!    - `Answer` is returned to the caller in the [`Outcome`].
 //!
 //! A build without Kubernetes support ([`FeatureOptions::kube`] false) reads `set_owner=kube`
@@ -458,9 +459,13 @@ where
                     }
                     w.apply(record);
                 }
-                Effect::SystemctlStop => self.systemctl(lock, feature, "stop").await?,
+                Effect::SystemctlResetFailed => {
+                    self.systemctl(lock, feature, "reset-failed").await?;
+                }
+                Effect::SystemctlTryRestart => {
+                    self.systemctl(lock, feature, "try-restart").await?;
+                }
                 Effect::SystemctlStart => self.systemctl(lock, feature, "start").await?,
-                Effect::SystemctlRestart => self.systemctl(lock, feature, "restart").await?,
                 Effect::Answer(a) => progress.answer = Some(a),
             }
         }
@@ -570,8 +575,9 @@ where
         }
     }
 
-    /// `systemctl <verb> <feature>`, without the feature lock: the unit's scripts call
-    /// `container start|stop`, which take it. Writes after it are compare-and-set.
+    /// `systemctl <verb> <feature>` (`reset-failed`, `try-restart` or `start`), without the
+    /// feature lock: the unit's scripts call `container start|stop`, which take it. Bounded by
+    /// the systemd port.
     async fn systemctl(
         &self,
         lock: &mut FeatureLock,
@@ -582,9 +588,9 @@ where
         let unit = feature.as_str();
         lock.release()?;
         let result = match verb {
-            "stop" => systemd.stop(unit).await,
-            "start" => systemd.start(unit).await,
-            _ => systemd.restart(unit).await,
+            "reset-failed" => systemd.reset_failed(unit).await,
+            "try-restart" => systemd.try_restart(unit).await,
+            _ => systemd.start(unit).await,
         };
         lock.reacquire().await?;
         result.map_err(|e| Error::port(format!("{verb} the service of feature {feature}"), e))

@@ -1,9 +1,18 @@
-//! [`Systemctl`]: the systemd port, by running `systemctl <verb> <unit>` (argv, no shell).
+//! [`Systemctl`]: the systemd port, by running `systemctl <verb> <unit>` (argv, no shell), each
+//! call bounded.
+//!
+//! A bound that expires kills the `systemctl` process (not the job it asked for: systemd runs
+//! that job to its end whatever happens to its client) and is an [`Error::Timeout`]. Jobs
+//! (`start`, `stop`, `restart`, `try-restart`) are bounded by [`Systemctl::JOB_BOUND`] by
+//! default, which covers a stop and a start at systemd's default 90 s each; queries
+//! (`is-active`, `reset-failed`) by [`Systemctl::QUERY_BOUND`].
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 
+use ctrmgr_core::UnitActivity;
 use ctrmgr_core::ports::Systemd;
 
 use crate::Error;
@@ -13,6 +22,8 @@ use crate::Error;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Systemctl {
     program: PathBuf,
+    job_bound: Duration,
+    query_bound: Duration,
 }
 
 impl Default for Systemctl {
@@ -22,11 +33,27 @@ impl Default for Systemctl {
 }
 
 impl Systemctl {
-    /// A runner of `program`.
+    /// Default bound of a call that waits for a job (`start`, `stop`, `restart`,
+    /// `try-restart`): 200 s, above systemd's default `TimeoutStopSec` plus `TimeoutStartSec`
+    /// (90 s each) of a restart.
+    pub const JOB_BOUND: Duration = Duration::from_secs(200);
+    /// Default bound of a query (`is-active`, `reset-failed`): 10 s.
+    pub const QUERY_BOUND: Duration = Duration::from_secs(10);
+
+    /// A runner of `program` with the default bounds.
     pub fn new(program: impl Into<PathBuf>) -> Self {
         Self {
             program: program.into(),
+            job_bound: Self::JOB_BOUND,
+            query_bound: Self::QUERY_BOUND,
         }
+    }
+
+    /// The same runner with other bounds for jobs and for queries.
+    pub fn with_bounds(mut self, job: Duration, query: Duration) -> Self {
+        self.job_bound = job;
+        self.query_bound = query;
+        self
     }
 
     /// The program run.
@@ -34,29 +61,44 @@ impl Systemctl {
         &self.program
     }
 
-    /// Runs `<program> <verb> <unit>` and returns whether it exited 0.
-    async fn run(&self, verb: &'static str, unit: &str) -> Result<bool, Error> {
-        let out = tokio::process::Command::new(&self.program)
+    /// Runs `<program> <verb> <unit>` within `bound`; returns what it did.
+    async fn run(
+        &self,
+        verb: &'static str,
+        unit: &str,
+        bound: Duration,
+    ) -> Result<std::process::Output, Error> {
+        tracing::debug!(program = %self.program.display(), verb, unit, "systemctl");
+        let child = tokio::process::Command::new(&self.program)
             .arg(verb)
             .arg(unit)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|source| Error::SystemctlSpawn {
+            .output();
+        let out = match tokio::time::timeout(bound, child).await {
+            Ok(out) => out.map_err(|source| Error::SystemctlSpawn {
                 program: self.program.clone(),
                 verb,
                 unit: unit.to_owned(),
                 source,
-            })?;
+            })?,
+            Err(_) => {
+                return Err(Error::Timeout {
+                    action: format!("{} {verb} {unit}", self.program.display()),
+                    after: bound,
+                });
+            }
+        };
+        Ok(out)
+    }
+
+    /// A job verb: an error unless `systemctl` exits 0.
+    async fn act(&self, verb: &'static str, unit: &str, bound: Duration) -> Result<(), Error> {
+        let out = self.run(verb, unit, bound).await?;
         if out.status.success() {
-            return Ok(true);
-        }
-        if verb == "is-active" {
-            // is-active answers "not active" with a non-zero status (3 inactive, 4 unknown).
-            return Ok(false);
+            return Ok(());
         }
         Err(Error::SystemctlFailed {
             program: self.program.clone(),
@@ -67,9 +109,13 @@ impl Systemctl {
         })
     }
 
-    async fn act(&self, verb: &'static str, unit: &str) -> Result<(), Error> {
-        tracing::debug!(program = %self.program.display(), verb, unit, "systemctl");
-        self.run(verb, unit).await.map(drop)
+    async fn query_activity(&self, unit: &str) -> Result<UnitActivity, Error> {
+        // is-active answers "not active" with a non-zero status (3 inactive, 4 unknown); what
+        // it prints is the answer.
+        let out = self.run("is-active", unit, self.query_bound).await?;
+        Ok(UnitActivity::from_is_active(&String::from_utf8_lossy(
+            &out.stdout,
+        )))
     }
 }
 
@@ -77,19 +123,27 @@ impl Systemd for Systemctl {
     type Error = Error;
 
     fn start(&self, unit: &str) -> impl Future<Output = Result<(), Error>> + Send {
-        self.act("start", unit)
+        self.act("start", unit, self.job_bound)
     }
 
     fn stop(&self, unit: &str) -> impl Future<Output = Result<(), Error>> + Send {
-        self.act("stop", unit)
+        self.act("stop", unit, self.job_bound)
     }
 
     fn restart(&self, unit: &str) -> impl Future<Output = Result<(), Error>> + Send {
-        self.act("restart", unit)
+        self.act("restart", unit, self.job_bound)
     }
 
-    fn is_active(&self, unit: &str) -> impl Future<Output = Result<bool, Error>> + Send {
-        self.run("is-active", unit)
+    fn try_restart(&self, unit: &str) -> impl Future<Output = Result<(), Error>> + Send {
+        self.act("try-restart", unit, self.job_bound)
+    }
+
+    fn reset_failed(&self, unit: &str) -> impl Future<Output = Result<(), Error>> + Send {
+        self.act("reset-failed", unit, self.query_bound)
+    }
+
+    fn activity(&self, unit: &str) -> impl Future<Output = Result<UnitActivity, Error>> + Send {
+        self.query_activity(unit)
     }
 }
 
@@ -98,15 +152,23 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    /// A stand-in systemctl: appends its argv to `calls`, fails `start` of unit `broken`, and
-    /// says a unit is active only when it is `kubelet`.
+    /// A stand-in systemctl: appends its argv to `calls`, fails `start` of unit `broken`,
+    /// hangs on `stop` of unit `hang`, and answers is-active as systemctl does: `active` (exit
+    /// 0) for `kubelet`, `failed` (exit 3) for `crashy`, `activating` for `booting`,
+    /// `inactive` (exit 3) otherwise.
     fn recording_systemctl(dir: &Path) -> (PathBuf, PathBuf) {
         let calls = dir.join("calls");
         let script = dir.join("systemctl");
         let body = format!(
             "#!/bin/sh\necho \"$@\" >> '{}'\n\
              if [ \"$1\" = start ] && [ \"$2\" = broken ]; then echo 'unit broken failed' >&2; exit 5; fi\n\
-             if [ \"$1\" = is-active ]; then [ \"$2\" = kubelet ] && exit 0; exit 3; fi\n\
+             if [ \"$1\" = stop ] && [ \"$2\" = hang ]; then exec sleep 60; fi\n\
+             if [ \"$1\" = is-active ]; then case \"$2\" in\n\
+               kubelet) echo active; exit 0;;\n\
+               crashy) echo failed; exit 3;;\n\
+               booting) echo activating; exit 3;;\n\
+               *) echo inactive; exit 3;;\n\
+             esac; fi\n\
              exit 0\n",
             calls.display()
         );
@@ -124,13 +186,42 @@ mod tests {
         s.stop("kubelet").await.expect("stop");
         s.start("kubelet").await.expect("start");
         s.restart("snmp").await.expect("restart");
+        s.try_restart("snmp").await.expect("try-restart");
+        s.reset_failed("snmp").await.expect("reset-failed");
         assert!(s.is_active("kubelet").await.expect("is-active"));
         assert!(!s.is_active("snmp").await.expect("is-active"));
         let recorded = std::fs::read_to_string(&calls).expect("calls");
         assert_eq!(
             recorded,
-            "stop kubelet\nstart kubelet\nrestart snmp\nis-active kubelet\nis-active snmp\n"
+            "stop kubelet\nstart kubelet\nrestart snmp\ntry-restart snmp\nreset-failed snmp\n\
+             is-active kubelet\nis-active snmp\n"
         );
+    }
+
+    #[tokio::test]
+    async fn activity_is_what_is_active_prints_whatever_its_exit_status() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (script, _) = recording_systemctl(dir.path());
+        let s = Systemctl::new(&script);
+        for (unit, want) in [
+            ("kubelet", UnitActivity::Active),
+            ("booting", UnitActivity::Active),
+            ("crashy", UnitActivity::Failed),
+            ("snmp", UnitActivity::Inactive),
+        ] {
+            assert_eq!(s.activity(unit).await.expect("is-active"), want, "{unit}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_that_does_not_return_within_its_bound_is_a_timeout() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (script, _) = recording_systemctl(dir.path());
+        let s = Systemctl::new(&script)
+            .with_bounds(Duration::from_millis(300), Duration::from_millis(300));
+        let e = s.stop("hang").await.expect_err("stop hangs");
+        assert!(matches!(e, Error::Timeout { .. }), "{e}");
+        assert!(e.to_string().contains("stop hang"), "{e}");
     }
 
     #[tokio::test]

@@ -46,12 +46,13 @@
 //!   value: there is one key), kubelet is stopped while the queue is not empty, the controller
 //!   does not act while the master is down, and the queue is drained (kubelet started) once it
 //!   is back.
-//! - **hostcfgd-watcher** handles each keyspace notification of the row that finds
-//!   `transition_mode = kube_pending` (after a crash it rescans); **kube-monit** acts when
-//!   [`ctrmgr_core::next_deadline`] is due. Their plans (`systemctl stop`, `systemctl start`:
-//!   the Start approves in place, hostcfgd writes nothing; write, `systemctl restart`) run one
-//!   effect per action, so another actor may run between any two of them, and are lost when
-//!   they crash.
+//! - **hostcfgd-watcher** handles each keyspace notification of the row for which
+//!   [`ctrmgr_core::approval_pending`] holds (after a crash it rescans); **kube-monit** acts
+//!   when [`ctrmgr_core::next_deadline`] is due. Both pass the unit's activity as systemd
+//!   reports it. Their plans (`systemctl reset-failed`, `systemctl try-restart` — one job that
+//!   systemd runs only on an active unit — or, for a failed unit, the `start_requested_ts`
+//!   marker, `reset-failed`, `start`) run one effect per action, so another actor may run
+//!   between any two of them, and are lost when they crash.
 //! - **The operator** boots the unit, and may change `set_owner` once, then runs `systemctl
 //!   stop` and `systemctl start` (as `sonic-kube config feature owner` does).
 //! - **Time** is abstract: timestamps are not part of the state, every step gets the same

@@ -2,7 +2,9 @@
 //! the properties of DESIGN.md §4.
 
 use ctrmgr_core::machine::CAS_RETRIES;
-use ctrmgr_core::{CurrentOwner, KubeAnswer, Owner, State, TransitionMode, next_deadline, step};
+use ctrmgr_core::{
+    CurrentOwner, KubeAnswer, Owner, State, TransitionMode, approval_pending, next_deadline, step,
+};
 use stateright::{Model, Property};
 
 use crate::world::{
@@ -595,13 +597,19 @@ impl FeatureWorld {
                 p.await_unit = !n.unit.settled();
                 p.effects.remove(0);
             }
-            Eff::SystemctlRestart => {
+            Eff::SystemctlResetFailed => {
+                p.effects.remove(0);
+            }
+            Eff::SystemctlTryRestart => {
+                // One job, decided by systemd when it runs: a restart of an active unit (also
+                // one waiting for Restart='s timer), nothing for an inactive one.
                 if !n.unit.settled() {
                     return false;
                 }
                 match n.unit {
                     Unit::Active(_) => self.begin_stop(n, AfterStop::Start),
-                    _ => self.begin_start(n),
+                    Unit::AutoRestart => self.begin_start(n),
+                    _ => {}
                 }
                 p.await_unit = !n.unit.settled();
                 p.effects.remove(0);
@@ -842,14 +850,13 @@ impl FeatureWorld {
             }
             Action::HostcfgdSees => {
                 if w.hostcfgd.plan.is_some()
-                    || w.row.mode != TransitionMode::KubePending
+                    || !approval_pending(&w.row.to_record())
                     || !w.hostcfgd.notified
                 {
                     return None;
                 }
                 n.hostcfgd.notified = false;
-                let active = matches!(w.unit, Unit::Active(_));
-                let p = self.plan(w, In::Approve(active), Vec::new());
+                let p = self.plan(w, In::Approve(w.unit.activity()), Vec::new());
                 n.hostcfgd.plan = (!p.is_done()).then_some(p);
             }
             Action::ChangeOwner => {
@@ -879,7 +886,8 @@ impl FeatureWorld {
                 if w.manifest {
                     n.budget.deadlines -= 1;
                 }
-                let p = self.plan(w, In::FailureTimeout, Vec::new());
+                n.row.due = true;
+                let p = self.plan(&n, In::FailureTimeout(w.unit.activity()), Vec::new());
                 n.monit = (!p.is_done()).then_some(p);
             }
             Action::ManifestUpdate => {
@@ -1019,9 +1027,13 @@ fn apply_write(n: &mut World, wr: Wr) {
     }
     if let Some(m) = wr.mode {
         n.row.mode = m;
+        n.row.due = false;
+    }
+    if let Some(r) = wr.start_requested {
+        n.row.requested = r;
     }
     // Every HSET notifies hostcfgd-watcher, which re-reads the row.
-    n.hostcfgd.notified = n.row.mode == TransitionMode::KubePending;
+    n.hostcfgd.notified = approval_pending(&n.row.to_record());
 }
 
 /// A label operation: sent when the master answers and nothing is queued; else queued

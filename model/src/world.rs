@@ -10,13 +10,13 @@ use std::fmt;
 
 use ctrmgr_core::{
     ContainerId, CurrentOwner, Effect, FeatureConfig, FeatureRecord, Input, KubeAnswer, Owner,
-    State, StopOptions, Target, Timestamp, TransitionMode,
+    State, StopOptions, Target, Timestamp, TransitionMode, UnitActivity,
 };
 
-/// The `now` passed to every step. Timestamps are not part of the model's state (they are
-/// normalised away after each write), so the deadline of kube-monit (`N` minutes after the
-/// epoch for a record without timestamps) is always in the past at this `now`; whether the
-/// deadline passed is decided by the [`crate::Action::DeadlinePassed`] action instead.
+/// The `now` passed to every step. Timestamps are not part of the model's state: a row's
+/// `transition_mode_update_ts` is `NOW` (kube-monit's deadline, one minute later, has not
+/// passed) until the [`crate::Action::DeadlinePassed`] action says time passed ([`Row::due`]),
+/// and then the epoch (the deadline is long past).
 pub(crate) const NOW: Timestamp = 1_000_000;
 
 /// How many kube container ids the model recycles. An id is reused only when nothing in the
@@ -73,6 +73,11 @@ pub struct Row {
     pub id: Option<Id>,
     /// `transition_mode`.
     pub mode: TransitionMode,
+    /// kube-monit's deadline for this mode has passed (time passed since the mode was last
+    /// written); cleared by every write of the mode.
+    pub due: bool,
+    /// `start_requested_ts` is set: a daemon reset the failed unit to start it.
+    pub requested: bool,
 }
 
 impl Row {
@@ -83,7 +88,8 @@ impl Row {
             current_owner_update_ts: None,
             docker_id: self.id.map(Id::to_core),
             transition_mode: self.mode,
-            transition_mode_update_ts: None,
+            transition_mode_update_ts: Some(if self.due { 0 } else { NOW }),
+            start_requested_ts: self.requested.then_some(NOW),
         }
     }
 
@@ -133,10 +139,10 @@ pub enum In {
     KubeUp(Id),
     /// A container went down.
     Down(Id),
-    /// hostcfgd approves; whether the unit was active when it looked.
-    Approve(bool),
-    /// kube-monit's deadline passed.
-    FailureTimeout,
+    /// hostcfgd approves; what `systemctl is-active` said when it looked.
+    Approve(UnitActivity),
+    /// kube-monit's deadline passed; what `systemctl is-active` said when it looked.
+    FailureTimeout(UnitActivity),
 }
 
 impl In {
@@ -148,8 +154,8 @@ impl In {
             In::LocalUp(id) => Input::LocalUp(id.to_core()),
             In::KubeUp(id) => Input::KubeUp(id.to_core()),
             In::Down(id) => Input::Down(id.to_core()),
-            In::Approve(service_active) => Input::Approve { service_active },
-            In::FailureTimeout => Input::FailureTimeout,
+            In::Approve(unit) => Input::Approve { unit },
+            In::FailureTimeout(unit) => Input::FailureTimeout { unit },
         }
     }
 }
@@ -172,6 +178,8 @@ pub struct Wr {
     pub owner: Option<(CurrentOwner, Option<Id>)>,
     /// New `transition_mode`.
     pub mode: Option<TransitionMode>,
+    /// Set (`true`) or clear (`false`) `start_requested_ts`.
+    pub start_requested: Option<bool>,
 }
 
 /// An effect of `step`, with model ids. Mirrors [`Effect`] one to one.
@@ -191,12 +199,14 @@ pub enum Eff {
     AwaitExit(Id),
     /// Write the row.
     Write(Wr),
-    /// `systemctl stop`.
+    /// `systemctl stop` (the operator's; `step` never asks for it).
     SystemctlStop,
     /// `systemctl start`.
     SystemctlStart,
-    /// `systemctl restart`.
-    SystemctlRestart,
+    /// `systemctl reset-failed`.
+    SystemctlResetFailed,
+    /// `systemctl try-restart`.
+    SystemctlTryRestart,
     /// Answer the asking kube container.
     Answer(KubeAnswer),
     /// An effect naming a container the model never made (a model error; flagged).
@@ -230,13 +240,14 @@ impl Eff {
                         guard: w.guard,
                         owner,
                         mode: w.mode,
+                        start_requested: w.start_requested,
                     }),
                     None => Eff::Unknown,
                 }
             }
-            Effect::SystemctlStop => Eff::SystemctlStop,
+            Effect::SystemctlResetFailed => Eff::SystemctlResetFailed,
+            Effect::SystemctlTryRestart => Eff::SystemctlTryRestart,
             Effect::SystemctlStart => Eff::SystemctlStart,
-            Effect::SystemctlRestart => Eff::SystemctlRestart,
             Effect::Answer(a) => Eff::Answer(*a),
         }
     }
@@ -409,6 +420,17 @@ impl Unit {
     /// No job runs: a systemctl call may act now.
     pub(crate) fn settled(&self) -> bool {
         matches!(self, Unit::Inactive | Unit::Active(_) | Unit::AutoRestart)
+    }
+
+    /// What `systemctl is-active` says: active, activating (also Restart='s timer) and
+    /// deactivating read as [`UnitActivity::Active`].
+    pub(crate) fn activity(&self) -> UnitActivity {
+        match self {
+            Unit::Inactive => UnitActivity::Inactive,
+            Unit::Starting(_) | Unit::Active(_) | Unit::Stopping { .. } | Unit::AutoRestart => {
+                UnitActivity::Active
+            }
+        }
     }
 }
 
@@ -651,7 +673,12 @@ mod tests {
         for owner in owners {
             for mode in TransitionMode::ALL {
                 for id in ids {
-                    let row = Row { owner, id, mode };
+                    let row = Row {
+                        owner,
+                        id,
+                        mode,
+                        ..Row::default()
+                    };
                     assert_eq!(row.state(), row.to_record().state(), "{row:?}");
                 }
             }

@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use ctrmgr_core::{
     ContainerId, FeatureConfig, FeatureRecord, Input, Owner, Reason, State, StopOptions, Timestamp,
-    step,
+    UnitActivity, step,
 };
 
 use crate::render;
@@ -118,13 +118,26 @@ impl Kind {
     /// record holds ⟨recorded⟩ (without one, an input id can only differ from it).
     fn variants(self, has_id: bool) -> &'static [Variant] {
         match self {
-            Kind::Start | Kind::Stop | Kind::Kill => &[Variant::Only],
+            Kind::Start => &[Variant::NotDue, Variant::Due],
+            Kind::Stop | Kind::Kill => &[Variant::Only],
             Kind::LocalUp | Kind::KubeUp | Kind::Down if has_id => {
                 &[Variant::RecordedId, Variant::OtherId]
             }
             Kind::LocalUp | Kind::KubeUp | Kind::Down => &[Variant::OtherId],
-            Kind::Approve => &[Variant::Active, Variant::Inactive],
-            Kind::FailureTimeout => &[Variant::Due, Variant::NotDue],
+            Kind::Approve => &[
+                Variant::Active,
+                Variant::Inactive,
+                Variant::Failed,
+                Variant::RequestedActive,
+                Variant::RequestedInactive,
+            ],
+            Kind::FailureTimeout => &[
+                Variant::DueActive,
+                Variant::DueInactive,
+                Variant::DueFailed,
+                Variant::DueRequested,
+                Variant::NotDue,
+            ],
         }
     }
 
@@ -134,23 +147,40 @@ impl Kind {
             Variant::RecordedId => recorded_id(),
             _ => input_id(),
         };
+        let unit = match variant {
+            Variant::Active | Variant::RequestedActive | Variant::DueActive => UnitActivity::Active,
+            Variant::Failed | Variant::DueFailed => UnitActivity::Failed,
+            _ => UnitActivity::Inactive,
+        };
+        // Due: an hour after the mode changed, past any N used here; not due: at once.
+        let now = match variant {
+            Variant::Due
+            | Variant::DueActive
+            | Variant::DueInactive
+            | Variant::DueFailed
+            | Variant::DueRequested => T0 + 3600,
+            _ => T0,
+        };
         match self {
-            Kind::Start => (Input::Start, T0),
+            Kind::Start => (Input::Start, now),
             Kind::Stop => (Input::Stop(StopOptions::default()), T0),
             Kind::Kill => (Input::Kill, T0),
             Kind::LocalUp => (Input::LocalUp(id), T0),
             Kind::KubeUp => (Input::KubeUp(id), T0),
             Kind::Down => (Input::Down(id), T0),
-            Kind::Approve => (
-                Input::Approve {
-                    service_active: variant == Variant::Active,
-                },
-                T0,
-            ),
-            // Due: an hour after the mode changed, past any N used here; not due: at once.
-            Kind::FailureTimeout if variant == Variant::Due => (Input::FailureTimeout, T0 + 3600),
-            Kind::FailureTimeout => (Input::FailureTimeout, T0),
+            Kind::Approve => (Input::Approve { unit }, now),
+            Kind::FailureTimeout => (Input::FailureTimeout { unit }, now),
         }
+    }
+}
+
+impl Variant {
+    /// Whether the record is fed with `start_requested_ts` set.
+    fn requested(self) -> bool {
+        matches!(
+            self,
+            Variant::RequestedActive | Variant::RequestedInactive | Variant::DueRequested
+        )
     }
 }
 
@@ -162,8 +192,15 @@ enum Variant {
     OtherId,
     Active,
     Inactive,
+    Failed,
+    RequestedActive,
+    RequestedInactive,
     Due,
     NotDue,
+    DueActive,
+    DueInactive,
+    DueFailed,
+    DueRequested,
 }
 
 impl Variant {
@@ -172,10 +209,17 @@ impl Variant {
             Variant::Only => "",
             Variant::RecordedId => "id = docker_id",
             Variant::OtherId => "id ≠ docker_id",
-            Variant::Active => "service active",
-            Variant::Inactive => "service inactive",
+            Variant::Active => "unit active",
+            Variant::Inactive => "unit inactive",
+            Variant::Failed => "unit failed",
+            Variant::RequestedActive => "start requested, unit active",
+            Variant::RequestedInactive => "start requested, unit inactive or failed",
             Variant::Due => "deadline passed",
             Variant::NotDue => "deadline not passed",
+            Variant::DueActive => "deadline passed, unit active",
+            Variant::DueInactive => "deadline passed, unit inactive",
+            Variant::DueFailed => "deadline passed, unit failed",
+            Variant::DueRequested => "deadline passed, start requested, unit inactive or failed",
         }
     }
 }
@@ -280,7 +324,12 @@ fn rows() -> Vec<Row> {
             let variants = kind.variants(owns_container(from));
             let mut group: Vec<Row> = Vec::new();
             for point in space([2, 2, 2, variants.len()]) {
-                let (input, now) = kind.input(variants[point[3]]);
+                let variant = variants[point[3]];
+                let (input, now) = kind.input(variant);
+                let mut rec = rec.clone();
+                if variant.requested() {
+                    rec.start_requested_ts = Some(T0);
+                }
                 let s = step(&rec, &config_of(point), input, now);
                 let outcome = Outcome {
                     to: s.next,
@@ -565,9 +614,12 @@ How the table is made: every state is put on its canonical STATE_DB record
 KUBE_RUNNING — hold the id ⟨recorded⟩), and fed every input under every configuration:
 `owner` = `set_owner` (local or kube), `fb` = `fallback_to_local`, `N` =
 `kube_failure_detection` (0, or 5 minutes). Inputs that carry a container id are fed ⟨recorded⟩
-(`id = docker_id`) and another id ⟨input⟩ (`id ≠ docker_id`); Approve is fed with the service
-active and inactive; FailureTimeout before and after its deadline (`transition_mode_update_ts` +
-N minutes). Outcomes with the same target state, effects and reason are merged into one row and
+(`id = docker_id`) and another id ⟨input⟩ (`id ≠ docker_id`); Start before and after the failure
+deadline (`transition_mode_update_ts` + N minutes); Approve with the unit active, inactive and
+failed (`systemctl is-active`), with and without `start_requested_ts` on the record (a daemon
+reset the failed unit to start it); FailureTimeout before and after its deadline, likewise.
+A Start from a record with `start_requested_ts` set first clears it (one HSET, not shown).
+Outcomes with the same target state, effects and reason are merged into one row and
 the condition is the shortest description of what led there; `—` means nothing matters.
 
 Effects are carried out by the driver in the order shown. `write …` is one HSET of STATE_DB
@@ -576,7 +628,8 @@ Effects are carried out by the driver in the order shown. `write …` is one HSE
 (the driver re-reads and steps again when it loses). `label add` / `label remove` act on the
 node label `<feature>_enabled=true` (queued in `KUBE_SERVER|PENDING_LABELS` when the master is
 unreachable). `to` is the state once the effects, and the inputs they feed back (`docker start`
-→ LocalUp, `systemctl stop`/`start` → Stop/Start), are carried out.
+→ LocalUp, `systemctl start` → Start, `systemctl try-restart` → Stop then Start, only if the
+unit is still active when systemd runs the job), are carried out.
 
 ";
 
@@ -636,19 +689,26 @@ mod tests {
     }
 
     #[test]
-    fn failure_timeout_falls_back_only_when_armed_and_due() {
+    fn failure_timeout_restarts_only_a_wanted_unit_when_armed_and_due() {
         let rows = rows_for(State::KubeReady, Kind::FailureTimeout);
-        let fallback: Vec<_> = rows
+        let restart: Vec<_> = rows
             .iter()
-            .filter(|(_, _, r)| *r == Reason::FailureFallsBackToLocal)
+            .filter(|(_, _, r)| *r == Reason::FailureRestartsUnit)
             .collect();
         assert_eq!(
-            fallback,
+            restart,
             vec![&(
-                "owner=kube, fb, N>0, deadline passed".to_owned(),
+                "owner=kube, fb, N>0, deadline passed, unit active".to_owned(),
                 State::Local,
-                Reason::FailureFallsBackToLocal
+                Reason::FailureRestartsUnit
             )]
+        );
+        assert!(
+            rows.iter()
+                .any(|(c, to, r)| *r == Reason::FailureUnitStopped
+                    && *to == State::KubeReady
+                    && c.contains("unit inactive")),
+            "{rows:?}"
         );
     }
 

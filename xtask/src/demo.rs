@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use ctrmgr_core::machine::CAS_RETRIES;
 use ctrmgr_core::{
     ContainerId, CurrentOwner, Effect, FeatureConfig, FeatureRecord, Input, KubeAnswer, Owner,
-    State, StopOptions, Target, Timestamp, approval_pending, next_deadline, step,
+    State, StopOptions, Target, Timestamp, UnitActivity, approval_pending, next_deadline, step,
 };
 
 use crate::render;
@@ -314,7 +314,8 @@ impl World {
                     self.lines.push(Line::Event(
                         "kube-monit: the failure deadline passed".to_owned(),
                     ));
-                    self.feed(Input::FailureTimeout);
+                    let unit = self.unit();
+                    self.feed(Input::FailureTimeout { unit });
                 }
             }
         }
@@ -382,14 +383,11 @@ impl World {
         }
         if approval_pending(&self.rec) && self.hostcfgd_seen.as_ref() != Some(&self.rec) {
             self.hostcfgd_seen = Some(self.rec.clone());
-            let active = self.service_active;
+            let unit = self.unit();
             self.lines.push(Line::Event(format!(
-                "hostcfgd: sees transition_mode=kube_pending (service {})",
-                if active { "active" } else { "inactive" }
+                "hostcfgd: sees transition_mode=kube_pending (unit {unit})"
             )));
-            self.feed(Input::Approve {
-                service_active: active,
-            });
+            self.feed(Input::Approve { unit });
             return true;
         }
         false
@@ -420,6 +418,15 @@ impl World {
         let id = format!("{kind}-{n}");
         *n += 1;
         ContainerId::new(&id).expect("kind-N is a valid container id")
+    }
+
+    /// What `systemctl is-active` says (this world's unit never fails).
+    fn unit(&self) -> UnitActivity {
+        if self.service_active {
+            UnitActivity::Active
+        } else {
+            UnitActivity::Inactive
+        }
     }
 
     fn systemctl_start(&mut self) {
@@ -521,12 +528,16 @@ impl World {
                     }
                     w.apply(&mut self.rec);
                 }
-                Effect::SystemctlStop => self.systemctl_stop(),
-                Effect::SystemctlStart => self.systemctl_start(),
-                Effect::SystemctlRestart => {
-                    self.systemctl_stop();
-                    self.systemctl_start();
+                Effect::SystemctlResetFailed => {}
+                Effect::SystemctlTryRestart => {
+                    if self.service_active {
+                        self.systemctl_stop();
+                        self.systemctl_start();
+                    } else {
+                        self.note("systemctl try-restart: the unit is not active, nothing to do");
+                    }
                 }
+                Effect::SystemctlStart => self.systemctl_start(),
                 Effect::Answer(a) => {
                     if let (Input::KubeUp(id), Some(k)) = (input, self.kube.as_mut())
                         && k.id == *id
@@ -756,14 +767,9 @@ fn input_text(input: &Input) -> String {
         Input::LocalUp(id) | Input::KubeUp(id) | Input::Down(id) => {
             format!("{}({id})", input.name())
         }
-        Input::Approve { service_active } => format!(
-            "Approve({})",
-            if *service_active {
-                "active"
-            } else {
-                "inactive"
-            }
-        ),
+        Input::Approve { unit } | Input::FailureTimeout { unit } => {
+            format!("{}({unit})", input.name())
+        }
         _ => input.name().to_owned(),
     }
 }

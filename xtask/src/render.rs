@@ -33,9 +33,9 @@ pub fn effect(e: &Effect, name: IdNamer<'_>) -> String {
             name(id)
         ),
         Effect::Write(w) => write(w, name),
-        Effect::SystemctlStop => "systemctl stop".to_owned(),
+        Effect::SystemctlResetFailed => "systemctl reset-failed".to_owned(),
+        Effect::SystemctlTryRestart => "systemctl try-restart".to_owned(),
         Effect::SystemctlStart => "systemctl start".to_owned(),
-        Effect::SystemctlRestart => "systemctl restart".to_owned(),
         Effect::Answer(a) => format!("answer {}", answer(*a)),
     }
 }
@@ -52,6 +52,11 @@ fn write(w: &StateWrite, name: IdNamer<'_>) -> String {
     }
     if let Some(m) = w.mode {
         parts.push(format!("mode={m}"));
+    }
+    match w.start_requested {
+        Some(true) => parts.push("start_requested_ts=now".to_owned()),
+        Some(false) => parts.push("start_requested_ts=\"\"".to_owned()),
+        None => {}
     }
     if let Some(g) = w.guard {
         parts.push(format!("(if mode={g})"));
@@ -83,6 +88,7 @@ mod tests {
                 docker_id: Some(id),
             }),
             mode: Some(TransitionMode::KubeRunning),
+            start_requested: None,
             now: 7,
         });
         assert_eq!(
@@ -100,6 +106,7 @@ mod tests {
                 docker_id: None,
             }),
             mode: None,
+            start_requested: None,
             now: 7,
         });
         assert_eq!(

@@ -8,8 +8,8 @@
 
 use ctrmgr_core::{
     CurrentOwner, Effect, FeatureConfig, FeatureRecord, Input, KubeAnswer, Owner, OwnerWrite,
-    Reason, State, StateWrite, Step, StopOptions, Target, Timestamp, TransitionMode, apply_writes,
-    approval_pending, next_deadline, step,
+    Reason, State, StateWrite, Step, StopOptions, Target, Timestamp, TransitionMode,
+    UnitActivity as U, apply_writes, approval_pending, next_deadline, step,
 };
 
 use crate::{EARLIER, NOW, cid};
@@ -80,6 +80,7 @@ fn owner_write(owner: CurrentOwner, id: Option<&str>) -> Effect {
             docker_id: id.map(cid),
         }),
         mode: None,
+        start_requested: None,
         now: NOW,
     })
 }
@@ -89,6 +90,7 @@ fn mode_write(guard: TransitionMode, mode: TransitionMode) -> Effect {
         guard: Some(guard),
         owner: None,
         mode: Some(mode),
+        start_requested: None,
         now: NOW,
     })
 }
@@ -106,6 +108,7 @@ fn both_write(
             docker_id: id.map(cid),
         }),
         mode: Some(mode),
+        start_requested: None,
         now: NOW,
     })
 }
@@ -166,6 +169,7 @@ fn expect(
         docker_id: id.map(cid),
         transition_mode: mode,
         transition_mode_update_ts: ts(mode_written),
+        start_requested_ts: None,
     }
 }
 
@@ -1183,24 +1187,47 @@ fn down_with_an_id_that_is_not_the_recorded_one_changes_nothing_in_any_state() {
 
 // ---- Approve (hostcfgd) -----------------------------------------------------------------------
 
+/// A write of `start_requested_ts` (set, guarded on `guard`; or cleared, unguarded).
+fn requested_write(guard: Option<TransitionMode>, requested: bool) -> Effect {
+    Effect::Write(StateWrite {
+        guard,
+        owner: None,
+        mode: None,
+        start_requested: Some(requested),
+        now: NOW,
+    })
+}
+
+/// `r` with `start_requested_ts` set (a daemon reset the failed unit to start it).
+fn requested(mut r: FeatureRecord) -> FeatureRecord {
+    r.start_requested_ts = Some(EARLIER);
+    r
+}
+
 #[test]
-fn local_to_kube_approve_with_kube_owner_stops_and_lets_the_start_approve() {
-    // Local runs, so the approval goes ahead whatever is-active said. hostcfgd writes nothing
-    // itself: a plan decided before its stop could be stale by the time it wrote.
-    for service_active in [true, false] {
-        let r = rec_of(State::LocalToKube);
+fn approve_of_an_active_unit_is_reset_failed_then_one_try_restart_job_and_no_write() {
+    // hostcfgd writes nothing itself: a plan decided before the job could be stale by the
+    // time it wrote. The try-restart job is one systemd job: a crash of hostcfgd cannot cut
+    // it in two, and an operator's stop that comes first turns it into nothing.
+    for (state, c, to) in [
+        (State::LocalToKube, kube(), State::KubeReady),
+        (State::LocalToKube, local(), State::Local),
+        (State::KubePending, kube(), State::KubeReady),
+        (State::KubePending, local(), State::Local),
+    ] {
+        let r = rec_of(state);
         let after = check(
             &r,
-            &kube(),
-            Input::Approve { service_active },
-            State::KubeReady,
-            vec![Effect::SystemctlStop, Effect::SystemctlStart],
-            Reason::ApproveStopsAndStarts,
+            &c,
+            Input::Approve { unit: U::Active },
+            to,
+            vec![Effect::SystemctlResetFailed, Effect::SystemctlTryRestart],
+            Reason::ApproveRestartsUnit,
         );
-        assert_eq!(after, unchanged(&r));
+        assert_eq!(after, unchanged(&r), "{state}");
     }
-    // As the driver runs it: the Stop fed by systemctl stop, then the Start fed by systemctl
-    // start, which approves in place and adds the label.
+    // As systemd runs the restart: the Stop fed by ExecStop, then the Start fed by
+    // ExecStartPre, which approves in place and adds the label.
     let r = rec_of(State::LocalToKube);
     let stopped = check(
         &r,
@@ -1225,111 +1252,108 @@ fn local_to_kube_approve_with_kube_owner_stops_and_lets_the_start_approve() {
 }
 
 #[test]
-fn local_to_kube_approve_with_local_owner_stops_and_starts_local_without_kube_ready() {
-    for service_active in [true, false] {
-        let r = rec_of(State::LocalToKube);
+fn approve_never_starts_a_unit_the_operator_stopped() {
+    // Issue 8, item 3: an inactive unit is what systemd records after an operator's stop.
+    for state in [State::LocalToKube, State::KubePending] {
+        for c in [local(), kube(), kube_fb(), armed(1)] {
+            let r = rec_of(state);
+            let after = check(
+                &r,
+                &c,
+                Input::Approve { unit: U::Inactive },
+                state,
+                vec![],
+                Reason::ApproveDeferredUnitStopped,
+            );
+            assert_eq!(after, unchanged(&r), "{state}");
+        }
+    }
+}
+
+#[test]
+fn approve_of_a_failed_unit_marks_the_row_then_resets_and_starts_it() {
+    // A unit systemd gave up on (StartLimitBurst after a crash-looping kube image) is still
+    // wanted: the approval goes ahead, and the marker lets a restarted hostcfgd finish it.
+    let r = rec_of(State::KubePending);
+    let after = check(
+        &r,
+        &kube(),
+        Input::Approve { unit: U::Failed },
+        State::KubeReady,
+        vec![
+            requested_write(Some(M::KubePending), true),
+            Effect::SystemctlResetFailed,
+            Effect::SystemctlStart,
+        ],
+        Reason::ApproveStartsFailedUnit,
+    );
+    assert_eq!(after.start_requested_ts, Some(NOW));
+    assert!(approval_pending(&after));
+    // hostcfgd crashed after its reset-failed: the unit is inactive now, but the marker says
+    // this system reset it, so the restarted hostcfgd finishes the start.
+    check(
+        &after,
+        &kube(),
+        Input::Approve { unit: U::Inactive },
+        State::KubeReady,
+        vec![Effect::SystemctlResetFailed, Effect::SystemctlStart],
+        Reason::ApproveFinishesRequestedStart,
+    );
+    // The Start clears the marker first, then approves.
+    let started = step(&after, &kube(), Input::Start, NOW);
+    assert_eq!(
+        started.effects,
+        vec![
+            requested_write(None, false),
+            mode_write(M::KubePending, M::KubeReady),
+            Effect::LabelAdd
+        ]
+    );
+    let mut done = after.clone();
+    apply_writes(&mut done, &started.effects);
+    assert_eq!(done.start_requested_ts, None);
+    assert!(!approval_pending(&done));
+}
+
+#[test]
+fn a_marker_left_on_a_row_that_is_no_longer_pending_is_finished_or_cleared() {
+    for state in State::ALL {
+        let r = requested(rec_of(state));
+        assert!(approval_pending(&r), "{state}");
+        if matches!(state, State::LocalToKube | State::KubePending) {
+            continue;
+        }
+        for unit in [U::Inactive, U::Failed] {
+            let s = step(&r, &kube(), Input::Approve { unit }, NOW);
+            assert_eq!(
+                s.effects,
+                vec![Effect::SystemctlResetFailed, Effect::SystemctlStart],
+                "{state} {unit}"
+            );
+            assert_eq!(s.reason, Reason::ApproveFinishesRequestedStart);
+        }
         let after = check(
             &r,
-            &local(),
-            Input::Approve { service_active },
-            State::Local,
-            vec![Effect::SystemctlStop, Effect::SystemctlStart],
-            Reason::ApproveStopsAndStarts,
+            &kube(),
+            Input::Approve { unit: U::Active },
+            state,
+            vec![requested_write(None, false)],
+            Reason::ApproveRequestDone,
         );
-        assert_eq!(after, unchanged(&r));
+        assert!(!approval_pending(&after), "{state}");
     }
-    // As the driver runs it: the Stop drops the pending request, the Start runs local.
-    let r = rec_of(State::LocalToKube);
-    let stopped = check(
-        &r,
-        &local(),
-        Input::Stop(OPTS),
-        State::Init,
-        vec![
-            Effect::LabelRemove,
-            docker_stop(LOCAL_ID, OPTS.grace_secs),
-            both_write(M::KubePending, O::None, None, M::None),
-        ],
-        Reason::StopLocalToKubeOwnerLocal,
-    );
-    let started = check(
-        &stopped,
-        &local(),
-        Input::Start,
-        State::Local,
-        vec![Effect::DockerStart],
-        Reason::StartLocal,
-    );
-    assert_eq!(started, expect(O::None, None, M::None, true, true));
 }
 
 #[test]
-fn kube_pending_approve_with_active_service_and_kube_owner_stops_and_lets_the_start_approve() {
-    let r = rec_of(State::KubePending);
-    let after = check(
-        &r,
-        &kube(),
-        Input::Approve {
-            service_active: true,
-        },
-        State::KubeReady,
-        vec![Effect::SystemctlStop, Effect::SystemctlStart],
-        Reason::ApproveStopsAndStarts,
-    );
-    assert_eq!(after, unchanged(&r));
-    // As the driver runs it: the Stop keeps the label and the request, the Start approves.
-    let stopped = check(
-        &r,
-        &kube(),
-        Input::Stop(OPTS),
-        State::KubePending,
-        vec![],
-        Reason::StopPendingKeepsApproval,
-    );
-    let started = check(
-        &stopped,
-        &kube(),
-        Input::Start,
-        State::KubeReady,
-        vec![mode_write(M::KubePending, M::KubeReady), Effect::LabelAdd],
-        Reason::StartApprovesPending,
-    );
-    assert_eq!(started, expect(O::None, None, M::KubeReady, false, true));
-}
-
-#[test]
-fn kube_pending_approve_with_active_service_and_local_owner_stops_and_starts_local() {
-    let r = rec_of(State::KubePending);
-    let after = check(
-        &r,
-        &local(),
-        Input::Approve {
-            service_active: true,
-        },
-        State::Local,
-        vec![Effect::SystemctlStop, Effect::SystemctlStart],
-        Reason::ApproveStopsAndStarts,
-    );
-    assert_eq!(after, unchanged(&r));
-}
-
-#[test]
-fn a_stale_approval_after_an_in_place_approval_still_ends_with_the_service_started() {
+fn a_stale_approval_after_an_in_place_approval_restarts_an_active_unit_and_ends_approved() {
     // hostcfgd decided Approve in KUBE_PENDING; systemd's Restart=always Start approved in place
-    // before hostcfgd's `systemctl stop` ran. Its plan holds no write that could lose, so the
-    // stop and the start it carries out bring the feature back up.
+    // before hostcfgd's job ran. Its plan holds no write that could lose: the restart it
+    // carries out brings the feature back up, approved again.
     let r = rec_of(State::KubePending);
-    let plan = step(
-        &r,
-        &kube(),
-        Input::Approve {
-            service_active: true,
-        },
-        NOW,
-    );
+    let plan = step(&r, &kube(), Input::Approve { unit: U::Active }, NOW);
     assert_eq!(
         plan.effects,
-        vec![Effect::SystemctlStop, Effect::SystemctlStart]
+        vec![Effect::SystemctlResetFailed, Effect::SystemctlTryRestart]
     );
     let approved = check(
         &r,
@@ -1359,24 +1383,6 @@ fn a_stale_approval_after_an_in_place_approval_still_ends_with_the_service_start
 }
 
 #[test]
-fn kube_pending_approve_with_inactive_service_does_nothing_until_the_next_start() {
-    for c in [local(), kube()] {
-        let r = rec_of(State::KubePending);
-        let after = check(
-            &r,
-            &c,
-            Input::Approve {
-                service_active: false,
-            },
-            State::KubePending,
-            vec![],
-            Reason::ApproveDeferredServiceInactive,
-        );
-        assert_eq!(after, unchanged(&r));
-    }
-}
-
-#[test]
 fn approve_without_a_pending_kube_container_does_nothing() {
     for state in [
         State::Init,
@@ -1385,12 +1391,12 @@ fn approve_without_a_pending_kube_container_does_nothing() {
         State::KubeRunning,
         State::KubeStopped,
     ] {
-        for service_active in [true, false] {
+        for unit in U::ALL {
             let r = rec_of(state);
             let after = check(
                 &r,
                 &kube(),
-                Input::Approve { service_active },
+                Input::Approve { unit },
                 state,
                 vec![],
                 Reason::ApproveNothingPending,
@@ -1408,21 +1414,59 @@ fn waiting_since_earlier(state: State) -> FeatureRecord {
 }
 
 #[test]
-fn kube_ready_failure_timeout_after_the_deadline_clears_mode_and_restarts_the_service() {
-    let c = armed(5);
-    let r = waiting_since_earlier(State::KubeReady);
-    let after = check(
+fn failure_timeout_of_an_active_unit_is_a_bare_try_restart_whose_start_falls_back() {
+    for state in [State::KubeReady, State::KubeStopped] {
+        let c = armed(5);
+        let r = waiting_since_earlier(state);
+        let after = check(
+            &r,
+            &c,
+            Input::FailureTimeout { unit: U::Active },
+            State::Local,
+            vec![Effect::SystemctlResetFailed, Effect::SystemctlTryRestart],
+            Reason::FailureRestartsUnit,
+        );
+        // kube-monit writes nothing: a crash after its job leaves nothing half-done.
+        assert_eq!(after, unchanged(&r), "{state}");
+    }
+    // KUBE_STOPPED: the restart's Stop keeps the state, and its Start decides the fallback
+    // from the deadline.
+    let c = armed(1);
+    let r = waiting_since_earlier(State::KubeStopped);
+    let stopped = check(
         &r,
         &c,
-        Input::FailureTimeout,
-        State::Local,
-        vec![mode_write(M::KubeReady, M::None), Effect::SystemctlRestart],
-        Reason::FailureFallsBackToLocal,
+        Input::Stop(OPTS),
+        State::KubeStopped,
+        vec![],
+        Reason::StopKubeStoppedKeepsLabel,
     );
-    assert_eq!(after, expect(O::None, None, M::None, false, true));
-    // The restart's Start from INIT with fallback runs the local image and keeps the label.
+    let started = check(
+        &stopped,
+        &c,
+        Input::Start,
+        State::Local,
+        vec![
+            mode_write(M::KubeStopped, M::None),
+            Effect::LabelAdd,
+            Effect::DockerStart,
+        ],
+        Reason::StartFallsBackAfterDeadline,
+    );
+    assert_eq!(started, expect(O::None, None, M::None, false, true));
+    // KUBE_READY: the restart's Stop goes to INIT, and the Start from INIT with fallback runs
+    // the local image and adds the label back.
+    let r = waiting_since_earlier(State::KubeReady);
+    let stopped = check(
+        &r,
+        &c,
+        Input::Stop(OPTS),
+        State::Init,
+        vec![Effect::LabelRemove, mode_write(M::KubeReady, M::None)],
+        Reason::StopReady,
+    );
     check(
-        &after,
+        &stopped,
         &c,
         Input::Start,
         State::Local,
@@ -1432,21 +1476,84 @@ fn kube_ready_failure_timeout_after_the_deadline_clears_mode_and_restarts_the_se
 }
 
 #[test]
-fn kube_stopped_failure_timeout_after_the_deadline_clears_mode_and_restarts_the_service() {
-    let c = armed(1);
-    let r = waiting_since_earlier(State::KubeStopped);
-    let after = check(
-        &r,
-        &c,
-        Input::FailureTimeout,
+fn failure_timeout_never_starts_a_unit_the_operator_stopped() {
+    // Issue 8, item 3: owner kube, fallback, N > 0; the operator's `systemctl stop` left
+    // KUBE_STOPPED with the unit inactive. N minutes later, kube-monit does nothing.
+    for state in [State::KubeReady, State::KubeStopped] {
+        let r = waiting_since_earlier(state);
+        let after = check(
+            &r,
+            &armed(1),
+            Input::FailureTimeout { unit: U::Inactive },
+            state,
+            vec![],
+            Reason::FailureUnitStopped,
+        );
+        assert_eq!(after, unchanged(&r), "{state}");
+    }
+    // When the operator starts it again, that Start falls back at once.
+    check(
+        &rec_of(State::KubeStopped),
+        &armed(1),
+        Input::Start,
         State::Local,
         vec![
             mode_write(M::KubeStopped, M::None),
-            Effect::SystemctlRestart,
+            Effect::LabelAdd,
+            Effect::DockerStart,
         ],
-        Reason::FailureFallsBackToLocal,
+        Reason::StartFallsBackAfterDeadline,
     );
-    assert_eq!(after, expect(O::None, None, M::None, false, true));
+}
+
+#[test]
+fn failure_timeout_of_a_failed_unit_marks_resets_and_starts_and_a_crash_is_finished_later() {
+    let c = armed(1);
+    let r = waiting_since_earlier(State::KubeStopped);
+    let marked = check(
+        &r,
+        &c,
+        Input::FailureTimeout { unit: U::Failed },
+        State::Local,
+        vec![
+            requested_write(Some(M::KubeStopped), true),
+            Effect::SystemctlResetFailed,
+            Effect::SystemctlStart,
+        ],
+        Reason::FailureStartsFailedUnit,
+    );
+    // kube-monit crashed after its reset-failed: the unit is inactive and the row marked;
+    // either daemon finishes the start.
+    assert!(approval_pending(&marked));
+    for input in [
+        Input::FailureTimeout { unit: U::Inactive },
+        Input::Approve { unit: U::Inactive },
+    ] {
+        let s = step(&marked, &c, input, NOW);
+        assert_eq!(
+            s.effects,
+            vec![Effect::SystemctlResetFailed, Effect::SystemctlStart]
+        );
+        assert_eq!(s.next, State::Local);
+    }
+}
+
+#[test]
+fn a_start_from_kube_ready_or_kube_stopped_before_the_deadline_does_not_fall_back() {
+    let c = armed(10);
+    for (state, reason) in [
+        (State::KubeReady, Reason::StartAlreadyUnderWay),
+        (State::KubeStopped, Reason::StartKubeAfterStopped),
+    ] {
+        let r = waiting_since_earlier(state);
+        let deadline = next_deadline(&r, &c).expect("armed");
+        let s = step(&r, &c, Input::Start, deadline - 1);
+        assert_eq!(s.reason, reason, "{state}");
+        assert_eq!(s.next, State::KubeReady, "{state}");
+        let s = step(&r, &c, Input::Start, deadline);
+        assert_eq!(s.reason, Reason::StartFallsBackAfterDeadline, "{state}");
+        assert_eq!(s.next, State::Local, "{state}");
+    }
 }
 
 #[test]
@@ -1456,7 +1563,12 @@ fn failure_timeout_before_the_deadline_is_not_due_and_at_the_deadline_is() {
         let r = waiting_since_earlier(state);
         let deadline = next_deadline(&r, &c).expect("armed in a waiting state");
         assert_eq!(deadline, EARLIER + 3 * 60);
-        let early = step(&r, &c, Input::FailureTimeout, deadline - 1);
+        let early = step(
+            &r,
+            &c,
+            Input::FailureTimeout { unit: U::Active },
+            deadline - 1,
+        );
         assert_eq!(
             early,
             Step {
@@ -1465,8 +1577,8 @@ fn failure_timeout_before_the_deadline_is_not_due_and_at_the_deadline_is() {
                 reason: Reason::FailureNotDue
             }
         );
-        let due = step(&r, &c, Input::FailureTimeout, deadline);
-        assert_eq!(due.reason, Reason::FailureFallsBackToLocal, "{state}");
+        let due = step(&r, &c, Input::FailureTimeout { unit: U::Active }, deadline);
+        assert_eq!(due.reason, Reason::FailureRestartsUnit, "{state}");
         assert_eq!(due.next, State::Local);
     }
 }
@@ -1477,8 +1589,8 @@ fn failure_timeout_without_a_mode_timestamp_is_due_at_once() {
     let mut r = rec_of(State::KubeReady);
     r.transition_mode_update_ts = None;
     assert_eq!(next_deadline(&r, &c), Some(600));
-    let s = step(&r, &c, Input::FailureTimeout, NOW);
-    assert_eq!(s.reason, Reason::FailureFallsBackToLocal);
+    let s = step(&r, &c, Input::FailureTimeout { unit: U::Active }, NOW);
+    assert_eq!(s.reason, Reason::FailureRestartsUnit);
 }
 
 #[test]
@@ -1501,7 +1613,7 @@ fn failure_timeout_does_not_apply_unless_owner_is_kube_with_fallback_and_n_above
             let after = check(
                 &r,
                 &c,
-                Input::FailureTimeout,
+                Input::FailureTimeout { unit: U::Active },
                 state,
                 vec![],
                 Reason::FailureNotApplicable,
@@ -1524,7 +1636,12 @@ fn failure_timeout_does_not_apply_where_a_container_runs_or_waits_for_approval()
         let r = rec_of(state);
         assert_eq!(next_deadline(&r, &c), None, "{state}");
         // Long after any deadline.
-        let s = step(&r, &c, Input::FailureTimeout, NOW + 1_000_000);
+        let s = step(
+            &r,
+            &c,
+            Input::FailureTimeout { unit: U::Active },
+            NOW + 1_000_000,
+        );
         assert_eq!(
             s,
             Step {
@@ -1669,6 +1786,7 @@ fn a_non_canonical_record_is_stepped_as_the_state_it_reads_as_with_its_real_mode
         docker_id: Some(cid(KUBE_ID)),
         transition_mode: M::KubePending,
         transition_mode_update_ts: Some(EARLIER),
+        start_requested_ts: None,
     };
     let after = check(
         &r,
@@ -1705,6 +1823,7 @@ fn all_records() -> Vec<FeatureRecord> {
                         docker_id: id.clone(),
                         transition_mode: mode,
                         transition_mode_update_ts: ts,
+                        start_requested_ts: ts,
                     });
                 }
             }
@@ -1720,14 +1839,11 @@ fn all_inputs() -> Vec<Input> {
         Input::Stop(StopOptions::default()),
         Input::Stop(OPTS),
         Input::Kill,
-        Input::Approve {
-            service_active: true,
-        },
-        Input::Approve {
-            service_active: false,
-        },
-        Input::FailureTimeout,
     ];
+    for unit in U::ALL {
+        out.push(Input::Approve { unit });
+        out.push(Input::FailureTimeout { unit });
+    }
     for id in [KUBE_ID, OTHER_ID] {
         out.push(Input::LocalUp(cid(id)));
         out.push(Input::KubeUp(cid(id)));
@@ -1784,7 +1900,7 @@ fn every_state_answers_every_input_under_every_config_without_panicking() {
         }
     }
     assert_eq!(kinds.len(), 8, "every input kind was stepped: {kinds:?}");
-    assert_eq!(answered, 90 * 12 * 13 * 4);
+    assert_eq!(answered, 90 * 12 * 16 * 4);
 }
 
 #[test]

@@ -159,6 +159,7 @@ fn claim(id: usize, now: u64) -> StateWrite {
             docker_id: ContainerId::new(&format!("container{id}")).ok(),
         }),
         mode: Some(TransitionMode::KubeRunning),
+        start_requested: None,
         now,
     }
 }
@@ -224,6 +225,7 @@ async fn guarded_write_accepts_every_spelling_of_the_guarded_mode_and_refuses_ot
         guard: Some(guard),
         owner: None,
         mode: Some(TransitionMode::KubePending),
+        start_requested: None,
         now: 7,
     };
 
@@ -290,6 +292,7 @@ async fn guarded_write_on_a_malformed_mode_is_invalid_data() {
                 guard: Some(TransitionMode::KubePending),
                 owner: None,
                 mode: Some(TransitionMode::KubeReady),
+                start_requested: None,
                 now: 1,
             },
         )

@@ -77,6 +77,7 @@ async fn feature_record_round_trips_through_state_db() {
         docker_id: Some(ContainerId::new("0123456789ab").expect("id")),
         transition_mode: TransitionMode::KubeRunning,
         transition_mode_update_ts: Some(1_700_000_002),
+        start_requested_ts: None,
     };
     db.set_feature_record(&lldp, &rec).await.expect("write");
     assert_eq!(db.feature_record(&lldp).await.expect("read"), rec);
@@ -135,6 +136,7 @@ async fn write_state_puts_owner_id_and_timestamps_in_one_row_update() {
             docker_id: ContainerId::new("abc123").ok(),
         }),
         mode: None,
+        start_requested: None,
         now: 100,
     };
     assert!(db.write_state(&snmp, &owner).await.expect("write"));
@@ -154,6 +156,7 @@ async fn write_state_puts_owner_id_and_timestamps_in_one_row_update() {
             docker_id: None,
         }),
         mode: Some(TransitionMode::KubePending),
+        start_requested: None,
         now: 200,
     };
     assert!(db.write_state(&snmp, &mode).await.expect("guarded write"));
@@ -170,6 +173,55 @@ async fn write_state_puts_owner_id_and_timestamps_in_one_row_update() {
     assert_eq!(
         db.feature_record(&snmp).await.expect("read").state(),
         State::KubePending
+    );
+}
+
+#[tokio::test]
+async fn write_state_sets_and_clears_the_start_requested_marker_guarded_on_the_mode() {
+    let r = redis();
+    let db = connect(&r).await;
+    let mut raw = Raw::new(&r).await;
+    let snmp = feature("snmp");
+    let marker = |guard, requested, now| StateWrite {
+        guard,
+        owner: None,
+        mode: None,
+        start_requested: Some(requested),
+        now,
+    };
+    // The guard is the mode the daemon decided on: a changed mode refuses the marker.
+    assert!(
+        !db.write_state(&snmp, &marker(Some(TransitionMode::KubePending), true, 300))
+            .await
+            .expect("guarded write")
+    );
+    assert!(
+        db.write_state(&snmp, &marker(Some(TransitionMode::None), true, 300))
+            .await
+            .expect("guarded write")
+    );
+    assert_eq!(
+        raw.hgetall(&db, DbName::StateDb, "FEATURE|snmp").await,
+        fields(&[("start_requested_ts", "300")])
+    );
+    assert_eq!(
+        db.feature_record(&snmp)
+            .await
+            .expect("read")
+            .start_requested_ts,
+        Some(300)
+    );
+    assert!(
+        db.write_state(&snmp, &marker(None, false, 400))
+            .await
+            .expect("write")
+    );
+    assert_eq!(
+        db.feature_record(&snmp)
+            .await
+            .expect("read")
+            .start_requested_ts,
+        None
     );
 }
 

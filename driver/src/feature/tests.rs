@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use ctrmgr_core::label::apply as apply_ops;
 use ctrmgr_core::machine::StateWrite;
 use ctrmgr_core::ports::{ExitStatus, FeatureView};
-use ctrmgr_core::{CurrentOwner, DeviceMetadata, ServerConfig, ServerStatus, TransitionMode};
+use ctrmgr_core::{
+    CurrentOwner, DeviceMetadata, ServerConfig, ServerStatus, TransitionMode, UnitActivity,
+};
 use tokio::sync::{oneshot, watch};
 
 use super::*;
@@ -402,8 +404,16 @@ impl Systemd for Units {
         self.record("restart", unit);
         Ok(())
     }
-    async fn is_active(&self, _: &str) -> Result<bool, FakeError> {
-        Ok(true)
+    async fn try_restart(&self, unit: &str) -> Result<(), FakeError> {
+        self.record("try-restart", unit);
+        Ok(())
+    }
+    async fn reset_failed(&self, unit: &str) -> Result<(), FakeError> {
+        self.record("reset-failed", unit);
+        Ok(())
+    }
+    async fn activity(&self, _: &str) -> Result<ctrmgr_core::UnitActivity, FakeError> {
+        Ok(ctrmgr_core::UnitActivity::Active)
     }
 }
 
@@ -987,25 +997,62 @@ async fn record_exit_of_the_owner_records_down_and_of_another_id_changes_nothing
 // ---- Approve: systemctl without the lock ----------------------------------------------------
 
 #[tokio::test]
-async fn approve_stops_and_starts_the_service_without_holding_the_lock_and_writes_nothing_itself() {
+async fn approve_of_an_active_unit_resets_and_try_restarts_it_without_the_lock_and_writes_nothing()
+{
     let before = record(State::LocalToKube, Some(LOCAL_ID));
     let w = World::new(Some(config(Owner::Kube, false)), before.clone());
     *lock(&w.units.0.lock_probe) = Some(w.lock_path());
 
     let out = w
         .run(Input::Approve {
-            service_active: true,
+            unit: UnitActivity::Active,
         })
         .await;
 
-    assert_eq!(w.units.calls(), ["stop snmp", "start snmp"]);
+    assert_eq!(w.units.calls(), ["reset-failed snmp", "try-restart snmp"]);
     assert_eq!(*lock(&w.units.0.lock_free), [true, true]);
     // The unit's own `container stop` and `container start` (not run by this stand-in for
     // systemd) do the writes: the Start from KUBE_PENDING sets kube_ready.
     assert!(w.store.writes().is_empty(), "{:?}", w.store.writes());
     assert_eq!(w.store.record(), before);
-    assert_eq!(out.reason, Reason::ApproveStopsAndStarts);
+    assert_eq!(out.reason, Reason::ApproveRestartsUnit);
     assert_eq!(out.to, State::KubeReady);
+}
+
+#[tokio::test]
+async fn approve_of_a_failed_unit_marks_the_row_before_it_resets_and_starts_the_unit() {
+    let before = record(State::KubePending, None);
+    let w = World::new(Some(config(Owner::Kube, false)), before);
+
+    let out = w
+        .run(Input::Approve {
+            unit: UnitActivity::Failed,
+        })
+        .await;
+
+    assert_eq!(w.units.calls(), ["reset-failed snmp", "start snmp"]);
+    let writes = w.store.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes[0].start_requested, Some(true));
+    assert_eq!(writes[0].guard, Some(TransitionMode::KubePending));
+    assert!(w.store.record().start_requested_ts.is_some());
+    assert_eq!(out.reason, Reason::ApproveStartsFailedUnit);
+}
+
+#[tokio::test]
+async fn approve_of_an_inactive_unit_starts_nothing() {
+    let before = record(State::KubePending, None);
+    let w = World::new(Some(config(Owner::Kube, false)), before.clone());
+
+    let out = w
+        .run(Input::Approve {
+            unit: UnitActivity::Inactive,
+        })
+        .await;
+
+    assert!(w.units.calls().is_empty(), "{:?}", w.units.calls());
+    assert_eq!(w.store.record(), before);
+    assert_eq!(out.reason, Reason::ApproveDeferredUnitStopped);
 }
 
 // ---- a build without Kubernetes ------------------------------------------------------------

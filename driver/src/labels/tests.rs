@@ -215,8 +215,16 @@ impl ctrmgr_core::ports::Systemd for FakeSystemd {
         self.record("restart", unit);
         Ok(())
     }
-    async fn is_active(&self, _: &str) -> Result<bool, FakeError> {
-        Ok(true)
+    async fn try_restart(&self, unit: &str) -> Result<(), FakeError> {
+        self.record("try-restart", unit);
+        Ok(())
+    }
+    async fn reset_failed(&self, unit: &str) -> Result<(), FakeError> {
+        self.record("reset-failed", unit);
+        Ok(())
+    }
+    async fn activity(&self, _: &str) -> Result<ctrmgr_core::UnitActivity, FakeError> {
+        Ok(ctrmgr_core::UnitActivity::Active)
     }
 }
 

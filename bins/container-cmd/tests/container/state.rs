@@ -60,6 +60,7 @@ async fn up_kube_waits_for_approval_then_proceeds_when_another_task_sets_kube_re
                 guard: Some(TransitionMode::KubePending),
                 owner: None,
                 mode: Some(TransitionMode::KubeReady),
+                start_requested: None,
                 now: 1,
             },
         )
