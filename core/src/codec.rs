@@ -7,10 +7,13 @@
 
 use std::collections::HashMap;
 
+pub mod upstream;
+
 use crate::label::{LabelOp, LabelParseError};
+use crate::machine::StateWrite;
 use crate::types::{
-    ContainerId, CurrentOwner, DeviceMetadata, FeatureConfig, FeatureRecord, Owner, ServerConfig,
-    ServerStatus, Timestamp, TransitionMode,
+    ContainerId, CurrentOwner, DeviceMetadata, FeatureConfig, FeatureName, FeatureRecord, Owner,
+    ServerConfig, ServerStatus, Timestamp, TransitionMode,
 };
 
 /// Redis hash fields as read with `HGETALL`.
@@ -240,7 +243,7 @@ pub fn parse_transition_mode(
 /// Decodes CONFIG_DB `FEATURE|<f>`. `key` is the row's name for messages (`FEATURE|snmp`).
 pub fn decode_feature_config(key: &str, fields: &Fields) -> Result<FeatureConfig, DecodeError> {
     let set_owner = parse_set_owner(key, field(fields, SET_OWNER))?;
-    let fallback_to_local = opt_bool(fields, key, FALLBACK_TO_LOCAL, false)?;
+    let fallback_to_local = decode_fallback(key, fields)?;
     let kube_failure_detection_mins = match field(fields, KUBE_FAILURE_DETECTION) {
         None => 0,
         Some(v) => v
@@ -253,6 +256,20 @@ pub fn decode_feature_config(key: &str, fields: &Fields) -> Result<FeatureConfig
         kube_failure_detection_mins,
         state: field(fields, FEATURE_STATE).map(str::to_owned),
     })
+}
+
+/// `fallback_to_local` when present; else the negation of upstream's `no_fallback_to_local`
+/// when present; else the seed's default, `false`. (`sonic-kube migrate` writes
+/// `fallback_to_local=true` for `set_owner=kube` rows with neither field, so that a switch
+/// upgraded from upstream keeps upstream's default.)
+pub fn decode_fallback(key: &str, fields: &Fields) -> Result<bool, DecodeError> {
+    if let Some(v) = field(fields, FALLBACK_TO_LOCAL) {
+        return parse_bool(key, FALLBACK_TO_LOCAL, v);
+    }
+    if let Some(v) = field(fields, upstream::NO_FALLBACK_TO_LOCAL) {
+        return parse_bool(key, upstream::NO_FALLBACK_TO_LOCAL, v).map(|no| !no);
+    }
+    Ok(false)
 }
 
 /// Encodes the fields of CONFIG_DB `FEATURE|<f>` this project owns (not `state`).
@@ -312,6 +329,39 @@ pub fn encode_feature_record(rec: &FeatureRecord) -> Vec<(&'static str, String)>
     if let Some(ts) = rec.start_requested_ts {
         out.push((START_REQUESTED_TS, ts.to_string()));
     }
+    out
+}
+
+/// The fields of one STATE_DB `FEATURE|<f>` write, for one HSET: the seed's (the owner with
+/// its id and timestamp, the mode with its timestamp) and, beside them, the upstream mirror
+/// ([`upstream::mirror_write`]).
+pub fn encode_state_write(feature: &FeatureName, w: &StateWrite) -> Vec<(&'static str, String)> {
+    let mut out = Vec::with_capacity(9);
+    if let Some(o) = &w.owner {
+        out.push((CURRENT_OWNER, o.owner.as_str().to_owned()));
+        out.push((
+            DOCKER_ID,
+            o.docker_id
+                .as_ref()
+                .map(|d| d.as_str().to_owned())
+                .unwrap_or_default(),
+        ));
+        out.push((CURRENT_OWNER_UPDATE_TS, w.now.to_string()));
+    }
+    if let Some(m) = w.mode {
+        out.push((TRANSITION_MODE, m.as_str().to_owned()));
+        out.push((TRANSITION_MODE_UPDATE_TS, w.now.to_string()));
+    }
+    if let Some(requested) = w.start_requested {
+        // The start-requested marker (`""` clears it).
+        let value = if requested {
+            w.now.to_string()
+        } else {
+            String::new()
+        };
+        out.push((START_REQUESTED_TS, value));
+    }
+    out.extend(upstream::mirror_write(feature, w));
     out
 }
 
@@ -395,12 +445,14 @@ pub fn decode_server_status(key: &str, fields: &Fields) -> Result<ServerStatus, 
     })
 }
 
-/// Encodes STATE_DB `KUBERNETES_MASTER|SERVER` (one HSET).
+/// Encodes STATE_DB `KUBERNETES_MASTER|SERVER` (one HSET), with upstream's `update_time`
+/// beside `last_update_ts`.
 pub fn encode_server_status(st: &ServerStatus) -> Vec<(&'static str, String)> {
     let mut out = vec![(SERVER_CONNECTED, bool_str(st.connected).to_owned())];
     if let Some(ts) = st.last_update_ts {
         out.push((SERVER_LAST_UPDATE_TS, ts.to_string()));
     }
+    out.extend(upstream::mirror_server_status(st));
     out
 }
 
@@ -503,6 +555,41 @@ mod tests {
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
         assert_eq!(decode_feature_record("FEATURE|x", &fields), Ok(rec));
+    }
+
+    #[test]
+    fn fallback_is_fallback_to_local_else_not_no_fallback_to_local_else_false() {
+        let k = "FEATURE|lldp";
+        for (pairs, want) in [
+            (vec![], false),
+            (vec![("set_owner", "kube")], false),
+            (vec![("no_fallback_to_local", "false")], true),
+            (vec![("no_fallback_to_local", "True")], false),
+            (
+                vec![
+                    ("fallback_to_local", "true"),
+                    ("no_fallback_to_local", "true"),
+                ],
+                true,
+            ),
+            (
+                vec![
+                    ("fallback_to_local", "false"),
+                    ("no_fallback_to_local", "false"),
+                ],
+                false,
+            ),
+            (
+                vec![("fallback_to_local", ""), ("no_fallback_to_local", "false")],
+                true,
+            ),
+        ] {
+            let c = decode_feature_config(k, &f(&pairs)).expect("decodes");
+            assert_eq!(c.fallback_to_local, want, "{pairs:?}");
+        }
+        let e = decode_feature_config(k, &f(&[("no_fallback_to_local", "yes")]))
+            .expect_err("not a boolean");
+        assert_eq!(e.field, "no_fallback_to_local");
     }
 
     #[test]

@@ -380,11 +380,10 @@ impl SonicDb {
         rec: &FeatureRecord,
     ) -> Result<()> {
         let key = self.state.key(codec::FEATURE_TABLE, feature.as_str());
+        let mut pairs = codec::encode_feature_record(rec);
+        pairs.extend(codec::upstream::mirror_record(feature, rec));
         let mut p = self.state.atomic();
-        p.del(&key)
-            .ignore()
-            .hset_multiple(&key, &codec::encode_feature_record(rec))
-            .ignore();
+        p.del(&key).ignore().hset_multiple(&key, &pairs).ignore();
         self.state.query::<()>(&p, &format!("write {key}")).await
     }
 
@@ -529,36 +528,6 @@ fn decode_config(key: &str, fields: &Fields) -> Result<Option<FeatureConfig>> {
         .map_err(|e| Error::decode(codec::CONFIG_DB, e))
 }
 
-/// The fields of one [`StateWrite`], for one HSET: the owner with its id and timestamp, the
-/// mode with its timestamp, the start-requested marker (`""` clears it).
-fn state_write_fields(w: &StateWrite) -> Vec<(&'static str, String)> {
-    let mut out = Vec::with_capacity(5);
-    if let Some(o) = &w.owner {
-        out.push((codec::CURRENT_OWNER, o.owner.as_str().to_owned()));
-        out.push((
-            codec::DOCKER_ID,
-            o.docker_id
-                .as_ref()
-                .map(|d| d.as_str().to_owned())
-                .unwrap_or_default(),
-        ));
-        out.push((codec::CURRENT_OWNER_UPDATE_TS, w.now.to_string()));
-    }
-    if let Some(m) = w.mode {
-        out.push((codec::TRANSITION_MODE, m.as_str().to_owned()));
-        out.push((codec::TRANSITION_MODE_UPDATE_TS, w.now.to_string()));
-    }
-    if let Some(requested) = w.start_requested {
-        let value = if requested {
-            w.now.to_string()
-        } else {
-            String::new()
-        };
-        out.push((codec::START_REQUESTED_TS, value));
-    }
-    out
-}
-
 /// Connects to one instance: its unix socket first, then TCP.
 async fn open(loc: &DbLocation) -> Result<(redis::Client, ConnectionManager)> {
     let mut addrs = Vec::with_capacity(2);
@@ -638,7 +607,8 @@ impl StateStore for SonicDb {
 
     async fn write_state(&self, feature: &FeatureName, write: &StateWrite) -> Result<bool> {
         let key = self.state.key(codec::FEATURE_TABLE, feature.as_str());
-        let pairs = state_write_fields(write);
+        // The seed's fields and, in the same HSET, upstream's mirror of them.
+        let pairs = codec::encode_state_write(feature, write);
         let Some(guard) = write.guard else {
             self.state.hset(&key, &pairs).await?;
             return Ok(true);
@@ -694,9 +664,26 @@ impl StateStore for SonicDb {
         let key = self
             .state
             .key(codec::KUBERNETES_MASTER_TABLE, codec::SERVER_KEY);
-        self.state
-            .hset(&key, &codec::encode_server_status(status))
-            .await
+        let mut pairs = codec::encode_server_status(status);
+        if status.connected {
+            // Upstream's state row names the server joined (`show kubernetes server status`).
+            let ckey = self
+                .config
+                .key(codec::KUBERNETES_MASTER_TABLE, codec::SERVER_KEY);
+            let cfg = self.config.hgetall(&ckey).await?;
+            match codec::decode_server_config(&ckey, &cfg) {
+                Ok(c) => {
+                    if let Some(ip) = c.ip {
+                        pairs.push((codec::SERVER_IP, ip));
+                    }
+                    pairs.push((codec::SERVER_PORT, c.port.to_string()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "server status written without ip and port");
+                }
+            }
+        }
+        self.state.hset(&key, &pairs).await
     }
 
     async fn device_metadata(&self) -> Result<DeviceMetadata> {

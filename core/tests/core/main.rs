@@ -3,11 +3,13 @@
 //! - [`table`]: one test per row (and per condition branch) of the DESIGN.md §4 transition
 //!   table, plus the decoding rule for non-canonical pairs, `next_deadline`,
 //!   `approval_pending`, totality and determinism of `step`.
+//! - [`upstream`]: the upstream mirror of STATE_DB writes (issue 12), property-tested.
 //! - [`props`]: proptest properties: the DB codec is total and round-trips, and random input
 //!   sequences driven through a small world simulator keep the invariants of DESIGN.md §4.
 
 mod props;
 mod table;
+mod upstream;
 
 use ctrmgr_core::{ContainerId, Timestamp};
 

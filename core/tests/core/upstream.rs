@@ -1,0 +1,188 @@
+//! The upstream mirror (issue 12): random input sequences are driven through `step` the way
+//! the driver carries effects out, every write is applied to a simulated STATE_DB row exactly
+//! as the adapter sends it (`codec::encode_state_write`, one HSET), and after every transition
+//! the row must carry both field sets, consistent with each other: read with the seed's decoder
+//! it is the record the core expects, and read as upstream's tools read it (`remote_state`,
+//! `container_id`, `system_state`, `update_time`) it says the same thing.
+
+use std::collections::VecDeque;
+
+use ctrmgr_core::codec::upstream::{self, SYSTEM_UP};
+use ctrmgr_core::codec::{self, Fields};
+use ctrmgr_core::{
+    ContainerId, CurrentOwner, Effect, FeatureConfig, FeatureName, FeatureRecord, Input, Owner,
+    State, StopOptions, Timestamp, TransitionMode, step,
+};
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+
+use crate::EARLIER;
+
+#[derive(Debug, Clone)]
+enum Ev {
+    Start,
+    Stop,
+    Kill,
+    LocalUp(u8),
+    KubeUp(u8),
+    Down(u8),
+    /// The operator changes the configuration.
+    Configure(bool, bool),
+}
+
+fn id(n: u8) -> ContainerId {
+    ContainerId::new(&format!("{n:02x}c0ffee0123456789abcdef")).expect("valid id")
+}
+
+fn ev() -> impl Strategy<Value = Ev> {
+    prop_oneof![
+        Just(Ev::Start),
+        Just(Ev::Stop),
+        Just(Ev::Kill),
+        (0u8..4).prop_map(Ev::LocalUp),
+        (0u8..4).prop_map(Ev::KubeUp),
+        (0u8..4).prop_map(Ev::Down),
+        (any::<bool>(), any::<bool>()).prop_map(|(k, f)| Ev::Configure(k, f)),
+    ]
+}
+
+/// Applies one HSET to the simulated row.
+fn hset(row: &mut Fields, pairs: Vec<(&'static str, String)>) {
+    for (k, v) in pairs {
+        row.insert(k.to_owned(), v);
+    }
+}
+
+/// Runs one input as the driver does: effects in order, a `DockerStart` feeding `LocalUp`
+/// with a fresh id, every write one HSET of the seed's fields and their mirror.
+fn run(
+    feature: &FeatureName,
+    row: &mut Fields,
+    cfg: &FeatureConfig,
+    input: Input,
+    now: Timestamp,
+    next_local: &mut u8,
+) {
+    let key = "FEATURE|f";
+    let rec = codec::decode_feature_record(key, row).expect("the row stays decodable");
+    let mut effects: VecDeque<Effect> = step(&rec, cfg, input, now).effects.into();
+    while let Some(e) = effects.pop_front() {
+        match e {
+            Effect::DockerStart => {
+                *next_local = next_local.wrapping_add(1);
+                let rec = codec::decode_feature_record(key, row).expect("decodable");
+                let up = step(&rec, cfg, Input::LocalUp(id(100 + *next_local % 50)), now);
+                for e in up.effects.into_iter().rev() {
+                    effects.push_front(e);
+                }
+            }
+            Effect::Write(w) => {
+                let rec = codec::decode_feature_record(key, row).expect("decodable");
+                if w.guard.is_some_and(|g| g != rec.transition_mode) {
+                    continue;
+                }
+                hset(row, codec::encode_state_write(feature, &w));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The consistency of the two field sets of one row.
+fn check(feature: &FeatureName, row: &Fields) -> Result<(), TestCaseError> {
+    let rec = codec::decode_feature_record("FEATURE|f", row).expect("decodable");
+    let up = upstream::decode_upstream(row);
+    // remote_state is the table's image of transition_mode (both present or both absent).
+    match (row.contains_key(codec::TRANSITION_MODE), up.mode) {
+        (true, Some(m)) => prop_assert_eq!(m, rec.transition_mode),
+        (false, None) => prop_assert!(!row.contains_key(upstream::REMOTE_STATE)),
+        (has, m) => prop_assert!(
+            false,
+            "transition_mode present {} but remote_state {:?}",
+            has,
+            m
+        ),
+    }
+    // container_id: non-empty exactly while an owner runs; the name for local, the short id for
+    // kube.
+    let want = match rec.current_owner {
+        CurrentOwner::None => String::new(),
+        CurrentOwner::Local => feature.as_str().to_owned(),
+        CurrentOwner::Kube => rec
+            .docker_id
+            .as_ref()
+            .map(|d| d.short().to_owned())
+            .unwrap_or_default(),
+    };
+    if row.contains_key(codec::CURRENT_OWNER) {
+        prop_assert_eq!(&up.container_id, &want, "row {:?}", row);
+    }
+    prop_assert_eq!(up.running(), rec.current_owner != CurrentOwner::None);
+    // system_state: up while an owner runs or kube is approved or running; never up with
+    // nothing started.
+    let state = rec.state();
+    if rec.current_owner != CurrentOwner::None || state == State::KubeReady {
+        prop_assert_eq!(up.system_state.as_str(), SYSTEM_UP, "row {:?}", row);
+    }
+    if matches!(state, State::Init | State::KubeStopped) {
+        prop_assert_ne!(up.system_state.as_str(), SYSTEM_UP, "row {:?}", row);
+    }
+    // update_time is the latest of the seed's timestamps.
+    let latest = rec
+        .current_owner_update_ts
+        .max(rec.transition_mode_update_ts);
+    prop_assert_eq!(up.update_time, latest);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 400, failure_persistence: None, ..Config::default() })]
+
+    #[test]
+    fn state_db_carries_both_field_sets_consistently_after_every_transition(
+        start in proptest::sample::select(State::ALL.to_vec()),
+        kube in any::<bool>(),
+        fallback in any::<bool>(),
+        events in proptest::collection::vec(ev(), 1..40),
+    ) {
+        let feature = FeatureName::new("lldp").expect("valid");
+        let mut rec = FeatureRecord::of_state(start, Some(id(1)));
+        rec.current_owner_update_ts = Some(EARLIER);
+        rec.transition_mode_update_ts = Some(EARLIER);
+        let mut row: Fields = codec::encode_feature_record(&rec)
+            .into_iter()
+            .chain(upstream::mirror_record(&feature, &rec))
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        check(&feature, &row)?;
+        let owner = |k: bool| if k { Owner::Kube } else { Owner::Local };
+        let mut cfg = FeatureConfig::new(owner(kube), fallback);
+        let mut next_local = 0u8;
+        for (i, e) in events.into_iter().enumerate() {
+            let now = EARLIER + 1 + i as Timestamp;
+            let input = match e {
+                Ev::Start => Input::Start,
+                Ev::Stop => Input::Stop(StopOptions::default()),
+                Ev::Kill => Input::Kill,
+                Ev::LocalUp(n) => Input::LocalUp(id(n)),
+                Ev::KubeUp(n) => Input::KubeUp(id(n)),
+                Ev::Down(n) => Input::Down(id(n)),
+                Ev::Configure(k, f) => {
+                    cfg = FeatureConfig::new(owner(k), f);
+                    continue;
+                }
+            };
+            run(&feature, &mut row, &cfg, input, now, &mut next_local);
+            check(&feature, &row)?;
+        }
+    }
+}
+
+#[test]
+fn every_mode_is_mirrored_as_upstream_spells_remote_state() {
+    let spelled: Vec<&str> = TransitionMode::ALL
+        .into_iter()
+        .map(upstream::remote_state)
+        .collect();
+    assert_eq!(spelled, ["none", "pending", "ready", "running", "stopped"]);
+}
