@@ -1,8 +1,10 @@
 //! Tunables: `/etc/sonic/ctrmgr.json` (DESIGN.md §7).
 //!
 //! The file is optional and so is every key; a missing key takes the default documented on
-//! its field. Unknown keys are errors (a misspelt key must not silently fall back to a
-//! default), and every error names the file and the key.
+//! its field. An unknown key (a typo, or a key of a newer version after a rollback) is logged
+//! as a warning naming the file and the key, and ignored: it never makes a command fail, as
+//! upstream's `remote_ctr.config.json` reader never does. Every error names the file and the
+//! key.
 //!
 //! ```json
 //! { "label_timeout_secs": 5, "kubelet_unit": "kubelet" }
@@ -21,7 +23,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/sonic/ctrmgr.json";
 
 /// Every tunable of sonic-ctrmgr, with its default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Tunables {
     /// Bound of a synchronous label operation against the API server before it is queued in
     /// the pending list and kubelet is stopped. Default 5.
@@ -115,6 +117,14 @@ impl Tunables {
 
     /// Parses and checks the text of a tunables file; `path` is used in messages.
     pub fn parse(path: &Path, text: &str) -> Result<Self, Error> {
+        for key in unknown_keys(text) {
+            tracing::warn!(
+                path = %path.display(),
+                key = %key,
+                "{}: unknown key {key:?} ignored",
+                path.display()
+            );
+        }
         let mut de = serde_json::Deserializer::from_str(text);
         let t: Tunables = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let key = e.path().to_string();
@@ -190,6 +200,24 @@ impl Tunables {
     }
 }
 
+/// The top-level keys of a tunables file that are not tunables (none when the text is not a
+/// JSON object: the parser reports that).
+pub fn unknown_keys(text: &str) -> Vec<String> {
+    let Ok(serde_json::Value::Object(given)) = serde_json::from_str::<serde_json::Value>(text)
+    else {
+        return Vec::new();
+    };
+    let known = match serde_json::to_value(Tunables::default()) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => return Vec::new(),
+    };
+    given
+        .keys()
+        .filter(|k| !known.contains_key(*k))
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,11 +245,16 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_key_is_an_error_naming_the_file_and_the_key() {
-        let e = parse(r#"{"label_timeout": 2}"#).expect_err("misspelt key");
-        let msg = format!("{e} / {}", std::error::Error::source(&e).expect("cause"));
-        assert!(msg.contains("/etc/sonic/ctrmgr.json"), "{msg}");
-        assert!(msg.contains("label_timeout"), "{msg}");
+    fn an_unknown_key_is_reported_and_ignored_never_fatal() {
+        let text = r#"{"label_timeout": 2, "probe_interval_secs": 7, "from_a_newer_version": {}}"#;
+        let t = parse(text).expect("unknown keys are not fatal");
+        assert_eq!(t.label_timeout_secs, 5, "the misspelt key does not set anything");
+        assert_eq!(t.probe_interval_secs, 7);
+        assert_eq!(
+            unknown_keys(text),
+            ["from_a_newer_version".to_owned(), "label_timeout".to_owned()]
+        );
+        assert!(unknown_keys(r#"{"lock_dir": "/run/x"}"#).is_empty());
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub enum Error {
         path: PathBuf,
         /// Where in the document (`label_timeout_secs`, or `.` for the top level).
         key: String,
-        /// The parser's message (it names an unknown key).
+        /// The parser's message.
         #[source]
         source: serde_json::Error,
     },
