@@ -372,6 +372,18 @@ impl SonicDb {
             .await
     }
 
+    /// Sets STATE_DB `FEATURE|<f>` `container_version` (upstream's field: the running
+    /// container's `IMAGE_VERSION`, reported by `container_startup.py -v`).
+    pub async fn set_container_version(&self, feature: &FeatureName, version: &str) -> Result<()> {
+        let key = self.state.key(codec::FEATURE_TABLE, feature.as_str());
+        self.state
+            .hset(
+                &key,
+                &[(codec::upstream::CONTAINER_VERSION, version.to_owned())],
+            )
+            .await
+    }
+
     /// Replaces STATE_DB `FEATURE|<f>` with `rec`, atomically (fields `rec` leaves unset are
     /// removed). For setting up a state; the driver writes through [`StateStore::write_state`].
     pub async fn set_feature_record(
@@ -610,7 +622,12 @@ impl StateStore for SonicDb {
         // The seed's fields and, in the same HSET, upstream's mirror of them.
         let pairs = codec::encode_state_write(feature, write);
         let Some(guard) = write.guard else {
-            self.state.hset(&key, &pairs).await?;
+            let mut p = self.state.pipe();
+            p.hset_multiple(&key, &pairs).ignore();
+            for (field, value) in codec::upstream::mirror_defaults(write) {
+                p.hset_nx(&key, field, value).ignore();
+            }
+            self.state.query::<()>(&p, &format!("write {key}")).await?;
             return Ok(true);
         };
         // First assume the mode is spelled as this project writes it; if the row holds another

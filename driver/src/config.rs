@@ -248,11 +248,17 @@ mod tests {
     fn an_unknown_key_is_reported_and_ignored_never_fatal() {
         let text = r#"{"label_timeout": 2, "probe_interval_secs": 7, "from_a_newer_version": {}}"#;
         let t = parse(text).expect("unknown keys are not fatal");
-        assert_eq!(t.label_timeout_secs, 5, "the misspelt key does not set anything");
+        assert_eq!(
+            t.label_timeout_secs, 5,
+            "the misspelt key does not set anything"
+        );
         assert_eq!(t.probe_interval_secs, 7);
         assert_eq!(
             unknown_keys(text),
-            ["from_a_newer_version".to_owned(), "label_timeout".to_owned()]
+            [
+                "from_a_newer_version".to_owned(),
+                "label_timeout".to_owned()
+            ]
         );
         assert!(unknown_keys(r#"{"lock_dir": "/run/x"}"#).is_empty());
     }

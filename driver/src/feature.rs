@@ -107,6 +107,19 @@ pub async fn read_feature<S: StateStore>(
     feature: &FeatureName,
     kube: bool,
 ) -> Result<KnownFeature, Error> {
+    read_feature_with(store, feature, kube, false).await
+}
+
+/// [`read_feature`], and with `unconfigured_as_local` a name without a CONFIG_DB row is not an
+/// error but a local feature with the default configuration, whose container is the one of
+/// that name (upstream `container`'s behaviour for `lldp0`, `bgp1`, … on multi-ASIC
+/// switches), logged at info level.
+pub async fn read_feature_with<S: StateStore>(
+    store: &S,
+    feature: &FeatureName,
+    kube: bool,
+    unconfigured_as_local: bool,
+) -> Result<KnownFeature, Error> {
     let key = codec::row_key(
         codec::FEATURE_TABLE,
         codec::DEFAULT_SEPARATOR,
@@ -116,11 +129,18 @@ pub async fn read_feature<S: StateStore>(
         .feature(feature)
         .await
         .map_err(|e| Error::port(format!("read feature {feature}"), e))?;
-    let Some(mut config) = view.config else {
-        return Err(Error::UnknownFeature {
-            feature: feature.to_string(),
-            key,
-        });
+    let mut config = match view.config {
+        Some(c) => c,
+        None if unconfigured_as_local => {
+            tracing::info!(%feature, "CONFIG_DB {key} has no row: acting on the local container named {feature}");
+            FeatureConfig::default()
+        }
+        None => {
+            return Err(Error::UnknownFeature {
+                feature: feature.to_string(),
+                key,
+            });
+        }
     };
     if let (_, Some(anomaly)) = view.record.classify() {
         tracing::warn!(%feature, key = %key, "STATE_DB {key}: {anomaly}");
@@ -191,6 +211,7 @@ pub struct FeatureDriver<S, C, L, D> {
     containers: C,
     locks: LockDir,
     options: FeatureOptions,
+    unconfigured_as_local: bool,
 }
 
 impl<S, C, L, D> FeatureDriver<S, C, L, D>
@@ -212,7 +233,15 @@ where
             containers,
             locks,
             options,
+            unconfigured_as_local: false,
         }
+    }
+
+    /// Reads a name without a CONFIG_DB `FEATURE` row as a local feature acting on the
+    /// container of that name (see [`read_feature_with`]), as `container` does.
+    pub fn with_unconfigured_as_local(mut self) -> Self {
+        self.unconfigured_as_local = true;
+        self
     }
 
     /// The state store.
@@ -242,7 +271,13 @@ where
 
     /// Reads a feature (see [`read_feature`]).
     pub async fn read(&self, feature: &FeatureName) -> Result<KnownFeature, Error> {
-        read_feature(self.store(), feature, self.options.kube).await
+        read_feature_with(
+            self.store(),
+            feature,
+            self.options.kube,
+            self.unconfigured_as_local,
+        )
+        .await
     }
 
     /// Runs `input` for `feature` under its lock: read, step, execute the effects, re-read and

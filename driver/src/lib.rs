@@ -56,7 +56,9 @@ pub mod systemctl;
 pub use config::{DEFAULT_CONFIG_FILE, Tunables};
 pub use drainer::{DrainerEvent, DrainerExit, run_drainer};
 pub use error::{BoxError, Error};
-pub use feature::{FeatureDriver, FeatureOptions, KnownFeature, NoKube, Outcome, read_feature};
+pub use feature::{
+    FeatureDriver, FeatureOptions, KnownFeature, NoKube, Outcome, read_feature, read_feature_with,
+};
 pub use labels::{
     Applied, Drained, LabelOptions, LabelService, QueueCause, parse_build_version,
     read_sonic_version_file, sanitize_label_value, self_description_labels,

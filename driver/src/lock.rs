@@ -74,6 +74,33 @@ impl LockDir {
     }
 }
 
+/// Mode of a new lock file (before the umask): the owner and the group (the lock directory's,
+/// `docker` under the packaged tmpfiles.d entry) may open it.
+pub const LOCK_FILE_MODE: u32 = 0o660;
+
+/// Opens a lock file for `flock`, which needs no write access: an existing file is opened
+/// read-only, so that a non-root caller in the lock directory's group can lock a file root
+/// created with mode 0640 or 0644; a missing one is created (with its directory) with
+/// [`LOCK_FILE_MODE`].
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match OpenOptions::new().read(true).open(path) {
+        Ok(f) => return Ok(f),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(LOCK_FILE_MODE)
+        .open(path)
+}
+
 /// An exclusive `flock` on one lock file; released when dropped (or by
 /// [`FeatureLock::release`]).
 #[derive(Debug)]
@@ -88,15 +115,7 @@ impl FeatureLock {
     async fn acquire(path: PathBuf) -> Result<Self, Error> {
         let p = path.clone();
         let file = blocking(&path, move || {
-            if let Some(dir) = p.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&p)?;
+            let file = open_lock_file(&p)?;
             file.lock()?;
             Ok(Arc::new(file))
         })

@@ -12,7 +12,7 @@ use ctrmgr_dbclient::{DbConfig, DbName, SonicDb, WatchEvent};
 use ctrmgr_dockerclient::{DockerClient, ExecSpec};
 use ctrmgr_driver::{
     FeatureDriver, FeatureOptions, KnownFeature, LabelOptions, LabelService, LockDir, Outcome,
-    Systemctl, Tunables, read_feature,
+    Systemctl, Tunables, read_feature_with,
 };
 use futures_util::StreamExt;
 use tokio::io::AsyncRead;
@@ -76,6 +76,7 @@ impl Env {
             LockDir::new(&t.lock_dir),
             FeatureOptions::from_tunables(t, KUBE),
         )
+        .with_unconfigured_as_local()
     }
 
     /// A client of the engine `DOCKER_HOST` names (no request is made yet).
@@ -104,7 +105,7 @@ impl Env {
     }
 
     async fn read(&self, feature: &FeatureName) -> Result<KnownFeature> {
-        Ok(read_feature(&self.db, feature, KUBE).await?)
+        Ok(read_feature_with(&self.db, feature, KUBE, true).await?)
     }
 }
 
@@ -149,9 +150,9 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 grace_secs: timeout.unwrap_or(t.stop_grace_secs),
                 kube_exit_wait_secs: t.kube_exit_wait_secs,
             };
-            transition(&env, &feature, Input::Stop(options)).await
+            stop_or_kill(&env, &feature, Input::Stop(options)).await
         }
-        Command::Kill { feature } => transition(&env, &feature, Input::Kill).await,
+        Command::Kill { feature } => stop_or_kill(&env, &feature, Input::Kill).await,
         Command::Wait { feature } => wait(&env, &feature).await,
         Command::Id { feature } => id(&env, &feature).await,
         Command::Inspect { feature } => inspect(&env, &feature).await,
@@ -193,6 +194,22 @@ async fn transition(env: &Env, feature: &FeatureName, input: Input) -> Result<u8
     Ok(0)
 }
 
+/// Stop or Kill; for a name without a CONFIG_DB row and nothing recorded, the container of
+/// that name (see [`crate::dropin`]).
+async fn stop_or_kill(env: &Env, feature: &FeatureName, input: Input) -> Result<u8> {
+    let driver = env.driver();
+    let outcome = driver.run(feature, input.clone()).await?;
+    crate::dropin::act_by_name_if_unrecorded(
+        &env.db,
+        driver.containers(),
+        feature,
+        &input,
+        &outcome,
+    )
+    .await?;
+    Ok(0)
+}
+
 /// The calling container's id: `--id`, else found in /proc.
 fn own_id(feature: &FeatureName, given: Option<ContainerId>) -> Result<ContainerId> {
     given.or_else(selfid::detect).ok_or_else(|| {
@@ -221,6 +238,11 @@ fn target(known: &KnownFeature, feature: &FeatureName) -> Result<ContainerId> {
 
 async fn id(env: &Env, feature: &FeatureName) -> Result<u8> {
     let known = env.read(feature).await?;
+    // Upstream prints the feature's name for a local owner (its container's name).
+    if known.record.current_owner == ctrmgr_core::CurrentOwner::Local {
+        println!("{feature}");
+        return Ok(0);
+    }
     let id = match &known.record.docker_id {
         Some(id) => id.clone(),
         None => {

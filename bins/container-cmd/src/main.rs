@@ -19,6 +19,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use ctrmgr_core::{ContainerId, FeatureName};
 
 mod commands;
+mod dropin;
 mod engine;
 #[cfg(feature = "kube")]
 mod kube;
@@ -140,7 +141,14 @@ pub enum UpMode {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Answering as upstream's `container_startup.py` (see `dropin`).
+    let argv0 = std::env::args().next().unwrap_or_default();
+    let (cli, startup) = if dropin::invoked_as_startup(&argv0) {
+        let (cli, version) = dropin::StartupCli::parse().into_cli();
+        (cli, Some(version))
+    } else {
+        (Cli::parse(), None)
+    };
     ctrmgr_driver::logging::init("container", cli.log_to_stderr);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -149,7 +157,13 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
     };
-    let result = runtime.block_on(commands::run(cli));
+    let result = runtime.block_on(async {
+        let code = commands::run(cli).await?;
+        if let (0, Some(startup)) = (code, &startup) {
+            startup.record().await?;
+        }
+        Ok::<_, anyhow::Error>(code)
+    });
     // Do not wait for blocking tasks still in flight (a stdin read of `exec -i`).
     runtime.shutdown_background();
     match result {

@@ -130,6 +130,18 @@ pub fn mirror_write(feature: &FeatureName, w: &StateWrite) -> Vec<(&'static str,
     out
 }
 
+/// Upstream fields a write sets only when the row lacks them (`HSETNX`): `remote_state=none`
+/// for a write that leaves the mode alone, so that a row that never had a mode (absent =
+/// `none`) says `none` as upstream's local start writes it. A row that has a mode already has
+/// its mirror, which this never overwrites.
+pub fn mirror_defaults(w: &StateWrite) -> Vec<(&'static str, &'static str)> {
+    if w.mode.is_none() {
+        vec![(REMOTE_STATE, remote_state(TransitionMode::None))]
+    } else {
+        Vec::new()
+    }
+}
+
 /// The upstream fields of a whole record (for setting a row up): `container_id`,
 /// `remote_state`, `system_state` (`up` when an owner runs or kube is approved or running,
 /// else `down`) and `update_time` of the latest timestamp, when there is one.

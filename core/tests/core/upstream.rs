@@ -82,6 +82,9 @@ fn run(
                     continue;
                 }
                 hset(row, codec::encode_state_write(feature, &w));
+                for (k, v) in upstream::mirror_defaults(&w) {
+                    row.entry(k.to_owned()).or_insert_with(|| v.to_owned());
+                }
             }
             _ => {}
         }
@@ -92,16 +95,20 @@ fn run(
 fn check(feature: &FeatureName, row: &Fields) -> Result<(), TestCaseError> {
     let rec = codec::decode_feature_record("FEATURE|f", row).expect("decodable");
     let up = upstream::decode_upstream(row);
-    // remote_state is the table's image of transition_mode (both present or both absent).
-    match (row.contains_key(codec::TRANSITION_MODE), up.mode) {
-        (true, Some(m)) => prop_assert_eq!(m, rec.transition_mode),
-        (false, None) => prop_assert!(!row.contains_key(upstream::REMOTE_STATE)),
-        (has, m) => prop_assert!(
-            false,
-            "transition_mode present {} but remote_state {:?}",
-            has,
-            m
+    // remote_state is the table's image of transition_mode; a row whose mode was never written
+    // says `none`, as absent means, once an owner was written.
+    match up.mode {
+        Some(m) => prop_assert_eq!(m, rec.transition_mode, "row {:?}", row),
+        None => prop_assert!(
+            !row.contains_key(codec::TRANSITION_MODE) && !row.contains_key(upstream::REMOTE_STATE)
         ),
+    }
+    if row.contains_key(codec::CURRENT_OWNER) {
+        prop_assert!(
+            up.mode.is_some(),
+            "remote_state set after an owner write: {:?}",
+            row
+        );
     }
     // container_id: non-empty exactly while an owner runs; the name for local, the short id for
     // kube.
