@@ -35,7 +35,8 @@ pub fn invoked_as_startup(argv0: &str) -> bool {
 /// `container_startup.py -f <feature> -o local|kube -v <version>`: upstream's startup script,
 /// called by a feature container's start script before it runs the feature.
 #[derive(Debug, Parser)]
-#[command(name = "container_startup.py", version)]
+// No `version` flag of clap's: `-v/--version` is upstream's image version.
+#[command(name = "container_startup.py")]
 pub struct StartupCli {
     /// Feature name.
     #[arg(short = 'f', long = "feature")]
@@ -177,6 +178,12 @@ mod tests {
     }
 
     #[test]
+    fn the_startup_cli_is_well_formed() {
+        use clap::CommandFactory;
+        StartupCli::command().debug_assert();
+    }
+
+    #[test]
     fn startup_arguments_map_onto_state_up() {
         let s = StartupCli::try_parse_from([
             "container_startup.py",
@@ -184,7 +191,7 @@ mod tests {
             "lldp",
             "-o",
             "kube",
-            "-v",
+            "--version",
             "20201230.11",
         ])
         .expect("upstream's arguments parse");

@@ -19,15 +19,28 @@ async fn starting_a_feature_whose_local_container_is_missing_fails_and_writes_no
     assert!(sw.raw_row(&f).await.is_empty(), "STATE_DB row unchanged");
 }
 
+/// A name without a CONFIG_DB `FEATURE` row is the local container of that name, as upstream
+/// `container` has it (`lldp0` on multi-ASIC switches): when no such container exists, the
+/// commands that need it fail naming it, stop and kill have nothing to do, and nothing is
+/// written.
 #[tokio::test]
-async fn an_unknown_feature_fails_naming_it_and_writes_nothing() {
+async fn a_name_without_a_feature_row_whose_container_does_not_exist_fails_and_writes_nothing() {
     let Some(sw) = Switch::new().await else {
         return;
     };
     let f = sw.feature.clone();
-    for cmd in ["start", "stop", "kill", "wait", "id", "inspect"] {
+    for cmd in ["start", "wait", "id", "inspect"] {
         let out = sw.run_quiet(&[cmd, sw.f()]).await;
-        assert_fails_with(&out, &["unknown feature", sw.f(), "CONFIG_DB"]);
+        assert_fails_with(&out, &[sw.f()]);
+    }
+    for cmd in ["stop", "kill"] {
+        let out = sw.run_quiet(&[cmd, sw.f()]).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{cmd}: {:?}",
+            stderr_lines(&out)
+        );
     }
     assert!(sw.raw_row(&f).await.is_empty());
 }

@@ -98,14 +98,26 @@ async fn exec_with_i_passes_standard_input_to_the_command() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from stdin\n");
 }
 
+/// For a local owner `container id` prints the feature's name, as upstream's `container id`
+/// does (the local container is named after the feature); for a kube owner, the recorded id.
 #[tokio::test]
-async fn id_prints_the_recorded_id() {
+async fn id_prints_the_name_for_a_local_owner_and_the_recorded_id_for_a_kube_owner() {
     let Some(sw) = Switch::new().await else {
         return;
     };
-    let (owner, _) = renamed_owner(&sw).await;
+    renamed_owner(&sw).await;
     let out = sw.ok(&["id", sw.f()]).await;
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{owner}\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}\n", sw.f())
+    );
+
+    let f = sw.feature.clone();
+    let kube = sw.kube_container(true).await;
+    sw.configure(&f, Owner::Kube, false).await;
+    sw.set_record(&f, State::KubeRunning, Some(&kube)).await;
+    let out = sw.ok(&["id", sw.f()]).await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{kube}\n"));
 }
 
 #[tokio::test]

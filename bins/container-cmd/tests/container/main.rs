@@ -11,7 +11,9 @@
 //! - `state`: `container state <f> up|down` (proceed, approval, park, a dead owner);
 //! - `inspect_exec`: `inspect`, `exec` and `id` act on the recorded id;
 //! - `errors`: failures exit 1 with one line and write nothing;
-//! - `kill_all`: `container kill-all`.
+//! - `kill_all`: `container kill-all`;
+//! - `compat`: the drop-in for upstream SONiC (upstream fields, readers, `no_fallback_to_local`,
+//!   names without a row, a non-root user, `container_startup.py`).
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Output, Stdio};
@@ -28,6 +30,7 @@ use ctrmgr_tests::switch::SwitchFixture;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 
+mod compat;
 mod errors;
 mod inspect_exec;
 mod kill_all;
