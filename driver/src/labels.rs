@@ -24,10 +24,11 @@ use ctrmgr_core::{DeviceMetadata, LabelKey, LabelOp, LabelValue};
 
 use crate::{Error, Tunables};
 
-/// Node label keys of the self-description (DESIGN.md §6).
+/// Node label keys of the self-description (DESIGN.md §6, with upstream ctrmgrd's keys).
 pub const SONIC_VERSION_LABEL: &str = "sonic_version";
-/// Node label key of the platform.
-pub const PLATFORM_LABEL: &str = "platform";
+/// Node label key of the platform: upstream ctrmgrd's `worker.sonic/platform`, which fleet
+/// manifests select on.
+pub const PLATFORM_LABEL: &str = "worker.sonic/platform";
 /// Node label key of the HWSKU.
 pub const HWSKU_LABEL: &str = "hwsku";
 /// Node label key of the deployment type (DEVICE_METADATA `type`).
@@ -439,7 +440,8 @@ pub fn sanitize_label_value(text: &str) -> Option<LabelValue> {
 }
 
 /// The labels a node describes itself with after a join: `sonic_version` (from
-/// `sonic_version.yml`), `platform`, `hwsku` and `deployment_type` (DEVICE_METADATA `type`).
+/// `sonic_version.yml`), `worker.sonic/platform`, `hwsku` and `deployment_type`
+/// (DEVICE_METADATA `type`): upstream ctrmgrd's keys.
 /// Values are sanitized into valid label values; a label whose source is absent or empty is
 /// left out (not removed).
 pub fn self_description_labels(meta: &DeviceMetadata, sonic_version_yml: &str) -> Vec<LabelOp> {

@@ -3,7 +3,9 @@
 //! `add` and `drop` change a label (queued in STATE_DB `KUBE_SERVER|PENDING_LABELS`, with
 //! kubelet stopped, while the master cannot be reached), `drain` sends the pending list,
 //! `show` prints the node's labels and the list, and `run` is the daemon that drains the list
-//! whenever STATE_DB says the master is connected. The work is done by `ctrmgr-driver`; this
+//! whenever STATE_DB says the master is connected, and applies upstream's label table STATE_DB
+//! `KUBE_LABELS|SET` (sonic-utilities' `config kubernetes label add|drop`) through the same
+//! pending-list rules. The work is done by `ctrmgr-driver`; this
 //! binary parses arguments, builds the adapters and maps outcomes to exit codes.
 //!
 //! Exit codes: 0 success (a queued operation is a success: it will be sent), 1 failure with one
@@ -25,6 +27,8 @@ use ctrmgr_driver::{
 use ctrmgr_kubeclient::{KubeClient, KubeOptions};
 use futures_util::{Stream, StreamExt};
 use serde::Serialize;
+
+mod set_table;
 
 /// This switch's Kubernetes node labels, and the pending list of label changes not yet sent
 /// to the master.
@@ -238,7 +242,8 @@ async fn show(service: &Service, json: bool) -> Result<()> {
 }
 
 /// The daemon: STATE_DB `KUBERNETES_MASTER|SERVER` and `KUBE_SERVER|PENDING_LABELS` watched
-/// through keyspace notifications and fed to the driver's drainer; SIGTERM or SIGINT ends it.
+/// through keyspace notifications and fed to the driver's drainer, and upstream's
+/// `KUBE_LABELS|SET` followed ([`set_table`]); SIGTERM or SIGINT ends it.
 async fn run(service: &Service) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
@@ -260,12 +265,18 @@ async fn run(service: &Service) -> Result<()> {
             _ = int.recv() => {},
         }
     };
-    match ctrmgr_driver::run_drainer(service, events, shutdown).await {
-        DrainerExit::Shutdown => {
-            tracing::info!("kube-labeler stopping");
-            Ok(())
-        }
-        DrainerExit::EventsEnded => anyhow::bail!("the STATE_DB watch ended"),
+    // Upstream's label table, STATE_DB KUBE_LABELS|SET, through the same service.
+    let drainer = ctrmgr_driver::run_drainer(service, events, shutdown);
+    let set_table = set_table::follow(service);
+    tokio::select! {
+        exit = drainer => match exit {
+            DrainerExit::Shutdown => {
+                tracing::info!("kube-labeler stopping");
+                Ok(())
+            }
+            DrainerExit::EventsEnded => anyhow::bail!("the STATE_DB watch ended"),
+        },
+        ended = set_table => ended,
     }
 }
 

@@ -89,6 +89,11 @@ async fn feature_record_round_trips_through_state_db() {
             ("docker_id", "0123456789ab"),
             ("transition_mode", "kube_running"),
             ("transition_mode_update_ts", "1700000002"),
+            // Upstream's mirror, written with them.
+            ("container_id", "0123456789ab"),
+            ("remote_state", "running"),
+            ("system_state", "up"),
+            ("update_time", "2023-11-14 22:13:22"),
         ])
     );
 
@@ -146,6 +151,12 @@ async fn write_state_puts_owner_id_and_timestamps_in_one_row_update() {
             ("current_owner", "local"),
             ("docker_id", "abc123"),
             ("current_owner_update_ts", "100"),
+            // Upstream's mirror in the same update: a local container is recorded by its
+            // name; a row that never had a mode says remote_state none.
+            ("container_id", "snmp"),
+            ("system_state", "up"),
+            ("update_time", "1970-01-01 00:01:40"),
+            ("remote_state", "none"),
         ])
     );
 
@@ -168,6 +179,10 @@ async fn write_state_puts_owner_id_and_timestamps_in_one_row_update() {
             ("current_owner_update_ts", "200"),
             ("transition_mode", "kube_pending"),
             ("transition_mode_update_ts", "200"),
+            ("container_id", ""),
+            ("system_state", "down"),
+            ("update_time", "1970-01-01 00:03:20"),
+            ("remote_state", "pending"),
         ])
     );
     assert_eq!(
@@ -274,8 +289,20 @@ async fn server_config_and_status_round_trip() {
     assert_eq!(
         raw.hgetall(&db, DbName::StateDb, "KUBERNETES_MASTER|SERVER")
             .await,
-        fields(&[("connected", "true"), ("last_update_ts", "1700000123")])
+        fields(&[
+            ("connected", "true"),
+            ("last_update_ts", "1700000123"),
+            // Upstream's fields: update_time, and the configured server (no ip is set now).
+            ("update_time", "2023-11-14 22:15:23"),
+            ("port", "443"),
+        ])
     );
+    db.set_server_config(&cfg).await.expect("write");
+    db.set_server_status(&status).await.expect("write");
+    let row = raw
+        .hgetall(&db, DbName::StateDb, "KUBERNETES_MASTER|SERVER")
+        .await;
+    assert_eq!(row.get("ip").map(String::as_str), Some("10.3.157.24"));
 }
 
 #[tokio::test]

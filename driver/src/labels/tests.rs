@@ -521,7 +521,7 @@ fn self_description_has_the_four_labels_when_everything_is_known() {
         got,
         ops(&[
             "sonic_version=SONiC.202405.1",
-            "platform=x86_64-mlnx_msn2700-r0",
+            "worker.sonic/platform=x86_64-mlnx_msn2700-r0",
             "hwsku=Mellanox_SN2700",
             "deployment_type=ToRRouter",
         ])
@@ -534,7 +534,10 @@ fn self_description_leaves_out_what_is_unknown() {
         platform: Some("vs".into()),
         ..DeviceMetadata::default()
     };
-    assert_eq!(self_description_labels(&meta, ""), ops(&["platform=vs"]));
+    assert_eq!(
+        self_description_labels(&meta, ""),
+        ops(&["worker.sonic/platform=vs"])
+    );
 }
 
 // ---- the drainer loop, in paused tokio time ---------------------------------------------------

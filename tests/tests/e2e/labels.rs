@@ -187,7 +187,10 @@ async fn a_node_describes_itself_with_its_version_platform_hwsku_and_type() {
         BTreeMap::from([
             ("deployment_type".to_owned(), "ToRRouter".to_owned()),
             ("hwsku".to_owned(), "Force10-S6000".to_owned()),
-            ("platform".to_owned(), "x86_64-kvm_x86_64-r0".to_owned()),
+            (
+                "worker.sonic/platform".to_owned(),
+                "x86_64-kvm_x86_64-r0".to_owned()
+            ),
             (
                 "sonic_version".to_owned(),
                 "SONiC.master.100-abcdef".to_owned()

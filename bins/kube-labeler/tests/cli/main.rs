@@ -422,3 +422,89 @@ async fn an_unreachable_database_is_one_clear_line_and_exit_1() {
         "{err}"
     );
 }
+
+/// `HSET`/`HDEL` on STATE_DB `KUBE_LABELS|SET`, as sonic-utilities' `config kubernetes label
+/// add|drop` and upstream's `container_startup.py` write it.
+async fn kube_labels_set(sw: &Switch, cmd: &str, args: &[&str]) {
+    let client = sw.fixture.redis.client().expect("redis client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    redis::cmd("SELECT")
+        .arg(sw.fixture.db.location(ctrmgr_dbclient::DbName::StateDb).id)
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("SELECT");
+    redis::cmd(cmd)
+        .arg("KUBE_LABELS|SET")
+        .arg(args)
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("write KUBE_LABELS|SET");
+}
+
+/// Upstream's label table reaches the node through the daemon: what was in the row before it
+/// started, each later change (a drop writes `false`, set as such, as upstream does), through
+/// the pending list while the master refuses; `<f>_enabled` of a configured feature stays
+/// the state machine's.
+#[tokio::test]
+async fn kube_labels_set_changes_reach_the_node_through_the_same_pending_list() {
+    let sw = Switch::new().await;
+    let snmp = ctrmgr_core::FeatureName::new("snmp").expect("valid");
+    sw.fixture
+        .db
+        .set_feature_config(&snmp, &ctrmgr_core::FeatureConfig::default())
+        .await
+        .expect("CONFIG_DB FEATURE|snmp");
+    kube_labels_set(&sw, "HSET", &["zone", "east", "snmp_enabled", "true"]).await;
+    sw.set_connected(true).await;
+    let mut daemon = sw
+        .command(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("daemon starts");
+    eventually("the row present at start reaches the node", || async {
+        sw.labels().get("zone").map(String::as_str) == Some("east")
+    })
+    .await;
+    kube_labels_set(&sw, "HSET", &["lldp_local", "20201230.11", "zone", "false"]).await;
+    eventually("a change reaches the node", || async {
+        let l = sw.labels();
+        l.get("zone").map(String::as_str) == Some("false")
+            && l.get("lldp_local").map(String::as_str) == Some("20201230.11")
+    })
+    .await;
+    assert!(
+        !sw.labels().contains_key("snmp_enabled"),
+        "snmp_enabled belongs to the state machine"
+    );
+
+    // The master refuses: the change is queued and kubelet stopped; once the master is back
+    // and kube-monit says connected, the daemon drains it.
+    sw.fixture.fake.set_fault(Fault::Refuse);
+    sw.set_connected(false).await;
+    kube_labels_set(&sw, "HSET", &["rack", "r7"]).await;
+    eventually("the change is queued", || async {
+        sw.pending().await.iter().any(|op| op == "rack=r7")
+    })
+    .await;
+    assert!(sw.systemctl_calls().iter().any(|c| c == "stop kubelet"));
+    sw.fixture.fake.set_fault(Fault::None);
+    sw.set_connected(true).await;
+    eventually("the queued change reaches the node", || async {
+        sw.labels().get("rack").map(String::as_str) == Some("r7") && sw.pending().await.is_empty()
+    })
+    .await;
+    // A field removed from the row removes nothing (upstream never removes).
+    kube_labels_set(&sw, "HDEL", &["zone"]).await;
+    kube_labels_set(&sw, "HSET", &["after", "1"]).await;
+    eventually("the next change is applied", || async {
+        sw.labels().get("after").map(String::as_str) == Some("1")
+    })
+    .await;
+    assert_eq!(sw.labels().get("zone").map(String::as_str), Some("false"));
+    daemon.start_kill().expect("kill daemon");
+    let _ = daemon.wait().await;
+}
