@@ -126,7 +126,11 @@ pub fn mirror_write(feature: &FeatureName, w: &StateWrite) -> Vec<(&'static str,
     if let Some(s) = system_state(w) {
         out.push((SYSTEM_STATE, s.to_owned()));
     }
-    out.push((UPDATE_TIME, format_update_time(w.now)));
+    // Upstream's update_time is the time of the last change of owner or state; a write of
+    // neither (a marker of the seed's alone) leaves it.
+    if w.owner.is_some() || w.mode.is_some() {
+        out.push((UPDATE_TIME, format_update_time(w.now)));
+    }
     out
 }
 
@@ -302,7 +306,6 @@ fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::OwnerWrite;
 
     fn feature(s: &str) -> FeatureName {
         FeatureName::new(s).expect("valid")
@@ -354,17 +357,25 @@ mod tests {
 
     #[test]
     fn a_write_and_its_mirror_read_back_consistently() {
+        use crate::machine::{Effect, Input, step};
+        use crate::types::{FeatureConfig, Owner, State};
         let f = feature("lldp");
         let id = ContainerId::new("feedfacecafebeef00").expect("valid");
-        let w = StateWrite {
-            guard: None,
-            owner: Some(OwnerWrite {
-                owner: CurrentOwner::Kube,
-                docker_id: Some(id.clone()),
-            }),
-            mode: Some(TransitionMode::KubeRunning),
-            now: 1_700_000_000,
-        };
+        // A kube container claims an approved feature: owner, id and mode in one write.
+        let s = step(
+            &FeatureRecord::of_state(State::KubeReady, None),
+            &FeatureConfig::new(Owner::Kube, false),
+            Input::KubeUp(id.clone()),
+            1_700_000_000,
+        );
+        let w = s
+            .effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Write(w) => Some(w.clone()),
+                _ => None,
+            })
+            .expect("the claim is written");
         let fields: HashMap<String, String> = mirror_write(&f, &w)
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
