@@ -470,3 +470,50 @@ async fn container_startup_py_from_inside_a_container_claims_the_feature_and_rec
     assert_eq!(row["system_state"], "up");
     drop(c);
 }
+
+/// The sample DaemonSet of `packaging/kube/` gives the in-container `container` what it
+/// needs, at the paths its defaults name: namespace `sonic`, the node selector the Start sets,
+/// the Redis socket directory (with `database_config.json`), the Docker socket, the lock
+/// directory, `/etc/sonic`, and the binary at the path today's start scripts call.
+#[test]
+fn the_sample_daemonset_mounts_what_container_needs_at_the_default_paths() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/kube/lldp-daemonset.yaml");
+    let text = std::fs::read_to_string(&path).expect("read the sample DaemonSet");
+    let f = FeatureName::new("lldp").expect("valid");
+    let db_dir = Path::new(ctrmgr_dbclient::DEFAULT_DB_CONFIG_PATH)
+        .parent()
+        .and_then(Path::parent)
+        .expect("the Redis directory")
+        .display()
+        .to_string();
+    let lock_dir = ctrmgr_driver::Tunables::default()
+        .lock_dir
+        .display()
+        .to_string();
+    for needle in [
+        "kind: DaemonSet".to_owned(),
+        "namespace: sonic".to_owned(),
+        format!(
+            "{}: \"{}\"",
+            f.enable_label_key(),
+            codec::ENABLED_LABEL_VALUE
+        ),
+        format!("mountPath: {db_dir}"),
+        format!("path: {db_dir}"),
+        "mountPath: /var/run/docker.sock".to_owned(),
+        format!("mountPath: {lock_dir}"),
+        format!("path: {lock_dir}"),
+        "mountPath: /etc/sonic".to_owned(),
+        "mountPath: /usr/share/sonic/scripts/container_startup.py".to_owned(),
+        "mountPath: /usr/local/bin/container".to_owned(),
+        "path: /usr/local/bin/container".to_owned(),
+        r#"command: ["/usr/local/bin/container", "state", "lldp", "down"]"#.to_owned(),
+    ] {
+        assert!(text.contains(&needle), "the DaemonSet lacks {needle:?}");
+    }
+    assert!(
+        text.lines().all(|l| !l.contains('\t')),
+        "YAML is indented with spaces"
+    );
+}
