@@ -400,13 +400,17 @@ async fn system_container_is_container() {
     let redis = TestRedis::start().expect("redis-server starts");
     let db = redis.connect().await.expect("connect to redis");
     let f = unique_feature();
-    db.set_feature_config(&f, &FeatureConfig::new(Owner::Local, false))
+    // A kube owner: `container id` prints the recorded id (for a local owner, the name).
+    db.set_feature_config(&f, &FeatureConfig::new(Owner::Kube, false))
         .await
         .expect("write CONFIG_DB FEATURE");
     let id = ContainerId::new(&"0123456789abcdef".repeat(4)).expect("a container id");
-    db.set_feature_record(&f, &FeatureRecord::of_state(State::Local, Some(id.clone())))
-        .await
-        .expect("write STATE_DB FEATURE");
+    db.set_feature_record(
+        &f,
+        &FeatureRecord::of_state(State::KubeRunning, Some(id.clone())),
+    )
+    .await
+    .expect("write STATE_DB FEATURE");
     let system = packaging_dir().join("bin/system");
 
     let direct = run_sync(Path::new(BIN), &[], &redis, &["id", f.as_str()]);
