@@ -426,6 +426,33 @@ async fn the_real_binary_works_as_a_non_root_user_in_the_docker_and_redis_groups
     let out = as_user(&["id", sw.f()]).await;
     assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{f}\n"));
     sw.ok(&["stop", sw.f()]).await;
+
+    // A kube feature: the kubeconfig is root's alone (mode 0600, as a join writes it), so the
+    // label change cannot be sent by this user; it is queued in the pending list, for
+    // `kube-labeler run` (root) to drain, and the start succeeds.
+    std::fs::set_permissions(
+        &sw.fixture.kubeconfig,
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("chmod kubeconfig");
+    let k = unique_feature();
+    config_set(
+        &sw,
+        k.as_str(),
+        &[("state", "enabled"), ("set_owner", "kube")],
+    )
+    .await;
+    let out = as_user(&["start", k.as_str()]).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", stderr_lines(&out));
+    assert_eq!(sw.record(&k).await.state(), State::KubeReady);
+    let pending = ctrmgr_core::ports::StateStore::pending_labels(&sw.fixture.db)
+        .await
+        .expect("pending list");
+    assert_eq!(
+        pending.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [format!("{}=true", k.enable_label_key())]
+    );
+    assert!(!sw.labelled(&k), "not sent by the non-root user");
 }
 
 /// A kube image of today runs `/usr/share/sonic/scripts/container_startup.py -f <f> -o kube
