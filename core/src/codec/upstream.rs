@@ -184,6 +184,23 @@ pub fn mirror_server_status(st: &ServerStatus) -> Vec<(&'static str, String)> {
         .unwrap_or_default()
 }
 
+// ---- sonic-kube migrate ----------------------------------------------------------------------
+
+/// The rule of `sonic-kube migrate` for one CONFIG_DB `FEATURE|<f>` row: when `set_owner` is
+/// `kube` (any case) and neither `fallback_to_local` nor `no_fallback_to_local` is present
+/// (absent or empty), the field to write — `fallback_to_local=true`, upstream's implicit
+/// default made explicit; otherwise `None` (nothing to change; so a second run changes
+/// nothing). After it, [`crate::codec::decode_fallback`] reads every `set_owner=kube` row as
+/// upstream's ctrmgrd reads it.
+pub fn migrate_write(fields: &HashMap<String, String>) -> Option<(&'static str, &'static str)> {
+    let present = |name: &str| fields.get(name).is_some_and(|v| !v.trim().is_empty());
+    let kube = fields
+        .get(crate::codec::SET_OWNER)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(crate::codec::OWNER_KUBE));
+    (kube && !present(crate::codec::FALLBACK_TO_LOCAL) && !present(NO_FALLBACK_TO_LOCAL))
+        .then_some((crate::codec::FALLBACK_TO_LOCAL, crate::codec::TRUE))
+}
+
 // ---- upstream → seed -------------------------------------------------------------------------
 
 /// `transition_mode` of a `remote_state` (any case); `None` when it is not one of the five.

@@ -193,3 +193,53 @@ fn every_mode_is_mirrored_as_upstream_spells_remote_state() {
         .collect();
     assert_eq!(spelled, ["none", "pending", "ready", "running", "stopped"]);
 }
+
+fn opt_value() -> impl Strategy<Value = Option<&'static str>> {
+    proptest::option::of(proptest::sample::select(vec![
+        "true", "false", "True", "FALSE", "",
+    ]))
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 500, failure_persistence: None, ..Config::default() })]
+
+    /// `sonic-kube migrate`'s rule and the config decoding agree: after the rule, every
+    /// `set_owner=kube` row without `fallback_to_local` reads as upstream's ctrmgrd reads it
+    /// (absent `no_fallback_to_local` = fallback allowed), a row that has the seed's field keeps
+    /// it, and a second run changes nothing.
+    #[test]
+    fn migrate_then_decode_reads_kube_rows_as_upstream_and_twice_changes_nothing(
+        owner in proptest::sample::select(vec!["kube", "KUBE", "local", ""]),
+        fallback in opt_value(),
+        no_fallback in opt_value(),
+    ) {
+        let mut row = Fields::new();
+        row.insert(codec::SET_OWNER.to_owned(), owner.to_owned());
+        if let Some(v) = fallback {
+            row.insert(codec::FALLBACK_TO_LOCAL.to_owned(), v.to_owned());
+        }
+        if let Some(v) = no_fallback {
+            row.insert(upstream::NO_FALLBACK_TO_LOCAL.to_owned(), v.to_owned());
+        }
+        let before = codec::decode_fallback("FEATURE|f", &row).expect("valid values");
+        let mut migrated = row.clone();
+        if let Some((k, v)) = upstream::migrate_write(&row) {
+            prop_assert!(owner.eq_ignore_ascii_case("kube"));
+            migrated.insert(k.to_owned(), v.to_owned());
+        } else {
+            prop_assert_eq!(&migrated, &row);
+        }
+        prop_assert_eq!(upstream::migrate_write(&migrated), None, "idempotent");
+        let after = codec::decode_fallback("FEATURE|f", &migrated).expect("valid values");
+        let has_seed_field = fallback.is_some_and(|v| !v.is_empty());
+        if has_seed_field || !owner.eq_ignore_ascii_case("kube") {
+            prop_assert_eq!(after, before, "rows the rule does not touch read the same");
+        } else {
+            let upstream_reading = match no_fallback.filter(|v| !v.is_empty()) {
+                None => true,
+                Some(v) => !v.eq_ignore_ascii_case("true"),
+            };
+            prop_assert_eq!(after, upstream_reading);
+        }
+    }
+}
