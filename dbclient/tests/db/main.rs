@@ -5,4 +5,5 @@ mod atomic;
 mod connect;
 mod rows;
 mod support;
+mod upstream;
 mod watching;
