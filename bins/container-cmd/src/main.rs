@@ -142,7 +142,10 @@ pub enum UpMode {
 
 fn main() -> ExitCode {
     // Answering as upstream's `container_startup.py` (see `dropin`).
-    let argv0 = std::env::args().next().unwrap_or_default();
+    let argv0 = std::env::args_os()
+        .next()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let (cli, startup) = if dropin::invoked_as_startup(&argv0) {
         let (cli, version) = dropin::StartupCli::parse().into_cli();
         (cli, Some(version))
