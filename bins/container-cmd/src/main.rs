@@ -9,6 +9,12 @@
 //! exit codes: 0 success, 1 failure with one line `container: error: …` on stderr, 2 usage;
 //! `wait` and `exec` exit with the container's or the command's own code.
 //!
+//! Invoked under the name `container_startup.py` (the path kube images of today call from their
+//! start script, where a DaemonSet mounts this binary), it is upstream's startup script:
+//! `-f <feature> -o local|kube -v <version>` runs `container state <feature> up local|kube` and
+//! records `container_version` (see `dropin`). A name without a CONFIG_DB `FEATURE` row is the
+//! local container of that name, as upstream's `container` has it.
+//!
 //! Built without the default cargo feature `kube`, it links no Kubernetes client: `set_owner=kube`
 //! is read as `local` (with a warning) and no node label is touched.
 
