@@ -190,3 +190,77 @@ pub trait Systemd: Send + Sync {
         async move { Ok(activity.await? == UnitActivity::Active) }
     }
 }
+
+/// A row a [`Watch`] reports changes of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Watched {
+    /// CONFIG_DB `FEATURE|*` (`set_owner`, `fallback_to_local`, `kube_failure_detection`).
+    FeatureConfig,
+    /// STATE_DB `FEATURE|*` (the record: owner, mode, timestamps).
+    FeatureState,
+    /// CONFIG_DB `KUBERNETES_MASTER|SERVER` (`ip`, `port`, `insecure`, `disable`).
+    ServerConfig,
+    /// STATE_DB `KUBERNETES_MASTER|SERVER` (`connected`).
+    ServerStatus,
+    /// STATE_DB `KUBE_SERVER|PENDING_LABELS`.
+    PendingLabels,
+}
+
+/// One item of a [`Subscription`]. Changes only say *which* row changed: the row is read
+/// afterwards through [`StateStore`] (level-triggered; a stale change costs one needless read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A feature's row changed (or was deleted); the feature is its key, as written in the DB
+    /// (it may not be a valid [`FeatureName`]: see [`Change::feature`]).
+    Feature {
+        /// Which table: [`Watched::FeatureConfig`] or [`Watched::FeatureState`].
+        table: Watched,
+        /// The row's key (`snmp` for `FEATURE|snmp`).
+        key: String,
+    },
+    /// The server's row, or the pending-label list, changed: [`Watched::ServerConfig`],
+    /// [`Watched::ServerStatus`] or [`Watched::PendingLabels`].
+    Row(Watched),
+    /// Resync marker: every watched row that exists has been reported since the subscription
+    /// began, or since the connection was lost and re-established (events may have been
+    /// missed meanwhile, so a consumer re-reads what it cares about). The first `Synced` comes
+    /// after the initial scan of every watched table.
+    Synced,
+}
+
+impl Change {
+    /// The feature a [`Change::Feature`] names, when its key is a valid feature name.
+    pub fn feature(&self) -> Option<FeatureName> {
+        match self {
+            Change::Feature { key, .. } => FeatureName::new(key).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// The changes of a [`Watch::subscribe`], in the order they happened per row.
+pub trait Subscription: Send {
+    /// The adapter's error.
+    type Error: PortError;
+
+    /// The next change; `None` when the subscription ended for good (a permanent failure was
+    /// reported before). A transient failure (lost connection) is retried by the adapter and
+    /// followed by a rescan and [`Change::Synced`]; a row that cannot be read is reported as
+    /// an `Err` item and the subscription goes on.
+    fn next(&mut self) -> impl Future<Output = Option<Result<Change, Self::Error>>> + Send;
+}
+
+/// Change notifications of CONFIG_DB and STATE_DB rows (keyspace notifications on SONiC's
+/// Redis). A subscription first reports every existing row of the watched tables, then
+/// [`Change::Synced`], then each change as it happens: subscribe, *then* scan, so that no change
+/// falls between the two.
+pub trait Watch: Send + Sync {
+    /// The adapter's error.
+    type Error: PortError;
+    /// The subscription type.
+    type Subscription: Subscription<Error = Self::Error> + 'static;
+
+    /// Subscribes to the rows of `tables`. Nothing is read until the first
+    /// [`Subscription::next`].
+    fn subscribe(&self, tables: &[Watched]) -> Self::Subscription;
+}

@@ -14,6 +14,9 @@
 //!   its constants.
 //! - [`SonicDb::watch`] streams a table's rows: the current rows, [`WatchEvent::Synced`], then
 //!   each changed row re-read whole, across reconnections.
+//! - [`SonicDb`] also implements the core's [`Watch`](ctrmgr_core::ports::Watch) port
+//!   ([`DbSubscription`]): several tables merged into one stream of changed rows with one
+//!   resync marker, for the daemons and the driver's loops.
 //! - [`Error`] is the one error type; [`Error::kind`] classifies it for the driver.
 //! - [`testing::TestRedis`] runs a real `redis-server` for tests, here and in other packages.
 //!
@@ -66,6 +69,7 @@ mod config;
 mod db;
 mod error;
 mod scripts;
+mod subscription;
 pub mod testing;
 mod watch;
 
@@ -76,4 +80,5 @@ pub use config::{
 pub use ctrmgr_core::codec::Fields;
 pub use db::{DbName, SonicDb};
 pub use error::{Error, Result};
+pub use subscription::DbSubscription;
 pub use watch::{RowEvent, WatchEvent};

@@ -236,3 +236,91 @@ async fn a_row_that_is_not_a_hash_is_reported_and_the_watch_goes_on() {
     })
     .await;
 }
+
+/// The core's `Watch` port: several tables merged, one resync marker after every first scan,
+/// then each change naming its table and row; rows of the same table that are not watched
+/// (another key of `KUBERNETES_MASTER`) are left out.
+#[tokio::test]
+async fn a_subscription_merges_tables_and_marks_the_end_of_the_first_scan_once() {
+    use ctrmgr_core::ports::{Change, Subscription, Watch, Watched};
+    let r = redis();
+    let db = connect(&r).await;
+    let mut raw = Raw::new(&r).await;
+    raw.hset(
+        &db,
+        DbName::StateDb,
+        "FEATURE|snmp",
+        &[("transition_mode", "kube_pending")],
+    )
+    .await;
+    raw.hset(
+        &db,
+        DbName::ConfigDb,
+        "KUBERNETES_MASTER|SERVER",
+        &[("ip", "10.0.0.1")],
+    )
+    .await;
+    let mut sub = db.subscribe(&[
+        Watched::FeatureState,
+        Watched::ServerConfig,
+        Watched::PendingLabels,
+        Watched::FeatureState,
+    ]);
+    let mut first = Vec::new();
+    loop {
+        let c = bounded("the first scan", sub.next())
+            .await
+            .expect("the subscription goes on")
+            .expect("no error");
+        if c == Change::Synced {
+            break;
+        }
+        first.push(c);
+    }
+    first.sort_by_key(|c| format!("{c:?}"));
+    assert_eq!(
+        first,
+        vec![
+            Change::Feature {
+                table: Watched::FeatureState,
+                key: "snmp".to_owned()
+            },
+            Change::Row(Watched::ServerConfig),
+        ]
+    );
+    raw.hset(
+        &db,
+        DbName::ConfigDb,
+        "KUBERNETES_MASTER|OTHER",
+        &[("ip", "x")],
+    )
+    .await;
+    raw.hset(
+        &db,
+        DbName::StateDb,
+        "KUBE_SERVER|PENDING_LABELS",
+        &[("labels@", "a=b")],
+    )
+    .await;
+    let c = bounded("the pending list", sub.next())
+        .await
+        .expect("goes on")
+        .expect("no error");
+    assert_eq!(
+        c,
+        Change::Row(Watched::PendingLabels),
+        "KUBERNETES_MASTER|OTHER is not watched"
+    );
+    raw.hset(
+        &db,
+        DbName::StateDb,
+        "FEATURE|lldp",
+        &[("current_owner", "local")],
+    )
+    .await;
+    let c = bounded("the new feature row", sub.next())
+        .await
+        .expect("goes on")
+        .expect("no error");
+    assert_eq!(c.feature().map(|f| f.to_string()).as_deref(), Some("lldp"));
+}
