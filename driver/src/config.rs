@@ -60,6 +60,15 @@ pub struct Tunables {
     /// SONiC's version file, read for the `sonic_version` node label. Default
     /// `/etc/sonic/sonic_version.yml`.
     pub sonic_version_file: PathBuf,
+    /// The length, in seconds, of one minute of `kube_failure_detection` (kube-monit's
+    /// failure deadline). 60 on a switch; tests make it shorter. Default 60.
+    pub failure_detection_minute_secs: u64,
+    /// How many features hostcfgd-watcher approves at the same time (one approval at a time
+    /// per feature). Default 8.
+    pub approval_parallelism: usize,
+    /// The longest wait between two attempts of a failed join by hostcfgd-watcher (the wait
+    /// starts at 1 s and doubles). Default 300.
+    pub join_retry_max_secs: u64,
 }
 
 impl Default for Tunables {
@@ -80,6 +89,9 @@ impl Default for Tunables {
             admin_conf_url: "https://{ip}/admin.conf".to_owned(),
             ca_file: None,
             sonic_version_file: PathBuf::from("/etc/sonic/sonic_version.yml"),
+            failure_detection_minute_secs: 60,
+            approval_parallelism: 8,
+            join_retry_max_secs: 300,
         }
     }
 }
@@ -154,10 +166,18 @@ impl Tunables {
             ("api_timeout_secs", self.api_timeout_secs),
             ("probe_interval_secs", self.probe_interval_secs),
             ("kubeadm_timeout_secs", self.kubeadm_timeout_secs),
+            (
+                "failure_detection_minute_secs",
+                self.failure_detection_minute_secs,
+            ),
+            ("join_retry_max_secs", self.join_retry_max_secs),
         ] {
             if v == 0 {
                 return Err(bad(key, "at least 1"));
             }
+        }
+        if self.approval_parallelism == 0 {
+            return Err(bad("approval_parallelism", "at least 1"));
         }
         if self.kubelet_unit.trim().is_empty() {
             return Err(bad("kubelet_unit", "a unit name"));
@@ -167,6 +187,12 @@ impl Tunables {
         }
         if !self.admin_conf_url.contains("{ip}") {
             return Err(bad("admin_conf_url", "a URL containing {ip}"));
+        }
+        if !self.admin_conf_url.starts_with("https://") {
+            return Err(bad("admin_conf_url", "an https:// URL"));
+        }
+        if self.kubeadm.as_os_str().is_empty() {
+            return Err(bad("kubeadm", "a program"));
         }
         Ok(())
     }
@@ -189,6 +215,22 @@ impl Tunables {
     /// [`Tunables::probe_interval_secs`] as a duration.
     pub fn probe_interval(&self) -> Duration {
         Duration::from_secs(self.probe_interval_secs)
+    }
+
+    /// [`Tunables::api_timeout_secs`]'s sibling for kubeadm: [`Tunables::kubeadm_timeout_secs`]
+    /// as a duration.
+    pub fn kubeadm_timeout(&self) -> Duration {
+        Duration::from_secs(self.kubeadm_timeout_secs)
+    }
+
+    /// [`Tunables::failure_detection_minute_secs`] as a duration.
+    pub fn failure_detection_minute(&self) -> Duration {
+        Duration::from_secs(self.failure_detection_minute_secs)
+    }
+
+    /// [`Tunables::join_retry_max_secs`] as a duration.
+    pub fn join_retry_max(&self) -> Duration {
+        Duration::from_secs(self.join_retry_max_secs)
     }
 
     /// The stop options the core's Stop input carries.
@@ -267,6 +309,23 @@ mod tests {
     fn a_value_of_the_wrong_type_is_an_error_naming_the_key() {
         let e = parse(r#"{"probe_interval_secs": "30"}"#).expect_err("string for a number");
         assert!(e.to_string().contains("probe_interval_secs"), "{e}");
+    }
+
+    #[test]
+    fn the_daemons_tunables_have_documented_defaults_and_ranges() {
+        let t = parse("{}").expect("defaults");
+        assert_eq!(t.failure_detection_minute_secs, 60);
+        assert_eq!(t.approval_parallelism, 8);
+        assert_eq!(t.join_retry_max_secs, 300);
+        let e = parse(r#"{"approval_parallelism": 0}"#).expect_err("zero parallelism");
+        assert!(e.to_string().contains("approval_parallelism"), "{e}");
+        let e = parse(r#"{"failure_detection_minute_secs": 0}"#).expect_err("zero minute");
+        assert!(
+            e.to_string().contains("failure_detection_minute_secs"),
+            "{e}"
+        );
+        let e = parse(r#"{"admin_conf_url": "http://{ip}/admin.conf"}"#).expect_err("no TLS");
+        assert!(e.to_string().contains("admin_conf_url"), "{e}");
     }
 
     #[test]

@@ -136,6 +136,65 @@ pub enum Error {
     /// Kubernetes was asked for in a build without Kubernetes support.
     #[error("this build has no Kubernetes support")]
     NoKubeSupport,
+    /// A program (kubeadm) could not be started.
+    #[error("cannot run {} {args}", program.display())]
+    ProgramSpawn {
+        /// The program.
+        program: PathBuf,
+        /// Its arguments, joined by spaces.
+        args: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A program (kubeadm) ran and failed.
+    #[error("{} {args} failed ({status}): {stderr}", program.display())]
+    ProgramFailed {
+        /// The program.
+        program: PathBuf,
+        /// Its arguments, joined by spaces.
+        args: String,
+        /// The exit status, as displayed.
+        status: String,
+        /// The last line it wrote on stderr (may be empty).
+        stderr: String,
+    },
+    /// A program (kubeadm) did not finish within its bound, and was killed.
+    #[error("{} {args} did not finish within {} s: killed", program.display(), after.as_secs())]
+    ProgramTimeout {
+        /// The program.
+        program: PathBuf,
+        /// Its arguments, joined by spaces.
+        args: String,
+        /// The bound.
+        after: Duration,
+    },
+    /// A join or reset cannot be done with this configuration (no server address, disabled).
+    #[error("cannot {action}: {reason}")]
+    Refused {
+        /// `join the Kubernetes master`, …
+        action: &'static str,
+        /// Why, naming the row and field.
+        reason: String,
+    },
+    /// What the master served as admin.conf is not a usable kubeconfig.
+    #[error("the admin.conf fetched from {url} is not a usable kubeconfig")]
+    InvalidAdminConf {
+        /// Where it came from.
+        url: String,
+        /// Why (the parser's message).
+        #[source]
+        source: BoxError,
+    },
+    /// A file could not be written (or replaced) atomically.
+    #[error("cannot write {}", path.display())]
+    WriteFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -165,6 +224,11 @@ impl PortError for Error {
             }
             Error::SystemctlFailed { .. } | Error::Timeout { .. } => ErrorKind::Transient,
             Error::Lock { .. } | Error::NoKubeSupport => ErrorKind::Permanent,
+            Error::ProgramSpawn { .. } | Error::Refused { .. } | Error::WriteFile { .. } => {
+                ErrorKind::Permanent
+            }
+            Error::ProgramFailed { .. } | Error::ProgramTimeout { .. } => ErrorKind::Transient,
+            Error::InvalidAdminConf { .. } => ErrorKind::InvalidData,
             Error::FeatureLabel { .. } => ErrorKind::InvalidData,
             Error::UnknownFeature { .. } => ErrorKind::NotFound,
             Error::Contended { .. } => ErrorKind::Conflict,

@@ -19,6 +19,15 @@
 //!   the labels a node describes itself with after a join.
 //! - [`drainer`]: [`run_drainer`], the event-driven loop of `kube-labeler run` that drains
 //!   the list when STATE_DB says the server is connected, with exponential backoff otherwise.
+//! - [`hostcfgd`]: [`run_hostcfgd`], hostcfgd-watcher's loop — approvals (one per feature,
+//!   a bound across features, retried with backoff) and the join/reset task.
+//! - [`join`]: [`JoinEngine`], joining this switch to a Kubernetes master and leaving it
+//!   (DESIGN.md §8): admin.conf over verified HTTPS ([`Master`]), an atomic 0600 kubeconfig,
+//!   [`Kubeadm`] as argv with a bound, kubelet, self-description labels, STATE_DB
+//!   `connected`; used by hostcfgd-watcher and `sonic-kube config kubernetes join|reset`.
+//! - [`monit`]: [`run_monit`], kube-monit's loop — failure fallback at `next_deadline`
+//!   (scaled minutes), the API server probe writing STATE_DB `connected` on change, and
+//!   kubelet safety.
 //! - [`systemctl`]: [`Systemctl`], the systemd port, running `systemctl <verb> <unit>` as argv.
 //! - [`config`]: [`Tunables`], `/etc/sonic/ctrmgr.json` with documented defaults.
 //! - [`logging`]: [`logging::init`], syslog or stderr for every binary (colours only on a
@@ -48,9 +57,13 @@ pub mod config;
 pub mod drainer;
 mod error;
 pub mod feature;
+pub mod hostcfgd;
+pub mod join;
+pub mod kubeadm;
 pub mod labels;
 pub mod lock;
 pub mod logging;
+pub mod monit;
 pub mod systemctl;
 
 pub use config::{DEFAULT_CONFIG_FILE, Tunables};
@@ -59,9 +72,13 @@ pub use error::{BoxError, Error};
 pub use feature::{
     FeatureDriver, FeatureOptions, KnownFeature, NoKube, Outcome, read_feature, read_feature_with,
 };
+pub use hostcfgd::{HostcfgdExit, HostcfgdOptions, run_hostcfgd};
+pub use join::{JoinEngine, JoinOptions, Joined, Master};
+pub use kubeadm::Kubeadm;
 pub use labels::{
     Applied, Drained, LabelOptions, LabelService, QueueCause, parse_build_version,
     read_sonic_version_file, sanitize_label_value, self_description_labels,
 };
 pub use lock::{FeatureLock, LockDir};
+pub use monit::{MonitExit, MonitOptions, run_monit};
 pub use systemctl::Systemctl;

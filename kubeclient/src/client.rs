@@ -158,6 +158,19 @@ impl KubeClient {
         })
     }
 
+    /// kube-monit's probe: `GET /readyz`, which must answer 2xx (a kubeadm cluster lets
+    /// anyone read it). Bounded like every call.
+    pub async fn ready(&self) -> Result<(), Error> {
+        self.call("probe the api server (/readyz)", |c| async move {
+            let request = http::Request::get("/readyz")
+                .body(Vec::new())
+                .map_err(|e| kube::Error::Service(Box::new(e)))?;
+            c.request_text(request).await
+        })
+        .await?;
+        Ok(())
+    }
+
     /// This node's labels.
     pub async fn node_labels(&self) -> Result<BTreeMap<String, String>, Error> {
         let node = self.node.clone();

@@ -156,6 +156,28 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A URL cannot be used (not https, no host, malformed).
+    #[error("cannot use URL {url}: {reason}")]
+    BadUrl {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A CA bundle cannot be read or holds no certificate.
+    #[error("cannot use CA file {}: {reason}", path.display())]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A text is not a usable kubeconfig.
+    #[error("not a usable kubeconfig: {reason}")]
+    InvalidKubeconfig {
+        /// Why.
+        reason: String,
+    },
     /// Neither DEVICE_METADATA nor the system gives a usable node name.
     #[error("cannot find a node name: DEVICE_METADATA|localhost has no hostname and {} is empty", path.display())]
     NoNodeName {
@@ -173,6 +195,9 @@ impl Error {
             Error::Kubeconfig { .. }
             | Error::Client { .. }
             | Error::Hostname { .. }
+            | Error::BadUrl { .. }
+            | Error::CaFile { .. }
+            | Error::InvalidKubeconfig { .. }
             | Error::NoNodeName { .. } => KubeErrorKind::Config,
         }
     }

@@ -8,6 +8,10 @@
 //!   ([`KubeClient::server_version`], `GET /version`), and the listings behind `sonic-kube show
 //!   nodes | pods` ([`KubeClient::nodes`], [`KubeClient::pods`]). Every call, kubeconfig loading
 //!   included, is bounded by [`KubeOptions::timeout`].
+//! - [`fetch_admin_conf`] and [`kubeconfig_server_host`]: what a join needs before it has
+//!   credentials — `admin.conf` over HTTPS (verified against a CA file or the system's roots
+//!   unless insecure) and the check that it is a usable kubeconfig; [`KubeClient::ready`] is
+//!   kube-monit's probe (`GET /readyz`).
 //! - [`node_name`]: the node name, `DEVICE_METADATA|localhost` `hostname` lower-cased, else the
 //!   system hostname.
 //! - [`Error`], with [`Error::kube_kind`] ([`KubeErrorKind`]: unreachable, timeout,
@@ -33,10 +37,12 @@
 //! `insecure-skip-tls-verify: true`. The client does no retries of its own: retrying is the
 //! caller's policy (the pending-label list, kube-monit's probe).
 
+mod admin;
 mod client;
 mod error;
 mod node_name;
 
+pub use admin::{fetch_admin_conf, kubeconfig_server_host};
 pub use client::{
     DEFAULT_KUBECONFIG, DEFAULT_TIMEOUT, KubeClient, KubeOptions, NodeInfo, PodInfo, PodScope,
     ServerVersion, merge_patch_body,
