@@ -285,6 +285,9 @@ where
 {
     let mut failures: u32 = 0;
     let mut retry_at: Option<Instant> = None;
+    // The ip this process joined (or found joined); before the first join, the host the
+    // kubeconfig names stands in for it.
+    let mut joined: Option<String> = None;
     loop {
         let retry = async move {
             match retry_at {
@@ -296,7 +299,7 @@ where
             () = nudge.notified() => failures = 0,
             () = retry => {}
         }
-        match converge(&join).await {
+        match converge(&join, &mut joined).await {
             Ok(()) => {
                 failures = 0;
                 retry_at = None;
@@ -311,8 +314,12 @@ where
     }
 }
 
-/// One look at the server's rows, and the join or reset they ask for.
-async fn converge<S, L, D, M>(join: &JoinEngine<S, L, D, M>) -> Result<(), Error>
+/// One look at the server's rows, and the join or reset they ask for. `joined` is the ip this
+/// process last joined (the kubeconfig's host may be another name of the same master).
+async fn converge<S, L, D, M>(
+    join: &JoinEngine<S, L, D, M>,
+    joined: &mut Option<String>,
+) -> Result<(), Error>
 where
     S: StateStore,
     L: Labels,
@@ -324,6 +331,7 @@ where
     if cfg.disable {
         if status.connected || join.joined_server().await.is_some() {
             tracing::info!("KUBERNETES_MASTER|SERVER disable=true: leaving the master");
+            *joined = None;
             join.reset().await?;
         }
         return Ok(());
@@ -332,16 +340,23 @@ where
         return Ok(());
     };
     if status.connected {
-        if let Some(host) = join.joined_server().await
+        let current = match joined.clone() {
+            Some(ip) => Some(ip),
+            None => join.joined_server().await,
+        };
+        if let Some(host) = current
             && !crate::join::same_host(&host, ip)
         {
             tracing::info!(from = %host, to = %ip, "KUBERNETES_MASTER|SERVER ip changed while connected: reset, then join");
+            *joined = None;
             join.reset().await?;
             log_joined(join.join(false).await?);
         }
+        *joined = Some(ip.to_owned());
         return Ok(());
     }
     log_joined(join.join(false).await?);
+    *joined = Some(ip.to_owned());
     Ok(())
 }
 

@@ -16,8 +16,11 @@
 //!   redis-server with DEVICE_METADATA, the fake API server with the node and a kubeconfig, a
 //!   tunables file) and [`switch::RecordingSystemctl`], a `systemctl` stand-in that records its
 //!   calls.
+//! - [`sim`]: [`sim::SystemdSim`], a `systemctl` that keeps unit states and runs a feature's
+//!   unit commands through the real `container`, and [`sim::RecordingKubeadm`].
 
 #![warn(missing_docs)]
 
 pub mod fakekube;
+pub mod sim;
 pub mod switch;
