@@ -36,6 +36,9 @@ use tokio::time::Instant;
 use crate::labels::chain;
 use crate::{Error, FeatureDriver, Master, Tunables};
 
+/// Seconds before a failure fallback that failed (Redis or systemctl error) is tried again.
+pub const FAILURE_RETRY_SECS: u64 = 10;
+
 /// What kube-monit's loop needs besides its ports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonitOptions {
@@ -110,7 +113,7 @@ where
         master,
         options,
     };
-    let mut deadlines: BTreeMap<FeatureName, Timestamp> = BTreeMap::new();
+    let mut deadlines = Deadlines::default();
     // The first probe comes once the first scan is done.
     let mut next_probe: Option<Instant> = None;
     tracing::info!(
@@ -119,7 +122,7 @@ where
         "kube-monit running"
     );
     loop {
-        let earliest = deadlines.values().min().copied();
+        let earliest = deadlines.at.values().min().copied();
         let failure_due = async move {
             match earliest {
                 Some(at) => tokio::time::sleep_until(instant_of(at)).await,
@@ -160,19 +163,28 @@ where
             () = failure_due => {
                 let now = epoch_now();
                 let due: Vec<FeatureName> = deadlines
+                    .at
                     .iter()
                     .filter(|(_, at)| **at <= now)
                     .map(|(f, _)| f.clone())
                     .collect();
                 for f in due {
-                    deadlines.remove(&f);
-                    monit.fall_back(&f).await;
-                    // The row changed (or the step failed): decide again from what is recorded.
-                    monit.refresh(&mut deadlines, &f).await;
+                    deadlines.at.remove(&f);
+                    monit.fall_back(&mut deadlines, &f).await;
                 }
             }
         }
     }
+}
+
+/// The armed deadlines, and what each feature looked like when its deadline last fired: a
+/// deadline fires at most once per (record, configuration), so a fallback that changed nothing
+/// (the unit is stopped: the operator's stop wins) does not spin on a passed deadline; it is
+/// armed again when the row or the configuration changes.
+#[derive(Debug, Default)]
+struct Deadlines {
+    at: BTreeMap<FeatureName, Timestamp>,
+    fired: BTreeMap<FeatureName, (FeatureRecord, FeatureConfig)>,
 }
 
 struct Monit<'a, S, C, L, D, M> {
@@ -190,22 +202,33 @@ where
     M: Master,
 {
     /// Reads a feature and sets or clears its deadline.
-    async fn refresh(&self, deadlines: &mut BTreeMap<FeatureName, Timestamp>, f: &FeatureName) {
+    async fn refresh(&self, deadlines: &mut Deadlines, f: &FeatureName) {
         match self.driver.read(f).await {
             Ok(known) => match deadline(&known.record, &known.config, self.options.minute_secs) {
+                Some(_)
+                    if deadlines
+                        .fired
+                        .get(f)
+                        .is_some_and(|(r, c)| *r == known.record && *c == known.config) =>
+                {
+                    deadlines.at.remove(f);
+                }
                 Some(at) => {
-                    if deadlines.insert(f.clone(), at) != Some(at) {
+                    deadlines.fired.remove(f);
+                    if deadlines.at.insert(f.clone(), at) != Some(at) {
                         tracing::info!(feature = %f, state = %known.state(), in_secs = at.saturating_sub(epoch_now()), "failure detection armed: falling back to local if kube does not run it in time");
                     }
                 }
                 None => {
-                    if deadlines.remove(f).is_some() {
+                    deadlines.fired.remove(f);
+                    if deadlines.at.remove(f).is_some() {
                         tracing::info!(feature = %f, state = %known.state(), "failure detection disarmed");
                     }
                 }
             },
             Err(Error::UnknownFeature { .. }) => {
-                deadlines.remove(f);
+                deadlines.at.remove(f);
+                deadlines.fired.remove(f);
             }
             Err(e) => {
                 tracing::warn!(feature = %f, error = %chain(&e), "cannot read the feature; its deadline is kept");
@@ -214,7 +237,7 @@ where
     }
 
     /// Re-reads every feature after the first scan or a resync.
-    async fn rescan(&self, deadlines: &mut BTreeMap<FeatureName, Timestamp>) {
+    async fn rescan(&self, deadlines: &mut Deadlines) {
         let features = match self.driver.store().features().await {
             Ok(f) => f,
             Err(e) => {
@@ -222,14 +245,16 @@ where
                 return;
             }
         };
-        deadlines.retain(|f, _| features.contains(f));
+        deadlines.at.retain(|f, _| features.contains(f));
+        deadlines.fired.retain(|f, _| features.contains(f));
         for f in &features {
             self.refresh(deadlines, f).await;
         }
     }
 
-    /// The deadline passed: feed FailureTimeout, with an alert.
-    async fn fall_back(&self, f: &FeatureName) {
+    /// The deadline passed: feed FailureTimeout, with an alert; then decide again from what is
+    /// recorded (a fallback that changed nothing is not fired again for the same record).
+    async fn fall_back(&self, deadlines: &mut Deadlines, f: &FeatureName) {
         let known = match self.driver.read(f).await {
             Ok(k) => k,
             Err(e) => {
@@ -242,8 +267,12 @@ where
         };
         let now = epoch_now();
         if now < at {
+            deadlines.at.insert(f.clone(), at);
             return;
         }
+        deadlines
+            .fired
+            .insert(f.clone(), (known.record.clone(), known.config.clone()));
         let since = known.record.transition_mode_update_ts.unwrap_or(0);
         tracing::warn!(
             feature = %f,

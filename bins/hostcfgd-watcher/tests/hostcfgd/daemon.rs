@@ -40,7 +40,7 @@ async fn the_daemon_joins_when_ip_is_set_resets_when_disable_turns_true_and_join
     assert!(log.contains("leaving the master"), "{log}");
     assert!(log.contains("SIGTERM: hostcfgd-watcher stopping"), "{log}");
     assert!(
-        !log.contains(&sw.fixture.fake.token()),
+        !log.contains(sw.fixture.fake.token()),
         "no credential in the log"
     );
 }
