@@ -12,18 +12,16 @@
 //! line `kube-labeler: error: …` on stderr, 2 usage.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use ctrmgr_bin::{Env, GlobalArgs};
 use ctrmgr_core::LabelOp;
 use ctrmgr_core::codec;
 use ctrmgr_core::ports::{Labels, StateStore};
-use ctrmgr_dbclient::{DbConfig, DbName, SonicDb, WatchEvent};
-use ctrmgr_driver::{
-    Applied, DrainerEvent, DrainerExit, LabelOptions, LabelService, Systemctl, Tunables,
-};
+use ctrmgr_dbclient::{DbName, SonicDb, WatchEvent};
+use ctrmgr_driver::{Applied, DrainerEvent, DrainerExit, LabelOptions, LabelService, Systemctl};
 use ctrmgr_kubeclient::{KubeClient, KubeOptions};
 use futures_util::{Stream, StreamExt};
 use serde::Serialize;
@@ -35,18 +33,8 @@ mod set_table;
 #[derive(Debug, Parser)]
 #[command(name = "kube-labeler", version)]
 struct Cli {
-    /// SONiC's database_config.json [default: $SONIC_DB_CONFIG, else /var/run/redis/sonic-db/database_config.json].
-    #[arg(long, global = true, value_name = "PATH")]
-    db_config: Option<PathBuf>,
-    /// Tunables file [default: /etc/sonic/ctrmgr.json when it exists].
-    #[arg(long, global = true, value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Kubeconfig used to reach the API server [default: the tunables' kubeconfig, /etc/sonic/kube_admin.conf].
-    #[arg(long, global = true, value_name = "PATH")]
-    kubeconfig: Option<PathBuf>,
-    /// Log to stderr instead of syslog.
-    #[arg(long, global = true)]
-    log_to_stderr: bool,
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,23 +67,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    ctrmgr_driver::logging::init("kube-labeler", cli.log_to_stderr);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
-    };
-    match runtime.block_on(dispatch(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
-    }
-}
-
-fn fail(e: &anyhow::Error) -> ExitCode {
-    eprintln!("kube-labeler: error: {e:#}");
-    ExitCode::FAILURE
+    let global = cli.global.clone();
+    ctrmgr_bin::main("kube-labeler", &global, async move {
+        dispatch(cli).await.map(|()| 0)
+    })
 }
 
 type Service = LabelService<SonicDb, KubeClient, Systemctl>;
@@ -128,11 +103,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
 
 /// Builds the adapters: tunables, Redis, the node name, the API client, systemctl.
 async fn connect(cli: &Cli) -> Result<Service> {
-    let tunables = Tunables::load(cli.config.as_deref())?;
-    let db_config = DbConfig::load(cli.db_config.as_deref())?;
-    let db = SonicDb::connect(&db_config)
-        .await
-        .context("cannot connect to the SONiC databases")?;
+    let Env { tunables, db } = Env::load(&cli.global).await?;
     let meta = db
         .device_metadata()
         .await
@@ -140,10 +111,7 @@ async fn connect(cli: &Cli) -> Result<Service> {
     let node = ctrmgr_kubeclient::node_name(&meta)?;
     let kube = KubeClient::new(
         KubeOptions {
-            kubeconfig: cli
-                .kubeconfig
-                .clone()
-                .unwrap_or_else(|| tunables.kubeconfig.clone()),
+            kubeconfig: cli.global.kubeconfig(&tunables),
             timeout: tunables.label_timeout(),
         },
         node,
