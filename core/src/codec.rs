@@ -255,6 +255,7 @@ pub fn decode_feature_config(key: &str, fields: &Fields) -> Result<FeatureConfig
         fallback_to_local,
         kube_failure_detection_mins,
         state: field(fields, FEATURE_STATE).map(str::to_owned),
+        minute_secs: crate::types::MINUTE_SECS,
     })
 }
 

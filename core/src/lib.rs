@@ -38,5 +38,6 @@ pub use machine::{
 };
 pub use types::{
     Anomaly, ContainerId, CurrentOwner, DeviceMetadata, FeatureConfig, FeatureName, FeatureRecord,
-    NameError, Owner, ServerConfig, ServerStatus, State, Timestamp, TransitionMode, UnitActivity,
+    MINUTE_SECS, NameError, Owner, ServerConfig, ServerStatus, State, Timestamp, TransitionMode,
+    UnitActivity,
 };

@@ -957,9 +957,10 @@ pub fn next_deadline(rec: &FeatureRecord, cfg: &FeatureConfig) -> Option<Timesta
     }
     match rec.state() {
         State::KubeReady | State::KubeStopped => Some(
-            rec.transition_mode_update_ts
-                .unwrap_or(0)
-                .saturating_add(u64::from(cfg.kube_failure_detection_mins) * 60),
+            rec.transition_mode_update_ts.unwrap_or(0).saturating_add(
+                u64::from(cfg.kube_failure_detection_mins)
+                    .saturating_mul(u64::from(cfg.minute_secs)),
+            ),
         ),
         _ => None,
     }

@@ -391,6 +391,19 @@ pub struct FeatureConfig {
     /// SONiC's `state` field (`enabled`, `disabled`, `always_enabled`, …), kept verbatim; this
     /// project only reads it.
     pub state: Option<String>,
+    /// The length in seconds of one minute of `kube_failure_detection` ([`MINUTE_SECS`] on a
+    /// switch). Not a CONFIG_DB field: the codec leaves it at [`MINUTE_SECS`], and the driver
+    /// sets it from the tunable `failure_detection_minute_secs`, so that tests can scale the
+    /// failure deadline that kube-monit and the Start both measure.
+    #[serde(default = "minute_secs")]
+    pub minute_secs: u32,
+}
+
+/// Seconds in a minute of `kube_failure_detection` unless the tunables shorten it.
+pub const MINUTE_SECS: u32 = 60;
+
+fn minute_secs() -> u32 {
+    MINUTE_SECS
 }
 
 impl Default for FeatureConfig {
@@ -400,6 +413,7 @@ impl Default for FeatureConfig {
             fallback_to_local: false,
             kube_failure_detection_mins: 0,
             state: None,
+            minute_secs: MINUTE_SECS,
         }
     }
 }

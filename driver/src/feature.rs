@@ -60,6 +60,9 @@ pub struct FeatureOptions {
     /// Whether this build has Kubernetes support. Without it, `set_owner=kube` is read as
     /// `local` (with a warning) and label effects are skipped.
     pub kube: bool,
+    /// The length of a minute of `kube_failure_detection`, set into every configuration read
+    /// ([`ctrmgr_core::FeatureConfig::minute_secs`]; tunable `failure_detection_minute_secs`).
+    pub minute_secs: u32,
 }
 
 impl FeatureOptions {
@@ -68,6 +71,7 @@ impl FeatureOptions {
         Self {
             stop: t.stop_options(),
             kube,
+            minute_secs: u32::try_from(t.failure_detection_minute_secs).unwrap_or(u32::MAX),
         }
     }
 }
@@ -77,6 +81,7 @@ impl Default for FeatureOptions {
         Self {
             stop: StopOptions::default(),
             kube: true,
+            minute_secs: ctrmgr_core::MINUTE_SECS,
         }
     }
 }
@@ -271,13 +276,15 @@ where
 
     /// Reads a feature (see [`read_feature`]).
     pub async fn read(&self, feature: &FeatureName) -> Result<KnownFeature, Error> {
-        read_feature_with(
+        let mut known = read_feature_with(
             self.store(),
             feature,
             self.options.kube,
             self.unconfigured_as_local,
         )
-        .await
+        .await?;
+        known.config.minute_secs = self.options.minute_secs;
+        Ok(known)
     }
 
     /// Runs `input` for `feature` under its lock: read, step, execute the effects, re-read and

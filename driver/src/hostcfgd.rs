@@ -61,13 +61,15 @@ pub enum HostcfgdExit {
     WatchEnded,
 }
 
-/// The input hostcfgd feeds for a feature waiting for approval, from `systemctl is-active`.
-fn approve_input(service_active: bool) -> Input {
-    Input::Approve { service_active }
-}
+/// How many times one look feeds Approve again after the unit's state changed under it.
+const RELOOKS: u32 = 3;
 
-/// Looks at one feature and, when it waits for approval, approves it. `Ok(None)` when
-/// nothing was pending (or the feature is not configured).
+/// Looks at one feature and, when it waits for approval (or a start this system began is
+/// unfinished: [`approval_pending`]), asks systemd about the unit just before and feeds
+/// `Approve { unit }`. Then it looks again: while the row still needs approval and the unit's
+/// state differs from the one just fed (systemd failed the unit under a try-restart that did
+/// nothing, for example), it feeds Approve again with the fresh state, at most [`RELOOKS`]
+/// times. `Ok(None)` when nothing was pending (or the feature is not configured).
 pub async fn approve<S, C, L, D>(
     driver: &FeatureDriver<S, C, L, D>,
     feature: &FeatureName,
@@ -78,31 +80,44 @@ where
     L: Labels,
     D: Systemd,
 {
-    let known = match driver.read(feature).await {
-        Ok(k) => k,
-        Err(Error::UnknownFeature { .. }) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    if !approval_pending(&known.record) {
-        return Ok(None);
+    let mut last = None;
+    let mut fed = None;
+    for _ in 0..=RELOOKS {
+        let known = match driver.read(feature).await {
+            Ok(k) => k,
+            Err(Error::UnknownFeature { .. }) => return Ok(last),
+            Err(e) => return Err(e),
+        };
+        if !approval_pending(&known.record) {
+            return Ok(last);
+        }
+        let unit = driver
+            .label_service()
+            .systemd()
+            .activity(feature.as_str())
+            .await
+            .map_err(|e| {
+                Error::port(
+                    format!("ask systemd about the unit of feature {feature}"),
+                    e,
+                )
+            })?;
+        if fed == Some(unit) {
+            return Ok(last);
+        }
+        let outcome = driver.run(feature, Input::Approve { unit }).await?;
+        tracing::info!(
+            feature = %feature,
+            from = %outcome.from,
+            to = %outcome.to,
+            unit = ?unit,
+            reason = outcome.reason.text(),
+            "approval"
+        );
+        fed = Some(unit);
+        last = Some(outcome);
     }
-    let systemd = driver.label_service().systemd();
-    let active = systemd.is_active(feature.as_str()).await.map_err(|e| {
-        Error::port(
-            format!("ask whether the service of feature {feature} is active"),
-            e,
-        )
-    })?;
-    let outcome = driver.run(feature, approve_input(active)).await?;
-    tracing::info!(
-        feature = %feature,
-        from = %outcome.from,
-        to = %outcome.to,
-        service_active = active,
-        reason = outcome.reason.text(),
-        "approval"
-    );
-    Ok(Some(outcome))
+    Ok(last)
 }
 
 /// Runs hostcfgd-watcher until `shutdown`; see the [module documentation](self).

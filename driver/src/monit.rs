@@ -66,12 +66,11 @@ impl MonitOptions {
 /// with minutes of `minute_secs` seconds. `None` when failure detection is not armed or the
 /// feature is not waiting for kube.
 pub fn deadline(rec: &FeatureRecord, cfg: &FeatureConfig, minute_secs: u64) -> Option<Timestamp> {
-    next_deadline(rec, cfg)?;
-    Some(
-        rec.transition_mode_update_ts
-            .unwrap_or(0)
-            .saturating_add(u64::from(cfg.kube_failure_detection_mins).saturating_mul(minute_secs)),
-    )
+    let cfg = FeatureConfig {
+        minute_secs: u32::try_from(minute_secs).unwrap_or(u32::MAX),
+        ..cfg.clone()
+    };
+    next_deadline(rec, &cfg)
 }
 
 /// Why [`run_monit`] returned.
@@ -283,12 +282,41 @@ where
             now.saturating_sub(since),
             known.config.kube_failure_detection_mins,
         );
-        match self.driver.run(f, failure_input()).await {
-            Ok(outcome) => {
-                tracing::info!(feature = %f, from = %outcome.from, to = %outcome.to, reason = outcome.reason.text(), "failure fallback")
-            }
-            Err(e) => tracing::error!(feature = %f, error = %chain(&e), "failure fallback failed"),
+        if let Err(e) = self.fail_over(f).await {
+            tracing::error!(feature = %f, error = %chain(&e), retry_in_secs = FAILURE_RETRY_SECS, "failure fallback failed; will retry");
+            deadlines.fired.remove(f);
+            deadlines
+                .at
+                .insert(f.clone(), epoch_now() + FAILURE_RETRY_SECS);
+            return;
         }
+        self.refresh(deadlines, f).await;
+    }
+
+    /// Feeds `FailureTimeout { unit }` with the unit's state asked just before; then, while the
+    /// deadline is still passed and the unit's state differs from the one fed, feeds it again
+    /// (at most three times: the re-look of the approval contract).
+    async fn fail_over(&self, f: &FeatureName) -> Result<(), Error> {
+        let systemd = self.driver.label_service().systemd();
+        let mut fed = None;
+        for _ in 0..=3 {
+            let known = self.driver.read(f).await?;
+            let due = deadline(&known.record, &known.config, self.options.minute_secs)
+                .is_some_and(|at| at <= epoch_now());
+            if !due {
+                return Ok(());
+            }
+            let unit = systemd.activity(f.as_str()).await.map_err(|e| {
+                Error::port(format!("ask systemd about the unit of feature {f}"), e)
+            })?;
+            if fed == Some(unit) {
+                return Ok(());
+            }
+            let outcome = self.driver.run(f, Input::FailureTimeout { unit }).await?;
+            tracing::info!(feature = %f, from = %outcome.from, to = %outcome.to, unit = ?unit, reason = outcome.reason.text(), "failure fallback");
+            fed = Some(unit);
+        }
+        Ok(())
     }
 
     /// Probes the API server and records `connected` when it changed.
@@ -355,11 +383,6 @@ where
             tracing::error!(error = %chain(&e), "cannot start {unit}");
         }
     }
-}
-
-/// The input kube-monit feeds at a failure deadline.
-fn failure_input() -> Input {
-    Input::FailureTimeout
 }
 
 /// Seconds since the epoch.

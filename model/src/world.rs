@@ -122,6 +122,7 @@ impl Cfg {
             fallback_to_local: self.fb,
             kube_failure_detection_mins: u32::from(self.n),
             state: None,
+            ..FeatureConfig::default()
         }
     }
 }

@@ -1877,10 +1877,7 @@ fn stop_daemon(mut child: Child, what: &str) -> Result<()> {
 
 /// Wake-ups per second of an idle daemon.
 fn daemon_idle(setup: &Setup, bin: &Path, args: &[&str]) -> Result<f64> {
-    eprintln!(
-        "xtask: bench: {} idle for {IDLE_WINDOW:?}",
-        bin.display()
-    );
+    eprintln!("xtask: bench: {} idle for {IDLE_WINDOW:?}", bin.display());
     let tunables = daemon_tunables(setup, Path::new("true"))?;
     setup.seed_feature()?;
     let mut child = daemon(setup, bin, &tunables, args)?;
@@ -1990,7 +1987,12 @@ fn reaction(bins: &Bins, setup: &Setup) -> Result<(Stats, Stats)> {
         redis_call(
             &mut conn,
             &mut answers,
-            &["HSET", &key, codec::TRANSITION_MODE, codec::MODE_KUBE_PENDING],
+            &[
+                "HSET",
+                &key,
+                codec::TRANSITION_MODE,
+                codec::MODE_KUBE_PENDING,
+            ],
         )?;
         rx.recv_timeout(DEADLINE)
             .context("hostcfgd-watcher made no systemctl call for a pending row at start")?;

@@ -297,6 +297,7 @@ fn config_of(point: Point) -> FeatureConfig {
         fallback_to_local: point[1] == 1,
         kube_failure_detection_mins: if point[2] == 1 { N_MINUTES } else { 0 },
         state: None,
+        ..FeatureConfig::default()
     }
 }
 

@@ -366,7 +366,7 @@ proptest! {
         fallback_to_local in any::<bool>(),
         kube_failure_detection_mins in any::<u32>(),
     ) {
-        let c = FeatureConfig { set_owner, fallback_to_local, kube_failure_detection_mins, state: None };
+        let c = FeatureConfig { set_owner, fallback_to_local, kube_failure_detection_mins, state: None, ..FeatureConfig::default() };
         let fields = to_fields(codec::encode_feature_config(&c));
         prop_assert_eq!(codec::decode_feature_config("FEATURE|x", &fields), Ok(c));
     }
@@ -1033,6 +1033,7 @@ fn any_config() -> impl Strategy<Value = FeatureConfig> {
                 fallback_to_local,
                 kube_failure_detection_mins,
                 state: None,
+                ..FeatureConfig::default()
             },
         )
 }

@@ -1862,6 +1862,7 @@ fn all_configs() -> Vec<FeatureConfig> {
                     fallback_to_local: fallback,
                     kube_failure_detection_mins: n,
                     state: None,
+                    ..FeatureConfig::default()
                 });
             }
         }
@@ -1948,4 +1949,29 @@ fn stopping_a_non_canonical_local_record_with_kube_ready_leaves_a_canonical_init
         e,
         Effect::Write(w) if w.guard == Some(TransitionMode::KubeReady)
     )));
+}
+
+/// The failure deadline counts minutes of `minute_secs` seconds (the tunable
+/// `failure_detection_minute_secs`, which tests shorten): kube-monit and the Start that follows
+/// its restart measure the same deadline.
+#[test]
+fn the_failure_deadline_counts_minutes_of_the_configured_length() {
+    let r = FeatureRecord {
+        transition_mode_update_ts: Some(100),
+        ..rec_of(State::KubeReady)
+    };
+    let c = FeatureConfig {
+        minute_secs: 3,
+        ..armed(2)
+    };
+    assert_eq!(next_deadline(&r, &c), Some(106));
+    assert_eq!(
+        next_deadline(&r, &armed(2)),
+        Some(220),
+        "60 s minutes by default"
+    );
+    assert_eq!(
+        FeatureConfig::default().minute_secs,
+        ctrmgr_core::MINUTE_SECS
+    );
 }

@@ -22,6 +22,7 @@ async fn feature_config_round_trips_through_config_db() {
         fallback_to_local: true,
         kube_failure_detection_mins: 5,
         state: Some("enabled".to_owned()),
+        ..FeatureConfig::default()
     };
     db.set_feature_config(&snmp, &cfg).await.expect("write");
     assert_eq!(db.feature_config(&snmp).await.expect("read"), Some(cfg));

@@ -90,7 +90,9 @@ async fn an_insecure_join_writes_admin_conf_0600_runs_kubeadm_starts_kubelet_lab
     assert_eq!(sw.systemctl.state("kubelet"), "active");
     let labels = sw.node_labels();
     assert_eq!(
-        labels.get("platform").map(String::as_str),
+        labels
+            .get(ctrmgr_driver::labels::PLATFORM_LABEL)
+            .map(String::as_str),
         Some("x86_64-kvm_x86_64-r0")
     );
     assert_eq!(
@@ -161,7 +163,10 @@ async fn a_failed_tls_verification_is_one_clear_error_and_writes_nothing() {
         ctrmgr_core::ServerStatus::default(),
         "STATE_DB untouched"
     );
-    assert!(!sw.node_labels().contains_key("platform"));
+    assert!(
+        !sw.node_labels()
+            .contains_key(ctrmgr_driver::labels::PLATFORM_LABEL)
+    );
 }
 
 #[tokio::test]
