@@ -34,6 +34,9 @@ pub struct UnitCommands {
     pub args: Vec<String>,
     /// Environment variables for it (`DOCKER_HOST`, `RUST_LOG`).
     pub env: Vec<(String, String)>,
+    /// Seconds `restart` and `try-restart` pause between the unit's stop and its start (a
+    /// window for tests that act in the middle of a restart). `None`: no pause.
+    pub restart_pause_secs: Option<f64>,
 }
 
 /// A `systemctl` simulator; see the [module documentation](self).
@@ -74,6 +77,9 @@ impl SystemdSim {
             }
             None => "true".to_owned(),
         };
+        let pause = commands
+            .restart_pause_secs
+            .map_or_else(String::new, |s| format!("sleep {s}"));
         let body = format!(
             r#"#!/bin/sh
 echo "$*" >> {calls}
@@ -82,6 +88,8 @@ unit=$2
 st={units}/$unit
 state=inactive
 [ -f "$st" ] && read -r state < "$st"
+# Replace the state file whole, so that a reader never sees it half-written.
+setst() {{ echo "$1" > "$st.$$" && mv -f "$st.$$" "$st"; }}
 run() {{
     if [ "$unit" = kubelet ]; then return 0; fi
     {run}
@@ -93,19 +101,23 @@ is-active)
     exit 3 ;;
 start)
     [ "$state" = active ] && exit 0
-    if run start; then echo active > "$st"; else echo failed > "$st"; echo "Job for $unit failed" >&2; exit 1; fi ;;
+    if run start; then setst active; else setst failed; echo "Job for $unit failed" >&2; exit 1; fi ;;
 stop)
     [ "$state" = active ] && run stop
-    echo inactive > "$st" ;;
+    setst inactive ;;
 restart)
     [ "$state" = active ] && run stop
-    if run start; then echo active > "$st"; else echo failed > "$st"; echo "Job for $unit failed" >&2; exit 1; fi ;;
+    setst inactive
+    {pause}
+    if run start; then setst active; else setst failed; echo "Job for $unit failed" >&2; exit 1; fi ;;
 try-restart)
     [ "$state" = active ] || exit 0
     run stop
-    if run start; then echo active > "$st"; else echo failed > "$st"; exit 1; fi ;;
+    setst inactive
+    {pause}
+    if run start; then setst active; else setst failed; exit 1; fi ;;
 reset-failed)
-    [ "$state" = failed ] && echo inactive > "$st" ;;
+    [ "$state" = failed ] && setst inactive ;;
 *)
     echo "systemctl simulator: unknown verb $verb" >&2; exit 2 ;;
 esac
@@ -152,7 +164,9 @@ exit 0
     /// # Panics
     /// When the state file cannot be written.
     pub fn set_state(&self, unit: &str, state: &str) {
-        std::fs::write(self.units.join(unit), format!("{state}\n")).expect("write unit state");
+        let tmp = self.units.join(format!(".{unit}.tmp"));
+        std::fs::write(&tmp, format!("{state}\n")).expect("write unit state");
+        std::fs::rename(&tmp, self.units.join(unit)).expect("replace unit state");
     }
 
     /// What the unit commands (`container …`) printed so far.

@@ -17,6 +17,7 @@ use ctrmgr_core::{DeviceMetadata, ServerConfig, ServerStatus};
 use ctrmgr_tests::sim::{RecordingKubeadm, SystemdSim, UnitCommands};
 use ctrmgr_tests::switch::SwitchFixture;
 
+mod approvals;
 mod daemon;
 mod join;
 
@@ -154,6 +155,20 @@ fn etc_dir(kubeconfig: &Path) -> &Path {
 /// Kills a child process when dropped; collects its stderr.
 struct Daemon {
     child: tokio::process::Child,
+}
+
+impl Daemon {
+    /// SIGKILL, as a crash; waits for the process to be gone.
+    async fn kill9(mut self) {
+        let pid = self.child.id().expect("running");
+        let ok = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok);
+        let _ = tokio::time::timeout(DEADLINE, self.child.wait()).await;
+    }
 }
 
 impl Daemon {

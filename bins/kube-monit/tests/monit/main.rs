@@ -18,6 +18,7 @@ use ctrmgr_tests::sim::{SystemdSim, UnitCommands};
 use ctrmgr_tests::switch::SwitchFixture;
 
 mod check;
+mod fallback;
 mod probe;
 mod units;
 
@@ -138,7 +139,6 @@ impl Daemon {
     }
 
     /// SIGKILL, as a crash.
-    #[allow(dead_code)] // used by the failure-fallback tests
     async fn kill9(mut self) {
         self.signal("-KILL");
         let _ = tokio::time::timeout(DEADLINE, self.child.wait()).await;
