@@ -186,6 +186,40 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// The state machine gave a kube container's question no answer (a bug of the caller's
+    /// input).
+    #[error("feature {feature}: the state machine gave no answer to a kube container ({reason})")]
+    NoAnswer {
+        /// The feature.
+        feature: String,
+        /// The reason of the step.
+        reason: String,
+    },
+    /// A kube container was not approved within its bound.
+    #[error("feature {feature}: container {container} was not approved within {secs} s")]
+    NotApproved {
+        /// The feature.
+        feature: String,
+        /// The container that waited.
+        container: String,
+        /// The bound.
+        secs: u64,
+    },
+    /// A signal handler could not be installed.
+    #[error("cannot handle {name}")]
+    Signal {
+        /// `SIGTERM`, `SIGINT`.
+        name: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A watch of the databases ended for good.
+    #[error("{what} ended")]
+    WatchEnded {
+        /// Which watch.
+        what: String,
+    },
     /// A file could not be written (or replaced) atomically.
     #[error("cannot write {}", path.display())]
     WriteFile {
@@ -229,6 +263,10 @@ impl PortError for Error {
             }
             Error::ProgramFailed { .. } | Error::ProgramTimeout { .. } => ErrorKind::Transient,
             Error::InvalidAdminConf { .. } => ErrorKind::InvalidData,
+            Error::NoAnswer { .. } | Error::WatchEnded { .. } | Error::Signal { .. } => {
+                ErrorKind::Permanent
+            }
+            Error::NotApproved { .. } => ErrorKind::Transient,
             Error::FeatureLabel { .. } => ErrorKind::InvalidData,
             Error::UnknownFeature { .. } => ErrorKind::NotFound,
             Error::Contended { .. } => ErrorKind::Conflict,

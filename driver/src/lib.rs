@@ -9,6 +9,8 @@
 //!   `FEATURE|<f>` rows ([`read_feature`]), `step`, carry out the effects in order (docker,
 //!   labels, compare-and-set writes, systemctl), re-step after a lost compare-and-set — and
 //!   the [`Outcome`] it reports; [`NoKube`], the label port of a build without Kubernetes.
+//! - [`approval`]: [`kube_up`], the kube container's wait for approval and its park,
+//!   driven by the core's `Watch` port (`container state <f> up kube`).
 //! - [`lock`]: [`LockDir`] and [`FeatureLock`], the per-feature `flock`s of DESIGN.md §5:
 //!   `<f>.lock` only while reading, deciding and writing (released while docker stops a
 //!   container, a kube Stop waits, or systemctl runs), and `<f>.stopping.lock`, held by a
@@ -53,6 +55,7 @@
 //! # let _ = (outcome, drained); Ok(()) }
 //! ```
 
+pub mod approval;
 pub mod config;
 pub mod drainer;
 mod error;
@@ -66,6 +69,7 @@ pub mod logging;
 pub mod monit;
 pub mod systemctl;
 
+pub use approval::{KubeUpEnd, StopRequests, kube_up};
 pub use config::{DEFAULT_CONFIG_FILE, Tunables};
 pub use drainer::{DrainerEvent, DrainerExit, run_drainer};
 pub use error::{BoxError, Error};

@@ -7,12 +7,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use ctrmgr_core::codec;
 use ctrmgr_core::ports::{Containers, StateStore};
-use ctrmgr_core::{ContainerId, FeatureName, Input, KubeAnswer, Owner, State, StopOptions};
+use ctrmgr_core::{ContainerId, FeatureName, Input, Owner, State, StopOptions};
 use ctrmgr_dbclient::{DbConfig, DbName, SonicDb, WatchEvent};
 use ctrmgr_dockerclient::{DockerClient, ExecSpec};
 use ctrmgr_driver::{
-    FeatureDriver, FeatureOptions, KnownFeature, LabelOptions, LabelService, LockDir, Outcome,
-    Systemctl, Tunables, read_feature_with,
+    FeatureDriver, FeatureOptions, KnownFeature, KubeUpEnd, LabelOptions, LabelService, LockDir,
+    StopRequests, Systemctl, Tunables, read_feature_with,
 };
 use futures_util::StreamExt;
 use tokio::io::AsyncRead;
@@ -367,9 +367,10 @@ async fn await_docker_id(
     }
 }
 
-/// `container state <f> up kube`: ask, then until the answer is Proceed: wait for an approval
-/// (Wait), or — parked — for `set_owner` to turn kube (Park), and ask again. Exits 0 on
-/// Proceed, and 0 on SIGTERM or SIGINT while parked.
+/// `container state <f> up kube`: the driver's [`ctrmgr_driver::kube_up`] — ask, then wait for
+/// an approval or, parked, for `set_owner` to turn kube, over the STATE_DB/CONFIG_DB watch.
+/// Exits 0 on Proceed, 0 on SIGTERM or SIGINT while parked, 128 + the signal's number when
+/// one ends a wait that followed a Park.
 async fn kube_up(
     env: &Env,
     feature: &FeatureName,
@@ -377,220 +378,45 @@ async fn kube_up(
     timeout: Option<Duration>,
 ) -> Result<u8> {
     let driver = env.driver();
-    // Installed at the first Park and kept: once a handler is installed, the signal's default
-    // action no longer applies, so every later wait must listen too.
-    let mut stops: Option<Stops> = None;
-    let mut answer = ask(&driver, feature, &id).await?;
-    loop {
-        answer = match answer {
-            KubeAnswer::Proceed => return Ok(0),
-            KubeAnswer::Wait => {
-                tracing::info!(%feature, container = %id, "waiting for approval");
-                match await_approval(env, &driver, feature, &id, timeout, stops.as_mut()).await? {
-                    Waited::Asked(KubeAnswer::Proceed) => {
-                        tracing::info!(%feature, container = %id, "approved: proceeding");
-                        return Ok(0);
-                    }
-                    Waited::Asked(other) => other,
-                    Waited::Stopped(code) => return Ok(code),
-                }
-            }
-            KubeAnswer::Park => {
-                let stops = match &mut stops {
-                    Some(s) => s,
-                    None => stops.insert(Stops::install()?),
-                };
-                match park(env, &driver, feature, &id, stops).await? {
-                    Parked::Asked(a) => a,
-                    Parked::Stopped => return Ok(0),
-                }
-            }
-        };
+    let mut stops = Stops::default();
+    match ctrmgr_driver::kube_up(&driver, &env.db, feature, &id, timeout, &mut stops).await? {
+        KubeUpEnd::Proceed => Ok(0),
+        KubeUpEnd::Stopped(code) => Ok(code),
     }
 }
 
-/// Feeds `KubeUp(id)` and returns the answer.
-async fn ask(driver: &Driver, feature: &FeatureName, id: &ContainerId) -> Result<KubeAnswer> {
-    let outcome = driver.run(feature, Input::KubeUp(id.clone())).await?;
-    answer(&outcome)
-}
-
-fn answer(outcome: &Outcome) -> Result<KubeAnswer> {
-    outcome.answer.ok_or_else(|| {
-        anyhow!(
-            "feature {}: the state machine gave no answer to a kube container ({})",
-            outcome.feature,
-            outcome.reason.text()
-        )
-    })
-}
-
-/// SIGTERM and SIGINT, listened to from the first Park on.
+/// SIGTERM and SIGINT, listened to from the first Park on (installed then and kept: once a
+/// handler is installed, the signal's default action no longer applies, so every later wait
+/// listens too).
+#[derive(Default)]
 struct Stops {
-    term: Signal,
-    int: Signal,
+    signals: Option<(Signal, Signal)>,
 }
 
-impl Stops {
-    fn install() -> Result<Self> {
-        Ok(Self {
-            term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
-            int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
-        })
+impl StopRequests for Stops {
+    fn listen(&mut self) -> std::result::Result<(), ctrmgr_driver::Error> {
+        let install = |kind, name| {
+            signal(kind).map_err(|source| ctrmgr_driver::Error::Signal { name, source })
+        };
+        self.signals = Some((
+            install(SignalKind::terminate(), "SIGTERM")?,
+            install(SignalKind::interrupt(), "SIGINT")?,
+        ));
+        Ok(())
     }
 
-    /// Waits for SIGTERM or SIGINT; answers the exit status its default action would give
-    /// (128 + the signal's number).
-    async fn recv(&mut self) -> u8 {
-        tokio::select! {
-            _ = self.term.recv() => 128 + 15,
-            _ = self.int.recv() => 128 + 2,
-        }
+    fn listening(&self) -> bool {
+        self.signals.is_some()
     }
-}
 
-/// Waits for SIGTERM or SIGINT when they are listened to; for ever otherwise (their default
-/// action ends the process).
-async fn stopped(stops: Option<&mut Stops>) -> u8 {
-    match stops {
-        Some(s) => s.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// How a wait for approval ended.
-enum Waited {
-    /// The answer to a question asked after a change: Proceed or Park.
-    Asked(KubeAnswer),
-    /// SIGTERM or SIGINT, listened to since an earlier Park: exit with this status.
-    Stopped(u8),
-}
-
-/// Blocks on STATE_DB and CONFIG_DB keyspace events for the feature's rows, asking again on
-/// each change, until the answer is Proceed or Park. Both watches scan before the first
-/// event, so an approval that came before they were subscribed is seen at once. `timeout`
-/// bounds the wait between questions; a question under way is never cut short, so a claim
-/// is never half-made.
-async fn await_approval(
-    env: &Env,
-    driver: &Driver,
-    feature: &FeatureName,
-    id: &ContainerId,
-    timeout: Option<Duration>,
-    mut stops: Option<&mut Stops>,
-) -> Result<Waited> {
-    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-    let state = env.db.watch(DbName::StateDb, codec::FEATURE_TABLE);
-    let config = env.db.watch(DbName::ConfigDb, codec::FEATURE_TABLE);
-    let mut events = pin!(futures_util::stream::select(state, config));
-    let mut synced = 0u32;
-    loop {
-        let next = async {
-            match deadline {
-                None => Ok(events.next().await),
-                Some(at) => tokio::time::timeout_at(at, events.next()).await,
-            }
-        };
-        let next = tokio::select! {
-            code = stopped(stops.as_deref_mut()) => {
-                tracing::info!(%feature, container = %id, "stopped while waiting for approval");
-                return Ok(Waited::Stopped(code));
-            }
-            next = next => next.map_err(|_| {
-                anyhow!(
-                    "feature {feature}: container {id} was not approved within {} s",
-                    timeout.map_or(0, |t| t.as_secs())
-                )
-            })?,
-        };
-        let Some(event) = next else { break };
-        let ask_again = match event {
-            Ok(WatchEvent::Synced) => {
-                synced += 1;
-                synced >= 2
-            }
-            Ok(WatchEvent::Row(row)) => synced >= 2 && row.key == feature.as_str(),
-            Err(e) => {
-                tracing::warn!(%feature, error = %format!("{:#}", anyhow::Error::new(e)), "watching the FEATURE tables");
-                false
-            }
-        };
-        if !ask_again {
-            continue;
-        }
-        match ask(driver, feature, id).await? {
-            KubeAnswer::Wait => continue,
-            other => return Ok(Waited::Asked(other)),
-        }
-    }
-    bail!("feature {feature}: the watch of the FEATURE tables ended")
-}
-
-/// How a Park ended.
-enum Parked {
-    /// `set_owner` turned kube and the question was asked again: Wait or Proceed.
-    Asked(KubeAnswer),
-    /// SIGTERM or SIGINT.
-    Stopped,
-}
-
-/// Parked: set_owner is local, so this kube container must not run the feature. Blocks on
-/// CONFIG_DB keyspace events for `FEATURE|<f>` until `set_owner` turns kube, then asks again
-/// (a container parked for ever would hold the DaemonSet's slot on this node, and no other
-/// container would ever ask: see [`KubeAnswer::Park`]); or until SIGTERM or SIGINT. The watch
-/// scans before its first event, so a change made before it was subscribed is seen at once.
-/// Failures to read or ask are logged and the container stays parked: the next change, or
-/// the rescan after a lost connection, checks again.
-async fn park(
-    env: &Env,
-    driver: &Driver,
-    feature: &FeatureName,
-    id: &ContainerId,
-    stops: &mut Stops,
-) -> Result<Parked> {
-    tracing::warn!(%feature, container = %id, "parked: set_owner is local, so this kube container will not run the feature; waiting for set_owner to turn kube, or for SIGTERM");
-    let mut events = pin!(env.db.watch(DbName::ConfigDb, codec::FEATURE_TABLE));
-    let mut synced = false;
-    loop {
-        let next = tokio::select! {
-            _ = stops.recv() => {
-                tracing::info!(%feature, container = %id, "parked container stopped");
-                return Ok(Parked::Stopped);
-            }
-            next = events.next() => next,
-        };
-        let Some(event) = next else {
-            bail!("feature {feature}: the watch of CONFIG_DB FEATURE ended while parked")
-        };
-        let check = match event {
-            Ok(WatchEvent::Synced) => {
-                synced = true;
-                true
-            }
-            Ok(WatchEvent::Row(row)) => synced && row.key == feature.as_str(),
-            Err(e) => {
-                tracing::warn!(%feature, error = %format!("{:#}", anyhow::Error::new(e)), "watching CONFIG_DB FEATURE");
-                false
-            }
-        };
-        if !check {
-            continue;
-        }
-        match driver.read(feature).await {
-            Ok(known) if known.config.set_owner == Owner::Kube => {}
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::warn!(%feature, error = %format!("{:#}", anyhow::Error::new(e)), "parked: cannot read the feature");
-                continue;
-            }
-        }
-        tracing::info!(%feature, container = %id, "set_owner turned kube: asking again");
-        match ask(driver, feature, id).await {
-            Ok(KubeAnswer::Park) => {}
-            Ok(other) => return Ok(Parked::Asked(other)),
-            Err(e) => {
-                tracing::warn!(%feature, container = %id, error = %format!("{e:#}"), "parked: cannot ask again");
-            }
+    /// The exit status the signal's default action would give (128 + its number).
+    async fn stopped(&mut self) -> u8 {
+        match &mut self.signals {
+            Some((term, int)) => tokio::select! {
+                _ = term.recv() => 128 + 15,
+                _ = int.recv() => 128 + 2,
+            },
+            None => std::future::pending().await,
         }
     }
 }

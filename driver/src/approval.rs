@@ -1,0 +1,267 @@
+//! The kube container's side of an approval (DESIGN.md §4, decisions a and c): what
+//! `container state <f> up kube` does after asking once — wait for the approval, or park while
+//! `set_owner` is local — driven by the core's [`Watch`] port, so that it runs the same over
+//! Redis and over recording fakes.
+//!
+//! [`kube_up`]: feed `KubeUp(id)`; then until the answer is Proceed:
+//! - **Wait**: block on changes of the feature's STATE_DB and CONFIG_DB rows (after the first
+//!   scan of both, so an approval given before the subscription is seen at once), asking again
+//!   at each; a bound (`timeout`) applies between questions, never to a question under way, so
+//!   a claim is never half-made.
+//! - **Park**: the container must not run the feature; it blocks on changes of the CONFIG_DB
+//!   row and asks again once `set_owner` is kube (a container parked for ever would hold the
+//!   DaemonSet's slot: [`ctrmgr_core::KubeAnswer::Park`]). Failures to read or ask are logged
+//!   and it stays parked.
+//! - A stop request ([`StopRequests`]) ends it: while parked with exit status 0, while waiting
+//!   with the signal's status. Requests are listened to from the first Park on (before that,
+//!   the signals' default action applies).
+
+use std::future::Future;
+use std::time::Duration;
+
+use ctrmgr_core::ports::{
+    Change, Containers, Labels, StateStore, Subscription, Systemd, Watch, Watched,
+};
+use ctrmgr_core::{ContainerId, FeatureName, Input, KubeAnswer, Owner};
+
+use crate::labels::chain;
+use crate::{Error, FeatureDriver};
+
+/// Stop requests (SIGTERM, SIGINT) of the process running [`kube_up`].
+pub trait StopRequests: Send {
+    /// Starts listening (installs the handlers); called at the first Park. From then on the
+    /// requests no longer end the process by themselves.
+    fn listen(&mut self) -> Result<(), Error>;
+
+    /// Whether [`StopRequests::listen`] was called.
+    fn listening(&self) -> bool;
+
+    /// Resolves with the exit status a request asks for (128 + the signal's number). Only
+    /// awaited while listening.
+    fn stopped(&mut self) -> impl Future<Output = u8> + Send;
+}
+
+/// How [`kube_up`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KubeUpEnd {
+    /// Approved: the container runs the feature (exit 0).
+    Proceed,
+    /// A stop request ended it, with this exit status (0 while parked).
+    Stopped(u8),
+}
+
+/// Runs `container state <f> up kube` for container `id`; see the
+/// [module documentation](self).
+pub async fn kube_up<S, C, L, D, W, R>(
+    driver: &FeatureDriver<S, C, L, D>,
+    watch: &W,
+    feature: &FeatureName,
+    id: &ContainerId,
+    timeout: Option<Duration>,
+    stops: &mut R,
+) -> Result<KubeUpEnd, Error>
+where
+    S: StateStore,
+    C: Containers,
+    L: Labels,
+    D: Systemd,
+    W: Watch,
+    R: StopRequests,
+{
+    let mut answer = ask(driver, feature, id).await?;
+    loop {
+        answer = match answer {
+            KubeAnswer::Proceed => return Ok(KubeUpEnd::Proceed),
+            KubeAnswer::Wait => {
+                tracing::info!(%feature, container = %id, "waiting for approval");
+                match await_approval(driver, watch, feature, id, timeout, stops).await? {
+                    Waited::Asked(KubeAnswer::Proceed) => {
+                        tracing::info!(%feature, container = %id, "approved: proceeding");
+                        return Ok(KubeUpEnd::Proceed);
+                    }
+                    Waited::Asked(other) => other,
+                    Waited::Stopped(code) => return Ok(KubeUpEnd::Stopped(code)),
+                }
+            }
+            KubeAnswer::Park => {
+                if !stops.listening() {
+                    stops.listen()?;
+                }
+                match park(driver, watch, feature, id, stops).await? {
+                    Some(a) => a,
+                    None => return Ok(KubeUpEnd::Stopped(0)),
+                }
+            }
+        };
+    }
+}
+
+/// Feeds `KubeUp(id)` and returns the answer.
+async fn ask<S, C, L, D>(
+    driver: &FeatureDriver<S, C, L, D>,
+    feature: &FeatureName,
+    id: &ContainerId,
+) -> Result<KubeAnswer, Error>
+where
+    S: StateStore,
+    C: Containers,
+    L: Labels,
+    D: Systemd,
+{
+    let outcome = driver.run(feature, Input::KubeUp(id.clone())).await?;
+    outcome.answer.ok_or_else(|| Error::NoAnswer {
+        feature: feature.to_string(),
+        reason: outcome.reason.text().to_owned(),
+    })
+}
+
+/// Waits for a stop request when listening; for ever otherwise.
+async fn stopped<R: StopRequests>(stops: &mut R) -> u8 {
+    if stops.listening() {
+        stops.stopped().await
+    } else {
+        std::future::pending().await
+    }
+}
+
+/// How a wait for approval ended.
+enum Waited {
+    /// The answer to a question asked after a change: Proceed or Park.
+    Asked(KubeAnswer),
+    /// A stop request: exit with this status.
+    Stopped(u8),
+}
+
+/// Whether a change concerns `feature`'s rows.
+fn about(change: &Change, feature: &FeatureName) -> bool {
+    matches!(change, Change::Feature { key, .. } if key == feature.as_str())
+}
+
+async fn await_approval<S, C, L, D, W, R>(
+    driver: &FeatureDriver<S, C, L, D>,
+    watch: &W,
+    feature: &FeatureName,
+    id: &ContainerId,
+    timeout: Option<Duration>,
+    stops: &mut R,
+) -> Result<Waited, Error>
+where
+    S: StateStore,
+    C: Containers,
+    L: Labels,
+    D: Systemd,
+    W: Watch,
+    R: StopRequests,
+{
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut sub = watch.subscribe(&[Watched::FeatureState, Watched::FeatureConfig]);
+    let mut synced = false;
+    loop {
+        let next = async {
+            match deadline {
+                None => Ok(sub.next().await),
+                Some(at) => tokio::time::timeout_at(at, sub.next()).await,
+            }
+        };
+        let next = tokio::select! {
+            code = stopped(stops) => {
+                tracing::info!(%feature, container = %id, "stopped while waiting for approval");
+                return Ok(Waited::Stopped(code));
+            }
+            next = next => next.map_err(|_| Error::NotApproved {
+                feature: feature.to_string(),
+                container: id.to_string(),
+                secs: timeout.map_or(0, |t| t.as_secs()),
+            })?,
+        };
+        let Some(change) = next else { break };
+        let ask_again = match change {
+            // After the first scan of both rows, and after every rescan: ask again.
+            Ok(Change::Synced) => {
+                synced = true;
+                true
+            }
+            Ok(c) => synced && about(&c, feature),
+            Err(e) => {
+                tracing::warn!(%feature, error = %chain(&e), "watching the FEATURE tables");
+                false
+            }
+        };
+        if !ask_again {
+            continue;
+        }
+        match ask(driver, feature, id).await? {
+            KubeAnswer::Wait => continue,
+            other => return Ok(Waited::Asked(other)),
+        }
+    }
+    Err(Error::WatchEnded {
+        what: format!("feature {feature}: the watch of the FEATURE tables"),
+    })
+}
+
+/// Parked until `set_owner` turns kube and the question asked again answers Wait or Proceed
+/// (`Some`), or a stop request (`None`).
+async fn park<S, C, L, D, W, R>(
+    driver: &FeatureDriver<S, C, L, D>,
+    watch: &W,
+    feature: &FeatureName,
+    id: &ContainerId,
+    stops: &mut R,
+) -> Result<Option<KubeAnswer>, Error>
+where
+    S: StateStore,
+    C: Containers,
+    L: Labels,
+    D: Systemd,
+    W: Watch,
+    R: StopRequests,
+{
+    tracing::warn!(%feature, container = %id, "parked: set_owner is local, so this kube container will not run the feature; waiting for set_owner to turn kube, or for SIGTERM");
+    let mut sub = watch.subscribe(&[Watched::FeatureConfig]);
+    let mut synced = false;
+    loop {
+        let next = tokio::select! {
+            _ = stops.stopped() => {
+                tracing::info!(%feature, container = %id, "parked container stopped");
+                return Ok(None);
+            }
+            next = sub.next() => next,
+        };
+        let Some(change) = next else {
+            return Err(Error::WatchEnded {
+                what: format!("feature {feature}: the watch of CONFIG_DB FEATURE, while parked,"),
+            });
+        };
+        let check = match change {
+            Ok(Change::Synced) => {
+                synced = true;
+                true
+            }
+            Ok(c) => synced && about(&c, feature),
+            Err(e) => {
+                tracing::warn!(%feature, error = %chain(&e), "watching CONFIG_DB FEATURE");
+                false
+            }
+        };
+        if !check {
+            continue;
+        }
+        match driver.read(feature).await {
+            Ok(known) if known.config.set_owner == Owner::Kube => {}
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(%feature, error = %chain(&e), "parked: cannot read the feature");
+                continue;
+            }
+        }
+        tracing::info!(%feature, container = %id, "set_owner turned kube: asking again");
+        match ask(driver, feature, id).await {
+            Ok(KubeAnswer::Park) => {}
+            Ok(other) => return Ok(Some(other)),
+            Err(e) => {
+                tracing::warn!(%feature, container = %id, error = %chain(&e), "parked: cannot ask again");
+            }
+        }
+    }
+}
