@@ -62,7 +62,7 @@ pub enum HostcfgdExit {
 }
 
 /// How many times one look feeds Approve again after the unit's state changed under it.
-const RELOOKS: u32 = 3;
+pub const RELOOKS: u32 = 3;
 
 /// Looks at one feature and, when it waits for approval (or a start this system began is
 /// unfinished: [`approval_pending`]), asks systemd about the unit just before and feeds
