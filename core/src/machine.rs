@@ -192,10 +192,15 @@ pub enum Effect {
     },
     /// Write STATE_DB fields in one HSET (compare-and-set when guarded).
     Write(StateWrite),
-    /// `systemctl reset-failed <feature>`: clears a failed state and systemd's start rate
-    /// limit counter, so that a start this system makes never trips `StartLimitBurst`. A unit
-    /// that is active stays active.
+    /// `systemctl reset-failed <feature>`, only for a unit that is failed or that this system
+    /// reset already ([`FeatureRecord::start_requested_ts`]): clears the failed state and
+    /// systemd's start rate limit counter, so that the start that follows is not refused.
     SystemctlResetFailed,
+    /// If the unit is still active (`systemctl is-active`), `systemctl reset-failed
+    /// <feature>` to clear its start rate limit counter, so that the try-restart that follows
+    /// is not refused by `StartLimitBurst`; a unit that is not active is left alone (a failed
+    /// one stays failed, so that a new look still sees it wanted).
+    SystemctlResetStartLimit,
     /// `systemctl try-restart <feature>`: one systemd job that restarts the unit (ExecStop,
     /// then ExecStartPre: `container stop`, then `container start`) only if it is active when
     /// systemd runs the job; an operator's stop that came first wins.
@@ -359,7 +364,7 @@ impl Reason {
                 "owner kube with fallback: kube did not run the feature for N minutes: clear the mode, keep the label, run the local image"
             }
             ApproveRestartsUnit => {
-                "approve: reset-failed, then one try-restart job (its Start from KUBE_PENDING sets kube_ready); an operator's stop that comes first wins"
+                "approve: reset the start limit of the active unit, one try-restart job (its Start from KUBE_PENDING sets kube_ready); an operator's stop that comes first wins"
             }
             ApproveStartsFailedUnit => {
                 "approve a failed unit: mark start_requested_ts, reset-failed, start (its Start approves)"
@@ -375,7 +380,7 @@ impl Reason {
             }
             ApproveNothingPending => "no kube container waits for approval",
             FailureRestartsUnit => {
-                "kube did not run the feature for N minutes: reset-failed, one try-restart job; its Start falls back to the local image"
+                "kube did not run the feature for N minutes: reset the start limit of the active unit, one try-restart job; its Start falls back to the local image"
             }
             FailureStartsFailedUnit => {
                 "kube did not run the feature for N minutes and the unit failed: mark start_requested_ts, reset-failed, start; the Start falls back"
@@ -857,20 +862,26 @@ fn step_by_table(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Ti
         ),
 
         // ---- Approve (hostcfgd-watcher) -----------------------------------------------
-        // Deviation from DESIGN §4 (docs/decisions.md): the unit's state in systemd is the
-        // record of what the operator wants, and hostcfgd writes no approval of its own. An
-        // active unit gets one `systemctl try-restart` job, which systemd runs only if the unit
-        // is still active then (an operator's stop that came first wins), and whose Start from
-        // KUBE_PENDING approves in place (kube_ready) or, with owner local, runs the local
-        // image. A failed unit is still wanted (systemd gave up on it): marked, reset, started.
-        // An inactive unit was stopped by the operator (or not started yet): never started.
-        // `reset-failed` comes first so that approvals never trip StartLimitBurst; a crash
-        // between it and the try-restart leaves an active unit and kube_pending, which a
-        // restarted hostcfgd approves again.
+        // Deviation from DESIGN §4 (docs/decisions.md b, k): the unit's state in systemd is
+        // the record of what the operator wants, and hostcfgd writes no approval of its own.
+        // An active unit gets one `systemctl try-restart` job, which systemd runs only if the
+        // unit is still active then (an operator's stop that came first wins), and whose Start
+        // from KUBE_PENDING approves in place (kube_ready) or, with owner local, runs the local
+        // image. A failed unit is still wanted (systemd gave up on it, e.g. StartLimitBurst):
+        // marked, reset (which also clears the start limit counter), started. An inactive unit
+        // was stopped by the operator (or not started yet): never started. Before the
+        // try-restart, the start limit counter of the unit is reset only if it is still active
+        // (SystemctlResetStartLimit): so that this system's restarts never trip
+        // StartLimitBurst (a refused start after the restart's Stop went to INIT would leave
+        // the feature down with nothing pending), while a unit that failed since the daemon
+        // looked stays failed — a plain reset-failed would make it inactive, the try-restart
+        // would do nothing, and a new look could not tell that from an operator's stop (both
+        // found by the model checker). A try-restart that did nothing leaves the row pending,
+        // and the daemon looks again (contract: a changed activity is fed again).
         (S::LocalToKube | S::KubePending, Input::Approve { unit }) => match (unit, requested) {
             (UnitActivity::Active, _) => step_to(
                 after_restart(rec, cfg, now),
-                vec![E::SystemctlResetFailed, E::SystemctlTryRestart],
+                vec![E::SystemctlResetStartLimit, E::SystemctlTryRestart],
                 R::ApproveRestartsUnit,
             ),
             (UnitActivity::Failed, false) => step_to(
@@ -908,7 +919,6 @@ fn step_by_table(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Ti
         // ---- FailureTimeout (kube-monit) -----------------------------------------------
         // KUBE_READY, KUBE_STOPPED | FailureTimeout | owner=kube, fb, N>0, deadline passed:
         // a bare restart of a wanted unit; its Start falls back (StartFallsBackAfterDeadline).
-        // kube-monit writes nothing but the marker before a reset of a failed unit.
         (s @ (S::KubeReady | S::KubeStopped), Input::FailureTimeout { unit })
             if cfg.failure_detection_armed() =>
         {
@@ -918,7 +928,7 @@ fn step_by_table(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Ti
             match (unit, requested) {
                 (UnitActivity::Active, _) => step_to(
                     after_restart(rec, cfg, now),
-                    vec![E::SystemctlResetFailed, E::SystemctlTryRestart],
+                    vec![E::SystemctlResetStartLimit, E::SystemctlTryRestart],
                     R::FailureRestartsUnit,
                 ),
                 (UnitActivity::Failed, false) => step_to(

@@ -24,7 +24,8 @@
 //!    - `LabelAdd`/`LabelRemove` go through [`LabelService`] as `<feature>_enabled=true`;
 //!    - `Write` is one HSET; a guarded write that lost its compare-and-set re-reads and
 //!      re-steps, at most [`CAS_RETRIES`] times, then fails with [`Error::Contended`];
-//!    - `SystemctlResetFailed`, `SystemctlTryRestart` and `SystemctlStart` go through the
+//!    - `SystemctlResetStartLimit` (`is-active`, then `reset-failed` only if active),
+//!      `SystemctlResetFailed`, `SystemctlTryRestart` and `SystemctlStart` go through the
 //!      systemd port (`reset-failed`, `try-restart`, `start`, each bounded) with the feature's
 //!      unit, without the feature lock (the unit's scripts call `container`, which takes it);
 //!    - `Answer` is returned to the caller in the [`Outcome`].
@@ -45,7 +46,7 @@ use ctrmgr_core::ports::{
 };
 use ctrmgr_core::{
     ContainerId, Effect, FeatureConfig, FeatureName, FeatureRecord, Input, KubeAnswer, LabelOp,
-    Owner, Reason, State, Step, StopOptions, Target, Timestamp, step,
+    Owner, Reason, State, Step, StopOptions, Target, Timestamp, UnitActivity, step,
 };
 
 use crate::lock::{FeatureLock, LockDir};
@@ -504,6 +505,9 @@ where
                 Effect::SystemctlResetFailed => {
                     self.systemctl(lock, feature, "reset-failed").await?;
                 }
+                Effect::SystemctlResetStartLimit => {
+                    self.systemctl(lock, feature, "reset-start-limit").await?;
+                }
                 Effect::SystemctlTryRestart => {
                     self.systemctl(lock, feature, "try-restart").await?;
                 }
@@ -617,7 +621,8 @@ where
         }
     }
 
-    /// `systemctl <verb> <feature>` (`reset-failed`, `try-restart` or `start`), without the
+    /// `systemctl <verb> <feature>` (`reset-failed`, `try-restart` or `start`; for
+    /// `reset-start-limit`, `is-active` and then `reset-failed` only if active), without the
     /// feature lock: the unit's scripts call `container start|stop`, which take it. Bounded by
     /// the systemd port.
     async fn systemctl(
@@ -630,6 +635,14 @@ where
         let unit = feature.as_str();
         lock.release()?;
         let result = match verb {
+            "reset-start-limit" => match systemd.activity(unit).await {
+                Ok(UnitActivity::Active) => systemd.reset_failed(unit).await,
+                Ok(other) => {
+                    tracing::info!(%feature, unit, activity = %other, "the unit is no longer active: start limit left alone");
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
             "reset-failed" => systemd.reset_failed(unit).await,
             "try-restart" => systemd.try_restart(unit).await,
             _ => systemd.start(unit).await,

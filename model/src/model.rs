@@ -3,7 +3,8 @@
 
 use ctrmgr_core::machine::CAS_RETRIES;
 use ctrmgr_core::{
-    CurrentOwner, KubeAnswer, Owner, State, TransitionMode, approval_pending, next_deadline, step,
+    CurrentOwner, KubeAnswer, Owner, State, TransitionMode, UnitActivity, approval_pending,
+    next_deadline, step,
 };
 use stateright::{Model, Property};
 
@@ -26,6 +27,11 @@ pub enum Flow {
     /// sleeps for ever, relying on the DaemonSet controller to delete and recreate it (and a
     /// parked one blocks for ever).
     Seed,
+    /// The daemons' rules of wave 1, before issue 8 (for the tests that show the model finds
+    /// what that issue found): hostcfgd's Approve is `systemctl stop` then `systemctl start`
+    /// whenever a local container runs or the unit is active (whatever the operator did), and
+    /// kube-monit's FailureTimeout writes `transition_mode=none` and runs `systemctl restart`.
+    Wave1,
 }
 
 /// One initial situation: configuration, whether kube deploys, whether a label is left on
@@ -40,6 +46,8 @@ pub struct Scenario {
     pub stale_label: bool,
     /// What the environment may do.
     pub budget: Budget,
+    /// The unit's `StartLimitBurst` (0: no limit).
+    pub burst: u8,
 }
 
 impl Scenario {
@@ -60,6 +68,8 @@ impl Scenario {
                 booted: false,
                 proc: None,
                 to_local: false,
+                held_down: false,
+                lone_stop: false,
             },
             hostcfgd: Hostcfgd::default(),
             monit: None,
@@ -73,6 +83,8 @@ impl Scenario {
             },
             faulted: false,
             lock: None,
+            burst: self.burst,
+            starts: 0,
             ghost: Ghost::default(),
         }
     }
@@ -119,6 +131,8 @@ pub enum Action {
     HostcfgdSees,
     /// Environment: the operator changes `set_owner` and runs `systemctl stop` + `start`.
     ChangeOwner,
+    /// Environment: the operator runs `systemctl stop` alone, and never starts the unit again.
+    OperatorStop,
     /// Environment (time): kube-monit's deadline passes.
     DeadlinePassed,
     /// Environment: a manifest update (kube replaces the pod).
@@ -129,7 +143,7 @@ pub enum Action {
     MasterDown,
     /// Fault: the local container crashes (no Down).
     CrashLocal,
-    /// Fault: the kube container crashes (no Down).
+    /// Fault: the kube container crashes (no Down); also a crash-looping image's crashes.
     CrashKube,
     /// Fault: hostcfgd-watcher crashes and restarts (loses its plan, rescans).
     CrashHostcfgd,
@@ -142,7 +156,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the fixed order stateright needs.
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 30] = [
         Action::Boot,
         Action::Advance(Who::Unit),
         Action::Advance(Who::Operator),
@@ -164,6 +178,7 @@ impl Action {
         Action::MasterUp,
         Action::HostcfgdSees,
         Action::ChangeOwner,
+        Action::OperatorStop,
         Action::DeadlinePassed,
         Action::ManifestUpdate,
         Action::ManifestRemove,
@@ -180,6 +195,7 @@ impl Action {
         matches!(
             self,
             Action::ChangeOwner
+                | Action::OperatorStop
                 | Action::DeadlinePassed
                 | Action::ManifestUpdate
                 | Action::ManifestRemove
@@ -222,6 +238,35 @@ impl FeatureWorld {
     fn decide(&self, w: &World, input: In) -> Decision {
         let s = step(&w.row.to_record(), &w.cfg.to_core(), input.to_core(), NOW);
         let mut effects: Vec<Eff> = s.effects.iter().map(Eff::from_core).collect();
+        if self.flow == Flow::Wave1 {
+            let state = w.row.state();
+            match input {
+                In::Approve(unit) => {
+                    let approves = state == State::LocalToKube
+                        || (state == State::KubePending && unit == UnitActivity::Active);
+                    effects = if approves {
+                        vec![Eff::SystemctlStop, Eff::SystemctlStart]
+                    } else {
+                        Vec::new()
+                    };
+                }
+                In::FailureTimeout(_)
+                    if matches!(state, State::KubeReady | State::KubeStopped)
+                        && w.cfg.to_core().failure_detection_armed() =>
+                {
+                    effects = vec![
+                        Eff::Write(Wr {
+                            guard: Some(w.row.mode),
+                            owner: None,
+                            mode: Some(TransitionMode::None),
+                            start_requested: None,
+                        }),
+                        Eff::SystemctlRestart,
+                    ];
+                }
+                _ => {}
+            }
+        }
         if self.flow == Flow::Seed
             && input == In::Stop
             && w.cfg.owner == Owner::Kube
@@ -339,8 +384,22 @@ impl FeatureWorld {
         p
     }
 
-    /// systemd starts a start job: ExecStartPre runs `container start`.
+    /// systemd starts a start job: ExecStartPre runs `container start`. Beyond
+    /// `StartLimitBurst` starts since the last `reset-failed`, systemd refuses and the unit
+    /// fails instead.
     fn begin_start(&self, n: &mut World) {
+        if n.operator.held_down {
+            // Invariant 6: the operator stopped the unit and has not started it since.
+            n.ghost.inv6 = false;
+        }
+        if n.burst > 0 {
+            if n.starts >= n.burst {
+                n.unit = Unit::Failed;
+                self.job_done(n);
+                return;
+            }
+            n.starts += 1;
+        }
         let p = self.launch(n, Who::Unit, vec![In::Start]);
         if p.is_done() {
             n.unit = Unit::Active(Main::AwaitId);
@@ -391,11 +450,35 @@ impl FeatureWorld {
         {
             p.await_unit = false;
         }
-        if n.hostcfgd.plan.as_ref().is_some_and(Proc::is_done) {
-            n.hostcfgd.plan = None;
+        if let Some(p) = n.hostcfgd.plan.take_if(|p| p.is_done()) {
+            self.relook(n, Who::Hostcfgd, p.input);
         }
-        if n.monit.as_ref().is_some_and(Proc::is_done) {
-            n.monit = None;
+        if let Some(p) = n.monit.take_if(|p| p.is_done()) {
+            self.relook(n, Who::Monit, p.input);
+        }
+    }
+
+    /// A daemon's plan is done. If what it acted on is still there (the row still pending,
+    /// the deadline still passed) and the unit's activity is not what it was fed, it looks
+    /// again (the contract of the daemons: a try-restart that did nothing, or whose start
+    /// systemd refused, is followed by a new look).
+    fn relook(&self, n: &mut World, who: Who, fed: In) {
+        let now = n.unit.activity();
+        match (who, fed) {
+            (Who::Hostcfgd, In::Approve(was))
+                if was != now && approval_pending(&n.row.to_record()) =>
+            {
+                n.hostcfgd.notified = true;
+            }
+            (Who::Monit, In::FailureTimeout(was))
+                if was != now
+                    && n.row.due
+                    && next_deadline(&n.row.to_record(), &n.cfg.to_core()).is_some() =>
+            {
+                let p = self.plan(n, In::FailureTimeout(now), Vec::new());
+                n.monit = (!p.is_done()).then_some(p);
+            }
+            _ => {}
         }
     }
 
@@ -456,8 +539,16 @@ impl FeatureWorld {
                     self.operator_done(n);
                 }
             }
-            Who::Hostcfgd => n.hostcfgd.plan = (!done).then_some(p),
-            Who::Monit => n.monit = (!done).then_some(p),
+            Who::Hostcfgd if done => {
+                n.hostcfgd.plan = None;
+                self.relook(n, who, p.input);
+            }
+            Who::Hostcfgd => n.hostcfgd.plan = Some(p),
+            Who::Monit if done => {
+                n.monit = None;
+                self.relook(n, who, p.input);
+            }
+            Who::Monit => n.monit = Some(p),
             Who::Cmd => {}
             Who::Ctr => {
                 let seed = self.flow == Flow::Seed;
@@ -578,6 +669,12 @@ impl FeatureWorld {
                 if !n.unit.settled() {
                     return false;
                 }
+                if who == Who::Operator {
+                    // systemd's stop leaves a failed unit failed, and a unit a daemon reset
+                    // (marked start_requested_ts) is inactive already: in both cases the stop
+                    // changes nothing systemd records (decisions k: the known limit).
+                    n.operator.held_down = n.unit != Unit::Failed && !n.row.requested;
+                }
                 match n.unit {
                     Unit::Active(_) => self.begin_stop(n, AfterStop::Inactive),
                     Unit::AutoRestart => n.unit = Unit::Inactive,
@@ -591,28 +688,55 @@ impl FeatureWorld {
                 if !n.unit.settled() {
                     return false;
                 }
-                if matches!(n.unit, Unit::Inactive | Unit::AutoRestart) {
+                if who == Who::Operator {
+                    n.operator.held_down = false;
+                }
+                if matches!(n.unit, Unit::Inactive | Unit::AutoRestart | Unit::Failed) {
                     self.begin_start(n);
                 }
                 p.await_unit = !n.unit.settled();
                 p.effects.remove(0);
             }
-            Eff::SystemctlResetFailed => {
-                p.effects.remove(0);
-            }
-            Eff::SystemctlTryRestart => {
-                // One job, decided by systemd when it runs: a restart of an active unit (also
-                // one waiting for Restart='s timer), nothing for an inactive one.
+            Eff::SystemctlRestart => {
                 if !n.unit.settled() {
                     return false;
                 }
                 match n.unit {
                     Unit::Active(_) => self.begin_stop(n, AfterStop::Start),
-                    Unit::AutoRestart => self.begin_start(n),
-                    _ => {}
+                    _ => self.begin_start(n),
                 }
                 p.await_unit = !n.unit.settled();
                 p.effects.remove(0);
+            }
+            Eff::SystemctlResetStartLimit => {
+                // `systemctl is-active`, `reset-failed` if active, and the `try-restart` that
+                // follows are issued back to back; systemd queues the try-restart's job at
+                // once, and no other start can run between them (a running job makes the
+                // model wait for the unit to settle first; Restart='s timer takes RestartSec,
+                // far longer than two systemctl calls). So they are one action here.
+                if !n.unit.settled() {
+                    return false;
+                }
+                if n.unit.activity() == UnitActivity::Active {
+                    n.starts = 0;
+                }
+                p.effects.remove(0);
+                if p.effects.first() == Some(&Eff::SystemctlTryRestart) {
+                    self.try_restart(n, p);
+                }
+            }
+            Eff::SystemctlResetFailed => {
+                n.starts = 0;
+                if n.unit == Unit::Failed {
+                    n.unit = Unit::Inactive;
+                }
+                p.effects.remove(0);
+            }
+            Eff::SystemctlTryRestart => {
+                if !n.unit.settled() {
+                    return false;
+                }
+                self.try_restart(n, p);
             }
             Eff::Answer(a) => {
                 if a == KubeAnswer::Proceed {
@@ -635,6 +759,19 @@ impl FeatureWorld {
             }
         }
         true
+    }
+
+    /// `systemctl try-restart` on a settled unit: one job, decided by systemd when it runs: a
+    /// restart of an active unit (also one waiting for Restart='s timer), nothing for an
+    /// inactive or failed one.
+    fn try_restart(&self, n: &mut World, p: &mut Proc) {
+        match n.unit {
+            Unit::Active(_) => self.begin_stop(n, AfterStop::Start),
+            Unit::AutoRestart => self.begin_start(n),
+            _ => {}
+        }
+        p.await_unit = !n.unit.settled();
+        p.effects.remove(0);
     }
 
     /// The smallest kube container number nothing in the world refers to.
@@ -756,7 +893,7 @@ impl FeatureWorld {
                     // A parked container keeps watching CONFIG_DB and asks again once
                     // set_owner is kube (core's `KubeAnswer::Park`); the seed's sleeps for ever.
                     (Action::CtrReask, Phase::Parked) => {
-                        self.flow == Flow::Ours && w.cfg.owner == Owner::Kube
+                        self.flow != Flow::Seed && w.cfg.owner == Owner::Kube
                     }
                     _ => false,
                 };
@@ -874,6 +1011,14 @@ impl FeatureWorld {
                     Eff::SystemctlStart,
                 ]));
             }
+            Action::OperatorStop => {
+                if w.budget.stops == 0 || !w.operator.booted || w.operator.proc.is_some() {
+                    return None;
+                }
+                n.budget.stops -= 1;
+                n.operator.lone_stop = true;
+                n.operator.proc = Some(Proc::of_effects(vec![Eff::SystemctlStop]));
+            }
             Action::DeadlinePassed => {
                 // Time always passes. The budget only keeps a deploying kube and kube-monit from
                 // cycling for ever; without a manifest there is nothing to cycle with.
@@ -904,6 +1049,13 @@ impl FeatureWorld {
                 }
                 n.budget.removals -= 1;
                 n.manifest = false;
+            }
+            Action::CrashKube if w.budget.crash_loop > 0 => {
+                // The crash-looping image: kube crashes beyond the one fault of a run.
+                w.ctr()?;
+                remove_ctr(&mut n);
+                n.budget.crash_loop -= 1;
+                n.faulted = true;
             }
             Action::MasterDown
             | Action::CrashLocal
@@ -961,14 +1113,15 @@ impl FeatureWorld {
             Action::MasterUp => !w.master_up,
             Action::HostcfgdSees => w.hostcfgd.notified,
             Action::ChangeOwner => w.budget.change > 0,
+            Action::OperatorStop => w.budget.stops > 0,
             Action::DeadlinePassed => {
                 w.monit.is_none() && w.cfg.to_core().failure_detection_armed()
             }
             Action::ManifestUpdate => w.budget.updates > 0 && w.pod.is_some(),
             Action::ManifestRemove => w.budget.removals > 0,
+            Action::CrashKube => w.budget.faults + w.budget.crash_loop > 0,
             Action::MasterDown
             | Action::CrashLocal
-            | Action::CrashKube
             | Action::CrashHostcfgd
             | Action::CrashMonit => w.budget.faults > 0,
             Action::Retire => w.budget.retirable(),
@@ -1046,68 +1199,45 @@ fn label_op(n: &mut World, value: bool) {
     }
 }
 
+/// A budget with the given counts and two deadlines.
+const fn budget(change: u8, faults: u8, updates: u8, removals: u8, stops: u8) -> Budget {
+    Budget {
+        change,
+        faults,
+        updates,
+        removals,
+        deadlines: 2,
+        stops,
+        crash_loop: 0,
+    }
+}
+
 /// The environment's perturbations, in pairs: each default scenario allows two kinds of
 /// event (each at most once), because allowing all of them at once multiplies the state space
 /// beyond a quick check. The pairs cover every combination of two, except a manifest update
-/// with a manifest removal (both only take kube away).
-pub const FAMILIES: [(&str, Budget); 5] = [
-    (
-        "owner change + manifest update",
-        Budget {
-            change: 1,
-            faults: 0,
-            updates: 1,
-            removals: 0,
-            deadlines: 2,
-        },
-    ),
-    (
-        "owner change + fault",
-        Budget {
-            change: 1,
-            faults: 1,
-            updates: 0,
-            removals: 0,
-            deadlines: 2,
-        },
-    ),
-    (
-        "fault + manifest update",
-        Budget {
-            change: 0,
-            faults: 1,
-            updates: 1,
-            removals: 0,
-            deadlines: 2,
-        },
-    ),
-    (
-        "owner change + manifest removal",
-        Budget {
-            change: 1,
-            faults: 0,
-            updates: 0,
-            removals: 1,
-            deadlines: 2,
-        },
-    ),
-    (
-        "fault + manifest removal",
-        Budget {
-            change: 0,
-            faults: 1,
-            updates: 0,
-            removals: 1,
-            deadlines: 2,
-        },
-    ),
+/// with a manifest removal (both only take kube away), and the operator's lone stop with an
+/// owner change or a manifest update (a stop ends what the operator does).
+pub const FAMILIES: [(&str, Budget); 7] = [
+    ("owner change + manifest update", budget(1, 0, 1, 0, 0)),
+    ("owner change + fault", budget(1, 1, 0, 0, 0)),
+    ("fault + manifest update", budget(0, 1, 1, 0, 0)),
+    ("owner change + manifest removal", budget(1, 0, 0, 1, 0)),
+    ("fault + manifest removal", budget(0, 1, 0, 1, 0)),
+    ("operator stop + fault", budget(0, 1, 0, 0, 1)),
+    ("operator stop + manifest removal", budget(0, 0, 0, 1, 1)),
 ];
+
+/// `StartLimitBurst` of the crash-loop scenarios: two starts, then the unit fails until a
+/// `reset-failed` (the model's interval never passes, so this is stricter than systemd's).
+pub const CRASH_LOOP_BURST: u8 = 2;
 
 /// The scenarios checked by default. For every owner and fallback/failure-detection
 /// combination (N > 0 only matters with fallback): with kube deploying, each of the
 /// [`FAMILIES`], with and without a label left on the node from before a reboot; with kube
-/// never deploying, an owner change and a fault. kube-monit's deadline may pass twice while
-/// kube deploys, and any number of times once no manifest exists.
+/// never deploying, an owner change and a fault, and a lone operator stop and a fault. With
+/// owner kube, also a crash-looping kube image (three crashes) on a unit with a start rate
+/// limit ([`CRASH_LOOP_BURST`]). kube-monit's deadline may pass twice while kube deploys, and
+/// any number of times once no manifest exists.
 pub fn default_scenarios() -> Vec<Scenario> {
     let mut out = Vec::new();
     for owner in [Owner::Local, Owner::Kube] {
@@ -1120,21 +1250,34 @@ pub fn default_scenarios() -> Vec<Scenario> {
                         kube: Kube::Deploys,
                         stale_label,
                         budget,
+                        burst: 0,
                     });
                 }
             }
-            out.push(Scenario {
-                cfg,
-                kube: Kube::Never,
-                stale_label: false,
-                budget: Budget {
-                    change: 1,
-                    faults: 1,
-                    updates: 0,
-                    removals: 0,
-                    deadlines: 1,
-                },
-            });
+            for budget in [budget(1, 1, 0, 0, 0), budget(0, 1, 0, 0, 1)] {
+                out.push(Scenario {
+                    cfg,
+                    kube: Kube::Never,
+                    stale_label: false,
+                    budget: Budget {
+                        deadlines: 1,
+                        ..budget
+                    },
+                    burst: 0,
+                });
+            }
+            if owner == Owner::Kube {
+                out.push(Scenario {
+                    cfg,
+                    kube: Kube::Deploys,
+                    stale_label: false,
+                    budget: Budget {
+                        crash_loop: 3,
+                        ..budget(0, 0, 0, 0, 0)
+                    },
+                    burst: CRASH_LOOP_BURST,
+                });
+            }
         }
     }
     out
@@ -1158,6 +1301,7 @@ pub fn seed_scenarios() -> Vec<Scenario> {
                 updates: 1,
                 ..Budget::default()
             },
+            burst: 0,
         })
         .collect()
 }
@@ -1176,13 +1320,8 @@ pub fn extended_scenarios() -> Vec<Scenario> {
                         cfg: Cfg { owner, fb, n },
                         kube,
                         stale_label,
-                        budget: Budget {
-                            change: 1,
-                            faults: 1,
-                            updates: 1,
-                            removals: 1,
-                            deadlines: 2,
-                        },
+                        budget: budget(1, 1, 1, 1, 0),
+                        burst: 0,
                     });
                 }
             }
@@ -1214,19 +1353,20 @@ fn record_is_truth(w: &World) -> bool {
     local_ok && kube_ok && id_ok
 }
 
-/// Liveness 5a no longer applies on this path (a monotone fact): a fault happened, kube does
-/// not deploy, or the owner is local for good.
+/// Liveness 5a no longer applies on this path (a monotone fact): a fault happened, the
+/// operator stopped the unit for good, kube does not deploy, or the owner is local for good.
 fn kube_liveness_excluded(w: &World) -> bool {
     w.faulted
+        || w.operator.lone_stop
         || w.kube == Kube::Never
         || !w.manifest
         || (w.cfg.owner == Owner::Local && w.budget.change == 0)
 }
 
-/// Liveness 5b does not apply on this path: a fault happened, kube deploys, or fallback with
-/// failure detection is not configured.
+/// Liveness 5b does not apply on this path: a fault happened, the operator stopped the unit
+/// for good, kube deploys, or fallback with failure detection is not configured.
 fn fallback_liveness_excluded(w: &World) -> bool {
-    w.faulted || w.kube == Kube::Deploys || !w.cfg.fb || !w.cfg.n
+    w.faulted || w.operator.lone_stop || w.kube == Kube::Deploys || !w.cfg.fb || !w.cfg.n
 }
 
 /// Property names, as reported.
@@ -1246,14 +1386,15 @@ pub mod names {
     /// Liveness 5b, as stateright's `eventually`.
     pub const LIVE_LOCAL: &str =
         "liveness 5b: fb, N>0, kube never deploying, no faults: eventually LOCAL";
-    /// Liveness 5a over end states.
-    pub const END_KUBE: &str =
-        "liveness 5a (end states): owner kube, manifest present, no faults: rests in KUBE_RUNNING";
-    /// Liveness 5b over end states.
-    pub const END_FALLBACK: &str =
-        "liveness 5b (end states): owner kube, fb, N>0, no manifest, no faults: rests in LOCAL";
+    /// Liveness 5a and 7 over end states.
+    pub const END_KUBE: &str = "liveness 5a+7 (end states): owner kube, manifest present, after the last fault (crashes of daemons at any step, master down, crash-looping kube with a start limit): rests in KUBE_RUNNING unless the operator stopped the unit";
+    /// Liveness 5b and 7 over end states.
+    pub const END_FALLBACK: &str = "liveness 5b+7 (end states): owner kube, fb, N>0, no manifest, after the last fault: rests in LOCAL unless the operator stopped the unit";
     /// Owner local over end states.
-    pub const END_LOCAL: &str = "liveness (end states): owner local, no faults: rests in LOCAL";
+    pub const END_LOCAL: &str = "liveness (end states): owner local, after the last fault: rests in LOCAL unless the operator stopped the unit";
+    /// Invariant 6.
+    pub const INV6: &str =
+        "inv6: after an operator's stop, no unit start until an operator's start";
     /// The model's own soundness.
     pub const SOUND: &str = "model: container ids suffice, every effect is understood, every asking container is answered";
     /// Reachability checks.
@@ -1266,6 +1407,17 @@ pub mod names {
     pub const SOMETIMES_APPROVAL: &str = "sometimes: hostcfgd approving";
     /// Reachability checks.
     pub const SOMETIMES_FALLBACK: &str = "sometimes: kube-monit falling back";
+    /// Reachability checks.
+    pub const SOMETIMES_HELD_PENDING: &str =
+        "sometimes: the operator stopped the unit while a kube container waits for approval";
+    /// Reachability checks.
+    pub const SOMETIMES_HELD_DUE: &str =
+        "sometimes: the operator stopped the unit and kube-monit's deadline passed";
+    /// Reachability checks.
+    pub const SOMETIMES_START_LIMIT: &str =
+        "sometimes: systemd refused a start (StartLimitBurst) and the unit failed";
+    /// Reachability checks.
+    pub const SOMETIMES_MARKED_INACTIVE: &str = "sometimes: a daemon reset the unit and has not started it yet (start_requested_ts, unit inactive)";
 }
 
 impl Model for FeatureWorld {
@@ -1306,20 +1458,26 @@ impl Model for FeatureWorld {
             Property::eventually(LIVE_LOCAL, |_: &FeatureWorld, w: &World| {
                 local_runs(w) || fallback_liveness_excluded(w)
             }),
+            Property::always(INV6, |_: &FeatureWorld, w: &World| w.ghost.inv6),
+            // Terminal states come after Retire, which ends every fault budget: these are
+            // judged after the last fault, on faulted runs as on fault-free ones.
             Property::always(END_KUBE, |m: &FeatureWorld, w: &World| {
-                let applies = !w.faulted
+                let applies = !w.operator.held_down
                     && w.kube == Kube::Deploys
                     && w.manifest
                     && w.cfg.owner == Owner::Kube;
                 !applies || kube_runs(w) || !m.is_terminal(w)
             }),
             Property::always(END_FALLBACK, |m: &FeatureWorld, w: &World| {
-                let applies =
-                    !w.faulted && w.cfg.owner == Owner::Kube && w.cfg.fb && w.cfg.n && !w.manifest;
+                let applies = !w.operator.held_down
+                    && w.cfg.owner == Owner::Kube
+                    && w.cfg.fb
+                    && w.cfg.n
+                    && !w.manifest;
                 !applies || local_runs(w) || !m.is_terminal(w)
             }),
             Property::always(END_LOCAL, |m: &FeatureWorld, w: &World| {
-                let applies = !w.faulted && w.cfg.owner == Owner::Local;
+                let applies = !w.operator.held_down && w.cfg.owner == Owner::Local;
                 !applies || local_runs(w) || !m.is_terminal(w)
             }),
             Property::always(SOUND, |_: &FeatureWorld, w: &World| w.ghost.sound),
@@ -1337,6 +1495,20 @@ impl Model for FeatureWorld {
             }),
             Property::sometimes(SOMETIMES_FALLBACK, |_: &FeatureWorld, w: &World| {
                 w.monit.is_some()
+            }),
+            Property::sometimes(SOMETIMES_HELD_PENDING, |_: &FeatureWorld, w: &World| {
+                w.operator.held_down && approval_pending(&w.row.to_record())
+            }),
+            Property::sometimes(SOMETIMES_HELD_DUE, |_: &FeatureWorld, w: &World| {
+                w.operator.held_down
+                    && w.row.due
+                    && next_deadline(&w.row.to_record(), &w.cfg.to_core()).is_some()
+            }),
+            Property::sometimes(SOMETIMES_START_LIMIT, |_: &FeatureWorld, w: &World| {
+                w.unit == Unit::Failed
+            }),
+            Property::sometimes(SOMETIMES_MARKED_INACTIVE, |_: &FeatureWorld, w: &World| {
+                w.row.requested && w.unit == Unit::Inactive
             }),
         ]
     }

@@ -206,8 +206,13 @@ pub enum Eff {
     SystemctlStart,
     /// `systemctl reset-failed`.
     SystemctlResetFailed,
+    /// `systemctl reset-failed` if the unit is still active (is-active, then reset-failed;
+    /// one action: the model takes the microseconds between them as atomic).
+    SystemctlResetStartLimit,
     /// `systemctl try-restart`.
     SystemctlTryRestart,
+    /// `systemctl restart` (wave 1's kube-monit only; `step` never asks for it).
+    SystemctlRestart,
     /// Answer the asking kube container.
     Answer(KubeAnswer),
     /// An effect naming a container the model never made (a model error; flagged).
@@ -247,6 +252,7 @@ impl Eff {
                 }
             }
             Effect::SystemctlResetFailed => Eff::SystemctlResetFailed,
+            Effect::SystemctlResetStartLimit => Eff::SystemctlResetStartLimit,
             Effect::SystemctlTryRestart => Eff::SystemctlTryRestart,
             Effect::SystemctlStart => Eff::SystemctlStart,
             Effect::Answer(a) => Eff::Answer(*a),
@@ -415,12 +421,18 @@ pub enum Unit {
     },
     /// Waiting RestartSec before starting again.
     AutoRestart,
+    /// systemd gave up on the unit: a start beyond `StartLimitBurst` since the last
+    /// `reset-failed`. Still wanted; `systemctl stop` leaves it failed.
+    Failed,
 }
 
 impl Unit {
     /// No job runs: a systemctl call may act now.
     pub(crate) fn settled(&self) -> bool {
-        matches!(self, Unit::Inactive | Unit::Active(_) | Unit::AutoRestart)
+        matches!(
+            self,
+            Unit::Inactive | Unit::Active(_) | Unit::AutoRestart | Unit::Failed
+        )
     }
 
     /// What `systemctl is-active` says: active, activating (also Restart='s timer) and
@@ -428,6 +440,7 @@ impl Unit {
     pub(crate) fn activity(&self) -> UnitActivity {
         match self {
             Unit::Inactive => UnitActivity::Inactive,
+            Unit::Failed => UnitActivity::Failed,
             Unit::Starting(_) | Unit::Active(_) | Unit::Stopping { .. } | Unit::AutoRestart => {
                 UnitActivity::Active
             }
@@ -457,12 +470,16 @@ pub struct Budget {
     pub removals: u8,
     /// kube-monit's deadline passes (not retired: time always passes).
     pub deadlines: u8,
+    /// The operator runs a lone `systemctl stop` (no start after it).
+    pub stops: u8,
+    /// Crashes of a crash-looping kube image (faults, in addition to `faults`).
+    pub crash_loop: u8,
 }
 
 impl Budget {
     /// Whether any retirable budget is left.
     pub(crate) fn retirable(&self) -> bool {
-        self.change + self.faults + self.updates + self.removals > 0
+        self.change + self.faults + self.updates + self.removals + self.stops + self.crash_loop > 0
     }
 }
 
@@ -476,6 +493,13 @@ pub struct Operator {
     /// The calls in flight follow a change to `set_owner=local` (invariant 4 is checked when
     /// they are done).
     pub to_local: bool,
+    /// The operator stopped the unit (a `systemctl stop` that took effect: the unit was
+    /// neither failed — systemd's stop leaves a failed unit failed — nor reset by a daemon
+    /// that marked `start_requested_ts`) and has not started it since. Invariant 6: no unit
+    /// start happens meanwhile.
+    pub held_down: bool,
+    /// The operator issued a lone `systemctl stop` on this path (monotone).
+    pub lone_stop: bool,
 }
 
 /// hostcfgd-watcher.
@@ -500,6 +524,8 @@ pub struct Ghost {
     /// The model itself held up: ids sufficed, every effect was understood, every asking
     /// container got an answer.
     pub sound: bool,
+    /// Invariant 6 held: no start of the unit while the operator held it down.
+    pub inv6: bool,
 }
 
 impl Default for Ghost {
@@ -508,6 +534,7 @@ impl Default for Ghost {
             inv1: true,
             inv4: true,
             sound: true,
+            inv6: true,
         }
     }
 }
@@ -548,6 +575,11 @@ pub struct World {
     pub faulted: bool,
     /// Who holds the feature lock (`flock` on `<lock_dir>/<feature>.lock`).
     pub lock: Option<Who>,
+    /// systemd's `StartLimitBurst` for the unit (0: no limit). The interval never passes in
+    /// the model: every start counts until a `reset-failed`.
+    pub burst: u8,
+    /// Unit starts since the last `reset-failed`.
+    pub starts: u8,
     /// Observations for the properties.
     pub ghost: Ghost,
 }
@@ -642,6 +674,12 @@ impl fmt::Display for World {
                 fmt_proc(f, proc)?;
             }
             other => write!(f, "{other:?}")?,
+        }
+        if self.burst > 0 {
+            write!(f, " starts={}/{}", self.starts, self.burst)?;
+        }
+        if self.operator.held_down {
+            f.write_str(" | held down by the operator")?;
         }
         if let Some(p) = &self.operator.proc {
             f.write_str(" | operator ")?;

@@ -648,7 +648,11 @@ const MODEL_INTRO: &str = "\
 `ctrmgr-model` checks one feature and its world exhaustively by breadth-first search with
 stateright: the real `step` makes every decision, while the model plays systemd, the local
 engine, an asynchronous DaemonSet controller and kubelet, the label and its pending list, the
-master going down and up, hostcfgd-watcher, kube-monit and crashes. It checks this project's
+master going down and up, hostcfgd-watcher, kube-monit, crashes of either daemon at every step
+of its plans, a lone operator stop that is never followed by a start, and a crash-looping kube
+image on a unit with a start rate limit (`StartLimitBurst`). Liveness is checked on faulted
+runs too: the end-state properties judge every state where the world comes to rest, which is
+after the last fault. It checks this project's
 flow and the seed's literal approval flow (the pending kube container sleeps for ever and relies
 on the DaemonSet to undeploy and redeploy it), which must fail liveness (DESIGN.md §4).
 `sometimes` properties hold when an example was found. Depth is the longest shortest path from

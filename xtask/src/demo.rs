@@ -528,7 +528,7 @@ impl World {
                     }
                     w.apply(&mut self.rec);
                 }
-                Effect::SystemctlResetFailed => {}
+                Effect::SystemctlResetFailed | Effect::SystemctlResetStartLimit => {}
                 Effect::SystemctlTryRestart => {
                     if self.service_active {
                         self.systemctl_stop();

@@ -33,6 +33,7 @@ pub fn effect(e: &Effect, name: IdNamer<'_>) -> String {
             name(id)
         ),
         Effect::Write(w) => write(w, name),
+        Effect::SystemctlResetStartLimit => "systemctl reset-failed (if still active)".to_owned(),
         Effect::SystemctlResetFailed => "systemctl reset-failed".to_owned(),
         Effect::SystemctlTryRestart => "systemctl try-restart".to_owned(),
         Effect::SystemctlStart => "systemctl start".to_owned(),

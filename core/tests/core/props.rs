@@ -681,7 +681,7 @@ impl World {
                         self.docker_stop(target)?;
                     }
                     Effect::AwaitExit { id, .. } => self.docker_stop(&Target::Id(id.clone()))?,
-                    Effect::SystemctlResetFailed => {}
+                    Effect::SystemctlResetFailed | Effect::SystemctlResetStartLimit => {}
                     // One job: a restart of the unit only if it is active when it runs.
                     Effect::SystemctlTryRestart => {
                         if self.service_active {

@@ -1205,7 +1205,7 @@ fn requested(mut r: FeatureRecord) -> FeatureRecord {
 }
 
 #[test]
-fn approve_of_an_active_unit_is_reset_failed_then_one_try_restart_job_and_no_write() {
+fn approve_of_an_active_unit_is_one_try_restart_job_and_no_write() {
     // hostcfgd writes nothing itself: a plan decided before the job could be stale by the
     // time it wrote. The try-restart job is one systemd job: a crash of hostcfgd cannot cut
     // it in two, and an operator's stop that comes first turns it into nothing.
@@ -1221,7 +1221,10 @@ fn approve_of_an_active_unit_is_reset_failed_then_one_try_restart_job_and_no_wri
             &c,
             Input::Approve { unit: U::Active },
             to,
-            vec![Effect::SystemctlResetFailed, Effect::SystemctlTryRestart],
+            vec![
+                Effect::SystemctlResetStartLimit,
+                Effect::SystemctlTryRestart,
+            ],
             Reason::ApproveRestartsUnit,
         );
         assert_eq!(after, unchanged(&r), "{state}");
@@ -1353,7 +1356,10 @@ fn a_stale_approval_after_an_in_place_approval_restarts_an_active_unit_and_ends_
     let plan = step(&r, &kube(), Input::Approve { unit: U::Active }, NOW);
     assert_eq!(
         plan.effects,
-        vec![Effect::SystemctlResetFailed, Effect::SystemctlTryRestart]
+        vec![
+            Effect::SystemctlResetStartLimit,
+            Effect::SystemctlTryRestart
+        ]
     );
     let approved = check(
         &r,
@@ -1423,7 +1429,10 @@ fn failure_timeout_of_an_active_unit_is_a_bare_try_restart_whose_start_falls_bac
             &c,
             Input::FailureTimeout { unit: U::Active },
             State::Local,
-            vec![Effect::SystemctlResetFailed, Effect::SystemctlTryRestart],
+            vec![
+                Effect::SystemctlResetStartLimit,
+                Effect::SystemctlTryRestart,
+            ],
             Reason::FailureRestartsUnit,
         );
         // kube-monit writes nothing: a crash after its job leaves nothing half-done.
@@ -1453,8 +1462,7 @@ fn failure_timeout_of_an_active_unit_is_a_bare_try_restart_whose_start_falls_bac
         ],
         Reason::StartFallsBackAfterDeadline,
     );
-    assert_eq!(started, expect(O::None, None, M::None, false, true));
-    // KUBE_READY: the restart's Stop goes to INIT, and the Start from INIT with fallback runs
+    assert_eq!(started, expect(O::None, None, M::None, false, true)); // KUBE_READY: the restart's Stop goes to INIT, and the Start from INIT with fallback runs
     // the local image and adds the label back.
     let r = waiting_since_earlier(State::KubeReady);
     let stopped = check(

@@ -376,6 +376,8 @@ struct UnitsInner {
     calls: Mutex<Vec<String>>,
     lock_probe: Mutex<Option<PathBuf>>,
     lock_free: Mutex<Vec<bool>>,
+    /// What is-active says; active when unset.
+    activity: Mutex<Option<UnitActivity>>,
 }
 
 impl Units {
@@ -413,7 +415,7 @@ impl Systemd for Units {
         Ok(())
     }
     async fn activity(&self, _: &str) -> Result<ctrmgr_core::UnitActivity, FakeError> {
-        Ok(ctrmgr_core::UnitActivity::Active)
+        Ok(lock(&self.0.activity).unwrap_or(UnitActivity::Active))
     }
 }
 
@@ -997,8 +999,8 @@ async fn record_exit_of_the_owner_records_down_and_of_another_id_changes_nothing
 // ---- Approve: systemctl without the lock ----------------------------------------------------
 
 #[tokio::test]
-async fn approve_of_an_active_unit_resets_and_try_restarts_it_without_the_lock_and_writes_nothing()
-{
+async fn approve_of_an_active_unit_resets_its_start_limit_and_try_restarts_it_without_the_lock_and_writes_nothing()
+ {
     let before = record(State::LocalToKube, Some(LOCAL_ID));
     let w = World::new(Some(config(Owner::Kube, false)), before.clone());
     *lock(&w.units.0.lock_probe) = Some(w.lock_path());
@@ -1017,6 +1019,24 @@ async fn approve_of_an_active_unit_resets_and_try_restarts_it_without_the_lock_a
     assert_eq!(w.store.record(), before);
     assert_eq!(out.reason, Reason::ApproveRestartsUnit);
     assert_eq!(out.to, State::KubeReady);
+}
+
+#[tokio::test]
+async fn a_unit_that_failed_since_the_look_keeps_its_failed_state_and_is_not_restarted() {
+    // hostcfgd saw the unit active; by the time its plan runs, systemd refused a start and the
+    // unit failed. The start limit is left alone (a reset-failed would make it inactive, and a
+    // new look could not tell that from an operator's stop), and try-restart does nothing to a
+    // failed unit, so the next look sees it failed and still wanted.
+    let before = record(State::KubePending, None);
+    let w = World::new(Some(config(Owner::Kube, false)), before);
+    *lock(&w.units.0.activity) = Some(UnitActivity::Failed);
+
+    w.run(Input::Approve {
+        unit: UnitActivity::Active,
+    })
+    .await;
+
+    assert_eq!(w.units.calls(), ["try-restart snmp"]);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@
 mod our_flow;
 mod report;
 mod seed_flow;
+mod wave1;
 
 use ctrmgr_model::Outcome;
 
