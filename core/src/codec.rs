@@ -308,6 +308,55 @@ pub fn decode_feature_record(key: &str, fields: &Fields) -> Result<FeatureRecord
     })
 }
 
+/// Decodes STATE_DB `FEATURE|<f>`, reading past bad *informational* fields: a timestamp that
+/// is not seconds since the epoch reads as absent, and an unknown `current_owner` is read from
+/// what the row records (a `docker_id` with `kube_running` is a kube owner, any other
+/// `docker_id` a local owner, no `docker_id` no owner) — so that a Stop can always act on what
+/// the row says runs. Each such field comes back as a [`DecodeError`] for the caller to log as
+/// a warning. `transition_mode` and `docker_id` stay errors: a Stop cannot guess them.
+pub fn decode_feature_record_lenient(
+    key: &str,
+    fields: &Fields,
+) -> Result<(FeatureRecord, Vec<DecodeError>), DecodeError> {
+    let mut warnings = Vec::new();
+    let transition_mode = parse_transition_mode(key, field(fields, TRANSITION_MODE))?;
+    let docker_id = match field(fields, DOCKER_ID) {
+        None => None,
+        Some(v) => Some(
+            ContainerId::new(v).map_err(|_| bad(key, DOCKER_ID, v, "a container id or empty"))?,
+        ),
+    };
+    let current_owner =
+        parse_current_owner(key, field(fields, CURRENT_OWNER)).unwrap_or_else(|e| {
+            warnings.push(e);
+            match (&docker_id, transition_mode) {
+                (None, _) => CurrentOwner::None,
+                (Some(_), TransitionMode::KubeRunning) => CurrentOwner::Kube,
+                (Some(_), _) => CurrentOwner::Local,
+            }
+        });
+    let mut ts = |name: &str| {
+        opt_ts(fields, key, name).unwrap_or_else(|e| {
+            warnings.push(e);
+            None
+        })
+    };
+    let current_owner_update_ts = ts(CURRENT_OWNER_UPDATE_TS);
+    let transition_mode_update_ts = ts(TRANSITION_MODE_UPDATE_TS);
+    let start_requested_ts = ts(START_REQUESTED_TS);
+    Ok((
+        FeatureRecord {
+            current_owner,
+            current_owner_update_ts,
+            docker_id,
+            transition_mode,
+            transition_mode_update_ts,
+            start_requested_ts,
+        },
+        warnings,
+    ))
+}
+
 /// Encodes a whole STATE_DB `FEATURE|<f>` record (absent timestamps are left out).
 pub fn encode_feature_record(rec: &FeatureRecord) -> Vec<(&'static str, String)> {
     let mut out = vec![
@@ -591,6 +640,49 @@ mod tests {
         let e = decode_feature_config(k, &f(&[("no_fallback_to_local", "yes")]))
             .expect_err("not a boolean");
         assert_eq!(e.field, "no_fallback_to_local");
+    }
+
+    #[test]
+    fn lenient_record_decoding_reads_past_bad_timestamps_and_owners_and_says_so() {
+        let (rec, warnings) = decode_feature_record_lenient(
+            "FEATURE|snmp",
+            &f(&[
+                ("current_owner", "garbage"),
+                ("docker_id", "0123abcd"),
+                ("transition_mode", "kube_running"),
+                ("transition_mode_update_ts", "yesterday"),
+                ("current_owner_update_ts", "17"),
+            ]),
+        )
+        .expect("mode and id decode");
+        assert_eq!(rec.current_owner, CurrentOwner::Kube);
+        assert_eq!(rec.transition_mode_update_ts, None);
+        assert_eq!(rec.current_owner_update_ts, Some(17));
+        let named: Vec<_> = warnings.iter().map(|w| w.field.as_str()).collect();
+        assert_eq!(named, ["current_owner", "transition_mode_update_ts"]);
+        assert!(
+            decode_feature_record(
+                "FEATURE|snmp",
+                &f(&[("transition_mode_update_ts", "yesterday")])
+            )
+            .is_err(),
+            "the strict decoder still refuses"
+        );
+        // The mode is not guessed.
+        assert!(
+            decode_feature_record_lenient("FEATURE|snmp", &f(&[("transition_mode", "weird")]))
+                .is_err()
+        );
+        // An unknown owner with a local container's id is a local owner; with none, no owner.
+        let (rec, _) = decode_feature_record_lenient(
+            "K",
+            &f(&[("current_owner", "x"), ("docker_id", "snmp")]),
+        )
+        .expect("decodes");
+        assert_eq!(rec.current_owner, CurrentOwner::Local);
+        let (rec, _) =
+            decode_feature_record_lenient("K", &f(&[("current_owner", "x")])).expect("decodes");
+        assert_eq!(rec.current_owner, CurrentOwner::None);
     }
 
     #[test]

@@ -318,7 +318,9 @@ impl Reason {
                 "the kube container already exited: keep the label so that its replacement is not undeployed"
             }
             StopKubeStoppedOwnerLocal => "owner local: remove the label and clear the mode",
-            StopNothingRuns => "nothing runs",
+            StopNothingRuns => {
+                "nothing is recorded: docker stop the local container by name in case a cancelled start left it running"
+            }
             KillLocal => {
                 "kill the local container and record the exit (remove the label when owner is kube)"
             }
@@ -482,17 +484,37 @@ fn write_both(
 /// `none`/`kube_ready` — an approval that no Start gave.
 pub fn step(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Timestamp) -> Step {
     let start = matches!(input, Input::Start);
+    let start_or_stop = matches!(input, Input::Start | Input::Stop(_));
     let mut s = step_by_table(rec, cfg, input, now);
-    if rec.classify().1.is_some() {
+    if let (read_as, Some(_)) = rec.classify() {
+        // Every write from a non-canonical record makes it canonical: the mode of the state it
+        // goes to (guarded on the mode it saw), and — when the state it was read as has no
+        // owner but the record names one (`kube` without an id) or an id — the owner `none`
+        // with no id. Without the owner, `kube` stayed for ever: every later read was
+        // KUBE_STOPPED again, and the LocalUp of a Start's own local container was refused.
         let (_, canonical_mode) = s.next.pair();
+        let stray_owner = read_as.pair().0 == CurrentOwner::None
+            && (rec.current_owner != CurrentOwner::None || rec.docker_id.is_some());
         for e in &mut s.effects {
-            if let Effect::Write(w) = e
-                && w.mode.is_none()
-            {
-                w.mode = Some(canonical_mode);
-                w.guard.get_or_insert(rec.transition_mode);
+            if let Effect::Write(w) = e {
+                if w.mode.is_none() {
+                    w.mode = Some(canonical_mode);
+                    w.guard.get_or_insert(rec.transition_mode);
+                }
+                if w.owner.is_none() && stray_owner {
+                    w.owner = Some(OwnerWrite {
+                        owner: CurrentOwner::None,
+                        docker_id: None,
+                    });
+                }
             }
         }
+    }
+    // Invariant 8: with owner local, every Start and Stop removes the feature's label (it is
+    // idempotent, and queued when the master is down), so that no DaemonSet pod is left
+    // parked for ever on the node.
+    if start_or_stop && cfg.set_owner == Owner::Local && !s.effects.contains(&Effect::LabelRemove) {
+        s.effects.insert(0, Effect::LabelRemove);
     }
     // The start a daemon requested (it reset the failed unit) is running: the marker has done
     // its work. Cleared first, so that a Start that fails afterwards leaves a failed unit and
@@ -598,8 +620,17 @@ fn step_by_table(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Ti
         }
 
         // ---- Stop ----------------------------------------------------------------------
-        // INIT | Stop | — → INIT: nothing
-        (S::Init, Input::Stop(_)) => step_to(S::Init, vec![], R::StopNothingRuns),
+        // INIT | Stop | — → INIT: docker stop the local container by name (a `container
+        // start` cancelled between its docker start and its record leaves it running
+        // unrecorded; stopping a stopped or missing container is a no-op)
+        (S::Init, Input::Stop(o)) => step_to(
+            S::Init,
+            vec![E::DockerStop {
+                target: Target::LocalByName,
+                grace_secs: o.grace_secs,
+            }],
+            R::StopNothingRuns,
+        ),
         // LOCAL | Stop | — → INIT: label remove if owner=kube; docker stop id; owner none
         (S::Local, Input::Stop(o)) => {
             let mut effects = if kube { vec![E::LabelRemove] } else { vec![] };
@@ -976,12 +1007,13 @@ pub fn next_deadline(rec: &FeatureRecord, cfg: &FeatureConfig) -> Option<Timesta
     }
 }
 
-/// Whether hostcfgd-watcher has something to carry out for this record: an approval
-/// (`transition_mode = kube_pending`), or a start that this system began and may not have
-/// finished (`start_requested_ts` set). It then asks systemd about the unit and feeds
-/// [`Input::Approve`].
+/// Whether hostcfgd-watcher has something to carry out for this record: an approval (the
+/// record reads as LOCAL_TO_KUBE or KUBE_PENDING, by the same total rule as [`step`]), or a
+/// start that this system began and may not have finished (`start_requested_ts` set). It then
+/// asks systemd about the unit and feeds [`Input::Approve`].
 pub fn approval_pending(rec: &FeatureRecord) -> bool {
-    rec.transition_mode == TransitionMode::KubePending || rec.start_requested_ts.is_some()
+    matches!(rec.state(), State::LocalToKube | State::KubePending)
+        || rec.start_requested_ts.is_some()
 }
 
 /// Applies the [`Effect::Write`]s of a step to a record, as the DB would after the driver ran

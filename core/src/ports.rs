@@ -86,11 +86,20 @@ pub trait StateStore: Send + Sync {
     /// The pending-label list, in order.
     fn pending_labels(&self) -> impl Future<Output = Result<Vec<LabelOp>, Self::Error>> + Send;
 
-    /// Appends operations to the pending-label list atomically (no concurrent append is lost).
+    /// Appends operations to the pending-label list atomically (no concurrent append is lost);
+    /// returns whether the list was empty before (the caller must then stop kubelet).
     fn append_pending_labels(
         &self,
         ops: &[LabelOp],
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Appends operations behind the pending-label list only if it is not empty, atomically;
+    /// returns how many operations were ahead of them (`0`: the list was empty, nothing was
+    /// written).
+    fn append_pending_labels_behind(
+        &self,
+        ops: &[LabelOp],
+    ) -> impl Future<Output = Result<usize, Self::Error>> + Send;
 
     /// Removes exactly `drained` from the front of the list atomically; returns `false` (and
     /// changes nothing) when the list no longer starts with it.

@@ -509,7 +509,10 @@ impl FeatureRecord {
     ///   else KUBE_STOPPED;
     /// - `local` with `kube_ready`, `kube_running` or `kube_stopped` → LOCAL (the local
     ///   container is what the record says runs);
-    /// - `none` with `kube_running` → KUBE_STOPPED (no container claims the feature).
+    /// - `none` with `kube_running` → KUBE_STOPPED (no container claims the feature);
+    /// - `kube`/`kube_running` without `docker_id` → KUBE_STOPPED (no container to act on or
+    ///   wait for), and `none` with a `docker_id` → the state of its pair (the id is stale):
+    ///   both non-canonical, so that the next write clears them.
     pub fn state(&self) -> State {
         self.classify().0
     }
@@ -518,7 +521,7 @@ impl FeatureRecord {
     pub fn classify(&self) -> (State, Option<Anomaly>) {
         use CurrentOwner as O;
         use TransitionMode as M;
-        let canonical = match (self.current_owner, self.transition_mode) {
+        let pair = match (self.current_owner, self.transition_mode) {
             (O::None, M::None) => Some(State::Init),
             (O::Local, M::None) => Some(State::Local),
             (O::Local, M::KubePending) => Some(State::LocalToKube),
@@ -528,14 +531,22 @@ impl FeatureRecord {
             (O::None, M::KubeStopped) => Some(State::KubeStopped),
             _ => None,
         };
-        if let Some(s) = canonical {
+        // Invariant 3: a kube owner has a container id, and no owner has none. (A local owner
+        // without an id is canonical: its container is named after the feature.)
+        let id_fits = match self.current_owner {
+            O::None => self.docker_id.is_none(),
+            O::Kube => self.docker_id.is_some(),
+            O::Local => true,
+        };
+        if let (Some(s), true) = (pair, id_fits) {
             return (s, None);
         }
         let read_as = match (self.current_owner, self.transition_mode) {
             (O::Kube, _) if self.docker_id.is_some() => State::KubeRunning,
             (O::Kube, _) => State::KubeStopped,
             (O::Local, _) => State::Local,
-            _ => State::KubeStopped,
+            // A stray id with no owner: the state of the mode (nothing claims the feature).
+            (O::None, _) => pair.unwrap_or(State::KubeStopped),
         };
         (
             read_as,

@@ -502,6 +502,23 @@ impl SonicDb {
 
     // ---- KUBE_SERVER|PENDING_LABELS -------------------------------------------------------
 
+    /// Runs [`scripts::LIST_APPEND`]: how many items the list held before (`0`: empty).
+    async fn append_pending(&self, ops: &[LabelOp], behind: bool) -> Result<i64> {
+        let key = self.pending_key();
+        if ops.is_empty() {
+            let pending = self.pending_labels().await?;
+            return Ok(i64::try_from(pending.len()).unwrap_or(i64::MAX));
+        }
+        let mut inv = scripts::LIST_APPEND.key(&key);
+        inv.arg(codec::PENDING_LABELS_FIELD)
+            .arg(codec::encode_pending_labels(ops))
+            .arg(codec::LIST_SEPARATOR)
+            .arg(if behind { "behind" } else { "always" });
+        self.state
+            .eval(&scripts::LIST_APPEND, &inv, &format!("append to {key}"))
+            .await
+    }
+
     fn pending_key(&self) -> String {
         self.state
             .key(codec::KUBE_SERVER_TABLE, codec::PENDING_LABELS_KEY)
@@ -596,10 +613,17 @@ impl StateStore for SonicDb {
 
     async fn feature(&self, feature: &FeatureName) -> Result<FeatureView> {
         let (ckey, cfields, skey, sfields) = self.feature_rows(feature).await?;
+        // STATE_DB is this project's: a bad informational field (a timestamp, an unknown
+        // current_owner) is read past with a warning, so that a Stop can always act on what the
+        // row says runs (issue 8, item 8).
+        let (record, warnings) = codec::decode_feature_record_lenient(&skey, &sfields)
+            .map_err(|e| Error::decode(codec::STATE_DB, e))?;
+        for w in warnings {
+            tracing::warn!(db = codec::STATE_DB, key = %skey, "{w}: read past it");
+        }
         Ok(FeatureView {
             config: decode_config(&ckey, &cfields)?,
-            record: codec::decode_feature_record(&skey, &sfields)
-                .map_err(|e| Error::decode(codec::STATE_DB, e))?,
+            record,
         })
     }
 
@@ -718,20 +742,12 @@ impl StateStore for SonicDb {
             .map_err(|e| Error::decode(codec::STATE_DB, e))
     }
 
-    async fn append_pending_labels(&self, ops: &[LabelOp]) -> Result<()> {
-        if ops.is_empty() {
-            return Ok(());
-        }
-        let key = self.pending_key();
-        let mut inv = scripts::LIST_APPEND.key(&key);
-        inv.arg(codec::PENDING_LABELS_FIELD)
-            .arg(codec::encode_pending_labels(ops))
-            .arg(codec::LIST_SEPARATOR);
-        let _len: i64 = self
-            .state
-            .eval(&scripts::LIST_APPEND, &inv, &format!("append to {key}"))
-            .await?;
-        Ok(())
+    async fn append_pending_labels(&self, ops: &[LabelOp]) -> Result<bool> {
+        Ok(self.append_pending(ops, false).await? == 0)
+    }
+
+    async fn append_pending_labels_behind(&self, ops: &[LabelOp]) -> Result<usize> {
+        Ok(usize::try_from(self.append_pending(ops, true).await?).unwrap_or(0))
     }
 
     async fn remove_pending_prefix(&self, drained: &[LabelOp]) -> Result<bool> {

@@ -36,20 +36,30 @@ return {1}
     )
 });
 
-/// Appends items to a SONiC list field (`name@`, comma-joined items).
+/// Appends items to a SONiC list field (`name@`, comma-joined items), and tells whether the
+/// list was empty — in one atomic step, so that the caller knows whether it must stop kubelet
+/// (it was) or may leave it stopped (it was not), with no drain in between.
 ///
 /// `KEYS[1]`: the row. `ARGV[1]`: the list field. `ARGV[2]`: the items, already joined.
-/// `ARGV[3]`: the list separator. A field that is absent or blank becomes `ARGV[2]`.
+/// `ARGV[3]`: the list separator. `ARGV[4]`: `behind` to append only when the list is not
+/// empty (append-behind: an operation never overtakes pending ones), `always` otherwise. A
+/// field that is absent or blank is empty.
 ///
-/// Returns the new length of the field's value.
+/// Returns how many items the list held before: `0` when it was empty (and the items were
+/// appended, unless `behind`), else the count (and they were appended behind them).
 pub(crate) static LIST_APPEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
-local new
-if cur == false or string.match(cur, '^%s*$') then new = ARGV[2] else new = cur .. ARGV[3] .. ARGV[2] end
-redis.call('HSET', KEYS[1], ARGV[1], new)
-return string.len(new)
+local empty = (cur == false or string.match(cur, '^%s*$') ~= nil)
+if empty then
+  if ARGV[4] == 'behind' then return 0 end
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return 0
+end
+local _, seps = string.gsub(cur, ARGV[3], '')
+redis.call('HSET', KEYS[1], ARGV[1], cur .. ARGV[3] .. ARGV[2])
+return seps + 1
 ",
     )
 });

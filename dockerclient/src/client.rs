@@ -114,6 +114,10 @@ pub struct ContainerSpec {
     pub network: NetworkMode,
     /// Bind mounts, `host-path:container-path[:ro]`.
     pub binds: Vec<String>,
+    /// Join the network namespace of this container instead of `network`
+    /// (`--network container:<id>`), as every container of a Kubernetes pod joins its pause
+    /// (sandbox) container's.
+    pub network_of: Option<ContainerId>,
 }
 
 impl ContainerSpec {
@@ -672,7 +676,10 @@ impl DockerClient {
                     .collect::<HashMap<_, _>>(),
             ),
             host_config: Some(HostConfig {
-                network_mode: Some(spec.network.as_str().to_owned()),
+                network_mode: Some(match &spec.network_of {
+                    Some(sandbox) => format!("container:{sandbox}"),
+                    None => spec.network.as_str().to_owned(),
+                }),
                 auto_remove: Some(false),
                 binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
                 ..HostConfig::default()

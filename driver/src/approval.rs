@@ -12,9 +12,11 @@
 //!   row and asks again once `set_owner` is kube (a container parked for ever would hold the
 //!   DaemonSet's slot: [`ctrmgr_core::KubeAnswer::Park`]). Failures to read or ask are logged
 //!   and it stays parked.
-//! - A stop request ([`StopRequests`]) ends it: while parked with exit status 0, while waiting
-//!   with the signal's status. Requests are listened to from the first Park on (before that,
-//!   the signals' default action applies).
+//! - A stop request ([`StopRequests`]) ends it: while parked as [`KubeUpEnd::Parked`], while
+//!   waiting with the signal's status. Requests are listened to from the first Park on (before
+//!   that, the signals' default action applies).
+//! - While waiting, a question that fails (a Redis blip) is asked again with the core's
+//!   backoff instead of ending the wait.
 
 use std::future::Future;
 use std::time::Duration;
@@ -46,8 +48,11 @@ pub trait StopRequests: Send {
 pub enum KubeUpEnd {
     /// Approved: the container runs the feature (exit 0).
     Proceed,
-    /// A stop request ended it, with this exit status (0 while parked).
+    /// A stop request ended a wait for approval, with this exit status (128 + the signal).
     Stopped(u8),
+    /// A stop request ended it while parked: the feature must not run (issue 8, item 7: not
+    /// exit 0, which a start script takes for "run the feature").
+    Parked,
 }
 
 /// Runs `container state <f> up kube` for container `id`; see the
@@ -89,7 +94,7 @@ where
                 }
                 match park(driver, watch, feature, id, stops).await? {
                     Some(a) => a,
-                    None => return Ok(KubeUpEnd::Stopped(0)),
+                    None => return Ok(KubeUpEnd::Parked),
                 }
             }
         };
@@ -190,7 +195,24 @@ where
         if !ask_again {
             continue;
         }
-        match ask(driver, feature, id).await? {
+        // A failed question (a Redis blip) is no reason to give up the wait: ask again with
+        // backoff (issue 8, item 7); the watch resubscribes and rescans by itself.
+        let mut attempt = 0u32;
+        let answer = loop {
+            match ask(driver, feature, id).await {
+                Ok(a) => break a,
+                Err(e) => {
+                    let pause = Duration::from_millis(ctrmgr_core::machine::backoff_ms(attempt));
+                    attempt = attempt.saturating_add(1);
+                    tracing::warn!(%feature, container = %id, error = %chain(&e), retry_ms = pause.as_millis(), "cannot ask while waiting for approval: asking again");
+                    tokio::select! {
+                        code = stopped(stops) => return Ok(Waited::Stopped(code)),
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                }
+            }
+        };
+        match answer {
             KubeAnswer::Wait => continue,
             other => return Ok(Waited::Asked(other)),
         }

@@ -33,8 +33,14 @@
 //! A build without Kubernetes support ([`FeatureOptions::kube`] false) reads `set_owner=kube`
 //! as `local`, with a warning, and skips label effects.
 //!
-//! A failed effect ends the run with an error; the effects before it have happened (the core
-//! orders effects so that the record is written last, after what it records).
+//! Effects run in the order the core gives. A failed effect ends the run with an error: the
+//! effects before it have happened, those after it have not. The core's order: a write of the
+//! owner comes after the container effect it records (`docker stop`, then `owner none`; `docker
+//! start`, then the LocalUp that records the id), so a failed docker call records nothing; a
+//! write of the mode may come first (KUBE_READY | Start writes `kube_ready`, then adds the
+//! label — a label change that fails is queued, never an error); the `start_requested_ts`
+//! marker is written before the `reset-failed` and `start` it announces, and a Start clears it
+//! before anything else.
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -64,6 +70,11 @@ pub struct FeatureOptions {
     /// The length of a minute of `kube_failure_detection`, set into every configuration read
     /// ([`ctrmgr_core::FeatureConfig::minute_secs`]; tunable `failure_detection_minute_secs`).
     pub minute_secs: u32,
+    /// Whether the kubeconfig exists. A label removal on a switch with neither a kubeconfig
+    /// nor a master in CONFIG_DB (`KUBERNETES_MASTER|SERVER` `ip`) is skipped: such a node has
+    /// no label, and queueing the removal would only stop kubelet (every Start and Stop with
+    /// owner local removes the label: invariant 8).
+    pub kubeconfig_present: bool,
 }
 
 impl FeatureOptions {
@@ -73,6 +84,7 @@ impl FeatureOptions {
             stop: t.stop_options(),
             kube,
             minute_secs: u32::try_from(t.failure_detection_minute_secs).unwrap_or(u32::MAX),
+            kubeconfig_present: t.kubeconfig.exists(),
         }
     }
 }
@@ -83,6 +95,7 @@ impl Default for FeatureOptions {
             stop: StopOptions::default(),
             kube: true,
             minute_secs: ctrmgr_core::MINUTE_SECS,
+            kubeconfig_present: true,
         }
     }
 }
@@ -418,12 +431,16 @@ where
         if record.state() != State::KubeRunning || old == id {
             return Ok(None);
         }
-        let running = self.containers.is_running(old).await.map_err(|e| {
-            Error::port(
-                format!("check whether container {old} of feature {feature} still runs"),
-                e,
-            )
-        })?;
+        // A container asking from inside usually has no engine socket: when the old owner
+        // cannot be inspected, it is taken as still running, and this container waits for its
+        // exit to be recorded (its pre-stop's `state down`, or `container wait`).
+        let running = match self.containers.is_running(old).await {
+            Ok(running) => running,
+            Err(e) => {
+                tracing::info!(%feature, old = %old, error = %crate::labels::chain(&e), "cannot check whether the recorded kube container still runs: taking it as running");
+                true
+            }
+        };
         if running {
             Ok(None)
         } else {
@@ -535,6 +552,22 @@ where
         if !self.options.kube {
             tracing::debug!(%feature, add, "no Kubernetes support in this build: label left alone");
             return Ok(());
+        }
+        if !add && !self.options.kubeconfig_present {
+            // A node with no kubeconfig and no master configured has no label to remove:
+            // removing one would only queue it and stop kubelet. Every Start and Stop with
+            // owner local removes the label (invariant 8), so this check keeps a switch
+            // without Kubernetes quiet.
+            match self.store().server_config().await {
+                Ok(server) if server.ip.is_none() => {
+                    tracing::debug!(%feature, "no Kubernetes master is configured: no label to remove");
+                    return Ok(());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(%feature, error = %crate::labels::chain(&e), "cannot read the master's configuration: removing the label anyway");
+                }
+            }
         }
         let key = feature.enable_label_key();
         let op = if add {

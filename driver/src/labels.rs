@@ -3,7 +3,8 @@
 //!
 //! The rules, in the order they apply:
 //! 1. While STATE_DB `KUBE_SERVER|PENDING_LABELS` is non-empty, a new operation is appended
-//!    behind it, never sent around it.
+//!    behind it, never sent around it: one Lua script checks and appends atomically, so a
+//!    drain between a look at the list and an append cannot happen.
 //! 2. Otherwise it is sent at once as one merge patch, bounded by `label_timeout_secs`.
 //! 3. When that fails (unreachable, timeout, 5xx, or anything else), the operation is appended
 //!    to the list and kubelet is stopped, so that kubelet cannot act on stale labels; the
@@ -15,6 +16,13 @@
 //! Concurrent writers: callers that change the same key (the `<feature>_enabled` label) hold
 //! that feature's lock, so only operations on different keys can race, and their order does
 //! not change the final labels.
+//!
+//! kubelet is stopped whenever the list is non-empty: the two changes of the list between
+//! empty and non-empty — an append to an empty list after a failed patch, and a drain's
+//! removal of the last operations — each happen together with kubelet's stop or start under
+//! one lock (`<lock_dir>/_kubelet.lock`, [`crate::LockDir::lock_kubelet`]); an append behind
+//! a non-empty list keeps it non-empty and needs no lock. `systemctl stop kubelet` is bounded
+//! like every systemd call.
 
 use std::time::Duration;
 
@@ -22,7 +30,8 @@ use ctrmgr_core::label::{coalesce, may_send_directly};
 use ctrmgr_core::ports::{ErrorKind, Labels, PortError, StateStore, Systemd};
 use ctrmgr_core::{DeviceMetadata, LabelKey, LabelOp, LabelValue};
 
-use crate::{Error, Tunables};
+use crate::lock::FeatureLock;
+use crate::{Error, LockDir, Tunables};
 
 /// Node label keys of the self-description (DESIGN.md §6, with upstream ctrmgrd's keys).
 pub const SONIC_VERSION_LABEL: &str = "sonic_version";
@@ -41,6 +50,10 @@ pub struct LabelOptions {
     pub timeout: Duration,
     /// The kubelet unit stopped while labels are pending (`kubelet_unit`).
     pub kubelet_unit: String,
+    /// Where the lock that serializes the list's changes between empty and non-empty with
+    /// kubelet's stop and start lives (`lock_dir`); `None` only where one process is the only
+    /// writer (unit tests).
+    pub locks: Option<LockDir>,
 }
 
 impl LabelOptions {
@@ -49,13 +62,18 @@ impl LabelOptions {
         Self {
             timeout: t.label_timeout(),
             kubelet_unit: t.kubelet_unit.clone(),
+            locks: Some(LockDir::new(&t.lock_dir)),
         }
     }
 }
 
 impl Default for LabelOptions {
+    /// The tunables' defaults, without the kubelet lock.
     fn default() -> Self {
-        Self::from_tunables(&Tunables::default())
+        Self {
+            locks: None,
+            ..Self::from_tunables(&Tunables::default())
+        }
     }
 }
 
@@ -185,18 +203,19 @@ impl<S: StateStore, L: Labels, D: Systemd> LabelService<S, L, D> {
         if ops.is_empty() {
             return Ok(Applied::Sent);
         }
-        let pending = self.pending().await?;
-        if !may_send_directly(&pending) {
-            self.append(ops).await?;
+        let ahead = self
+            .store
+            .append_pending_labels_behind(ops)
+            .await
+            .map_err(|e| Error::port("append to the pending-label list", e))?;
+        if ahead > 0 {
             tracing::info!(
                 ops = %display_ops(ops),
-                pending = pending.len(),
+                pending = ahead,
                 "label operations queued behind pending ones"
             );
             return Ok(Applied::Queued {
-                cause: QueueCause::BehindPending {
-                    pending: pending.len(),
-                },
+                cause: QueueCause::BehindPending { pending: ahead },
                 kubelet_stopped: false,
             });
         }
@@ -211,13 +230,20 @@ impl<S: StateStore, L: Labels, D: Systemd> LabelService<S, L, D> {
                     kind: e.kind(),
                     message: message.clone(),
                 };
-                self.append(ops).await?;
+                // Under the kubelet lock, so that no drain empties the list and starts
+                // kubelet between this append and this stop.
+                let guard = self.kubelet_lock().await?;
+                let was_empty = self.append(ops).await?;
                 tracing::warn!(
                     ops = %display_ops(ops),
                     error = %message,
                     "label change failed: queued in the pending list; stopping kubelet"
                 );
+                // The list was not empty when a drain ran between the look above and this
+                // append: kubelet is stopped already, but stopping it again is harmless.
+                let _ = was_empty;
                 let kubelet_stopped = self.stop_kubelet().await;
+                drop(guard);
                 Ok(Applied::Queued {
                     cause,
                     kubelet_stopped,
@@ -274,6 +300,8 @@ impl<S: StateStore, L: Labels, D: Systemd> LabelService<S, L, D> {
                 PatchError::Timeout(after) => Error::Timeout { action, after },
             });
         }
+        // The list's change to empty and kubelet's start go together, under the kubelet lock.
+        let guard = self.kubelet_lock().await?;
         let removed = self
             .store
             .remove_pending_prefix(&pending)
@@ -296,6 +324,7 @@ impl<S: StateStore, L: Labels, D: Systemd> LabelService<S, L, D> {
         if out.remaining == 0 {
             out.kubelet_started = self.start_kubelet_if_nothing_pending().await?;
         }
+        drop(guard);
         tracing::info!(
             drained = out.drained,
             keys = out.keys,
@@ -342,11 +371,20 @@ impl<S: StateStore, L: Labels, D: Systemd> LabelService<S, L, D> {
             .map_err(|e| Error::port("read the pending-label list", e))
     }
 
-    async fn append(&self, ops: &[LabelOp]) -> Result<(), Error> {
+    /// Appends to the list; answers whether it was empty.
+    async fn append(&self, ops: &[LabelOp]) -> Result<bool, Error> {
         self.store
             .append_pending_labels(ops)
             .await
             .map_err(|e| Error::port("append to the pending-label list", e))
+    }
+
+    /// The kubelet lock, when this service has a lock directory.
+    async fn kubelet_lock(&self) -> Result<Option<FeatureLock>, Error> {
+        match &self.options.locks {
+            Some(locks) => Ok(Some(locks.lock_kubelet().await?)),
+            None => Ok(None),
+        }
     }
 
     /// Stops kubelet; a failure is logged, not returned: the operation is safely queued and

@@ -17,12 +17,19 @@
 //! decided on a record that a Start changed meanwhile. Lock order: the stopping lock is taken
 //! before the feature lock and never while holding it, so no cycle can form.
 //!
-//! `flock` blocks, so each acquisition runs in a blocking task of the runtime.
+//! A third lock, `<lock_dir>/_kubelet.lock` (no feature name starts with `_`), serializes the
+//! pending-label list's changes with kubelet's stop and start ([`crate::LabelService`]), so
+//! that kubelet is stopped whenever the list is non-empty.
+//!
+//! `flock` blocks, so each acquisition runs in a blocking task of the runtime, and every wait is
+//! bounded ([`LockDir::DEFAULT_BOUND`], [`LockDir::with_bound`]): a holder that hangs makes the
+//! waiter fail with [`Error::Timeout`] naming the lock file, instead of hanging with it.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ctrmgr_core::FeatureName;
 
@@ -32,12 +39,43 @@ use crate::Error;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockDir {
     dir: PathBuf,
+    bound: Duration,
 }
 
 impl LockDir {
-    /// Locks kept in `dir` (created on first use).
+    /// How long a lock is waited for by default: longer than any holder keeps it when all is
+    /// well (a Stop's grace period and its bounded wait for a kube container, a label patch),
+    /// short enough that a hung holder does not hang its waiters for good.
+    pub const DEFAULT_BOUND: Duration = Duration::from_secs(180);
+
+    /// Locks kept in `dir` (created on first use), waited for at most
+    /// [`LockDir::DEFAULT_BOUND`].
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            bound: Self::DEFAULT_BOUND,
+        }
+    }
+
+    /// The same directory with another bound on every wait.
+    pub fn with_bound(mut self, bound: Duration) -> Self {
+        self.bound = bound;
+        self
+    }
+
+    /// The bound on every wait.
+    pub fn bound(&self) -> Duration {
+        self.bound
+    }
+
+    /// `<lock_dir>/_kubelet.lock`.
+    pub fn kubelet_path(&self) -> PathBuf {
+        self.dir.join("_kubelet.lock")
+    }
+
+    /// Takes the lock that serializes the pending-label list with kubelet's stop and start.
+    pub async fn lock_kubelet(&self) -> Result<FeatureLock, Error> {
+        FeatureLock::acquire(self.kubelet_path(), self.bound).await
     }
 
     /// The directory.
@@ -57,12 +95,12 @@ impl LockDir {
 
     /// Takes the feature's exclusive lock, waiting for its holder to release it.
     pub async fn lock(&self, feature: &FeatureName) -> Result<FeatureLock, Error> {
-        FeatureLock::acquire(self.path(feature)).await
+        FeatureLock::acquire(self.path(feature), self.bound).await
     }
 
     /// Takes the feature's stopping lock (held by a Start, Stop or Kill for its whole run).
     pub async fn lock_stopping(&self, feature: &FeatureName) -> Result<FeatureLock, Error> {
-        FeatureLock::acquire(self.stopping_path(feature)).await
+        FeatureLock::acquire(self.stopping_path(feature), self.bound).await
     }
 
     /// Waits until no Start, Stop or Kill of the feature is under way: takes the stopping lock
@@ -108,13 +146,15 @@ pub struct FeatureLock {
     file: Arc<File>,
     path: PathBuf,
     held: bool,
+    bound: Duration,
 }
 
 impl FeatureLock {
-    /// Opens (creating it and its directory when missing) and locks `path`.
-    async fn acquire(path: PathBuf) -> Result<Self, Error> {
+    /// Opens (creating it and its directory when missing) and locks `path`, waiting at most
+    /// `bound`.
+    async fn acquire(path: PathBuf, bound: Duration) -> Result<Self, Error> {
         let p = path.clone();
-        let file = blocking(&path, move || {
+        let file = blocking(&path, bound, move || {
             let file = open_lock_file(&p)?;
             file.lock()?;
             Ok(Arc::new(file))
@@ -125,6 +165,7 @@ impl FeatureLock {
             file,
             path,
             held: true,
+            bound,
         })
     }
 
@@ -158,27 +199,32 @@ impl FeatureLock {
             return Ok(());
         }
         let file = Arc::clone(&self.file);
-        blocking(&self.path, move || file.lock()).await?;
+        blocking(&self.path, self.bound, move || file.lock()).await?;
         self.held = true;
         tracing::trace!(path = %self.path.display(), "locked again");
         Ok(())
     }
 }
 
-/// Runs a blocking file operation on the runtime's blocking pool. If the caller stops waiting,
-/// the task still finishes and drops what it made: a lock taken then is released with its
-/// file.
+/// Runs a blocking file operation on the runtime's blocking pool, waiting at most `bound`. If
+/// the caller stops waiting (the bound, or a dropped future), the task still finishes and drops
+/// what it made: a lock taken then is released with its file.
 async fn blocking<T: Send + 'static>(
     path: &Path,
+    bound: Duration,
     f: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> Result<T, Error> {
     let lock_error = |source| Error::Lock {
         path: path.to_path_buf(),
         source,
     };
-    match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result.map_err(lock_error),
-        Err(join) => Err(lock_error(io::Error::other(join.to_string()))),
+    match tokio::time::timeout(bound, tokio::task::spawn_blocking(f)).await {
+        Ok(Ok(result)) => result.map_err(lock_error),
+        Ok(Err(join)) => Err(lock_error(io::Error::other(join.to_string()))),
+        Err(_) => Err(Error::Timeout {
+            action: format!("lock {} (held by another process)", path.display()),
+            after: bound,
+        }),
     }
 }
 
@@ -254,6 +300,25 @@ mod tests {
             .await
             .expect("no stop under way")
             .expect("stopping lock");
+    }
+
+    #[tokio::test]
+    async fn a_lock_held_too_long_is_a_timeout_naming_the_lock_file() {
+        // Issue 8, item 6: every lock wait has a bound.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let locks = LockDir::new(dir.path()).with_bound(Duration::from_millis(200));
+        let _held = locks.lock(&feature()).await.expect("first lock");
+        let e = locks
+            .lock(&feature())
+            .await
+            .expect_err("the second waiter gives up");
+        assert!(matches!(e, Error::Timeout { .. }), "{e}");
+        assert!(e.to_string().contains("snmp.lock"), "{e}");
+        let _kubelet = locks.lock_kubelet().await.expect("another lock file");
+        assert!(
+            locks.lock_kubelet().await.is_err(),
+            "the kubelet lock is bounded too"
+        );
     }
 
     #[tokio::test]

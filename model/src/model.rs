@@ -1395,6 +1395,9 @@ pub mod names {
     /// Invariant 6.
     pub const INV6: &str =
         "inv6: after an operator's stop, no unit start until an operator's start";
+    /// Invariant 8 over end states.
+    pub const END_LABEL_LOCAL: &str =
+        "inv8 (end states): owner local: the node label is off (or its removal queued)";
     /// The model's own soundness.
     pub const SOUND: &str = "model: container ids suffice, every effect is understood, every asking container is answered";
     /// Reachability checks.
@@ -1479,6 +1482,15 @@ impl Model for FeatureWorld {
             Property::always(END_LOCAL, |m: &FeatureWorld, w: &World| {
                 let applies = !w.operator.held_down && w.cfg.owner == Owner::Local;
                 !applies || local_runs(w) || !m.is_terminal(w)
+            }),
+            Property::always(END_LABEL_LOCAL, |m: &FeatureWorld, w: &World| {
+                let applies = w.operator.booted && w.cfg.owner == Owner::Local;
+                !applies
+                    || match w.pending {
+                        Some(v) => !v,
+                        None => !w.label,
+                    }
+                    || !m.is_terminal(w)
             }),
             Property::always(SOUND, |_: &FeatureWorld, w: &World| w.ghost.sound),
             Property::sometimes(SOMETIMES_RUNNING, |_: &FeatureWorld, w: &World| {

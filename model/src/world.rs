@@ -96,9 +96,14 @@ impl Row {
     /// The state of DESIGN.md §4 this row is read as (core's total rule; the canonical pairs
     /// are looked up without building a record, as this is asked for every state).
     pub fn state(self) -> State {
+        let id_fits = match self.owner {
+            CurrentOwner::None => self.id.is_none(),
+            CurrentOwner::Kube => self.id.is_some(),
+            CurrentOwner::Local => true,
+        };
         State::ALL
             .into_iter()
-            .find(|s| s.pair() == (self.owner, self.mode))
+            .find(|s| id_fits && s.pair() == (self.owner, self.mode))
             .unwrap_or_else(|| self.to_record().state())
     }
 }

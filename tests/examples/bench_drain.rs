@@ -88,6 +88,7 @@ async fn main() -> Result<()> {
         LabelOptions {
             timeout: LABEL_TIMEOUT,
             kubelet_unit: "kubelet".to_owned(),
+            locks: None,
         },
     );
     // The floor's client: the same kube-rs client, built apart so that neither warms the other.

@@ -1,13 +1,14 @@
 //! The commands: each builds what it needs (nothing it does not: `container id` talks to
 //! Redis only) and calls the driver.
 
+use std::path::Path;
 use std::pin::pin;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use ctrmgr_core::codec;
-use ctrmgr_core::ports::{Containers, StateStore};
-use ctrmgr_core::{ContainerId, FeatureName, Input, Owner, State, StopOptions};
+use ctrmgr_core::ports::{Containers, ErrorKind, ExitStatus, StateStore};
+use ctrmgr_core::{ContainerId, FeatureName, Input, Owner, Reason, State, StopOptions};
 use ctrmgr_dbclient::{DbConfig, DbName, SonicDb, WatchEvent};
 use ctrmgr_dockerclient::{DockerClient, ExecSpec};
 use ctrmgr_driver::{
@@ -70,13 +71,12 @@ impl Env {
             Systemctl::new(&t.systemctl),
             LabelOptions::from_tunables(t),
         );
-        FeatureDriver::new(
-            service,
-            Engine::new(),
-            LockDir::new(&t.lock_dir),
-            FeatureOptions::from_tunables(t, KUBE),
-        )
-        .with_unconfigured_as_local()
+        let mut options = FeatureOptions::from_tunables(t, KUBE);
+        if let Some(kubeconfig) = &self.kubeconfig {
+            options.kubeconfig_present = kubeconfig.exists();
+        }
+        FeatureDriver::new(service, Engine::new(), LockDir::new(&t.lock_dir), options)
+            .with_unconfigured_as_local()
     }
 
     /// A client of the engine `DOCKER_HOST` names (no request is made yet).
@@ -168,7 +168,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 id,
                 ..
             } => {
-                let id = own_id(&feature, id)?;
+                let id = own_id(&env, &feature, id).await?;
                 transition(&env, &feature, Input::LocalUp(id)).await
             }
             StateChange::Up {
@@ -176,11 +176,11 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 id,
                 timeout,
             } => {
-                let id = own_id(&feature, id)?;
+                let id = own_id(&env, &feature, id).await?;
                 kube_up(&env, &feature, id, timeout.map(Duration::from_secs)).await
             }
             StateChange::Down { id } => {
-                let id = own_id(&feature, id)?;
+                let id = own_id(&env, &feature, id).await?;
                 transition(&env, &feature, Input::Down(id)).await
             }
         },
@@ -190,7 +190,18 @@ pub async fn run(cli: Cli) -> Result<u8> {
 
 /// Feeds one input and reports nothing more than the driver logs.
 async fn transition(env: &Env, feature: &FeatureName, input: Input) -> Result<u8> {
-    env.driver().run(feature, input).await?;
+    let local_up = matches!(input, Input::LocalUp(_));
+    let out = env.driver().run(feature, input).await?;
+    if local_up && out.reason == Reason::LocalUpRefusedWhileKube {
+        return Err(DoNotRun {
+            code: EXIT_REFUSED,
+            message: format!(
+                "feature {feature}: this local container must not run the feature: {}",
+                out.reason.text()
+            ),
+        }
+        .into());
+    }
     Ok(0)
 }
 
@@ -210,15 +221,77 @@ async fn stop_or_kill(env: &Env, feature: &FeatureName, input: Input) -> Result<
     Ok(0)
 }
 
-/// The calling container's id: `--id`, else found in /proc.
-fn own_id(feature: &FeatureName, given: Option<ContainerId>) -> Result<ContainerId> {
-    given.or_else(selfid::detect).ok_or_else(|| {
+/// Exit status of `container state <f> up kube` that was parked (`set_owner` is local) and
+/// then ended by SIGTERM or SIGINT: the feature must not run.
+pub const EXIT_PARKED: u8 = 3;
+/// Exit status of `container state <f> up local` that was refused (kube owns the feature or is
+/// about to): the local container is being stopped, the feature must not run in it.
+pub const EXIT_REFUSED: u8 = 4;
+/// Exit status of `container state <f> up kube --timeout SECS` that was not approved in time:
+/// the feature must not run.
+pub const EXIT_NOT_APPROVED: u8 = 5;
+
+/// An outcome after which the caller must not run the feature: exits with `code` and one line
+/// on stderr (DESIGN §5; the codes are documented in the operator guide).
+#[derive(Debug)]
+pub struct DoNotRun {
+    /// The exit status.
+    pub code: u8,
+    /// What happened, for the one line on stderr.
+    pub message: String,
+}
+
+impl std::fmt::Display for DoNotRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DoNotRun {}
+
+/// The calling container's id: `--id`, else found in /proc ([`selfid`]); an id found only in
+/// mountinfo is checked against the engine when a socket is at hand (a pod's sandbox is
+/// refused).
+async fn own_id(
+    env: &Env,
+    feature: &FeatureName,
+    given: Option<ContainerId>,
+) -> Result<ContainerId> {
+    if let Some(id) = given {
+        return Ok(id);
+    }
+    let not_found = || {
         anyhow!(
-            "cannot change the state of feature {feature}: no --id given and no docker container id in {} or {}",
-            selfid::MOUNTINFO,
-            selfid::CGROUP
+            "cannot change the state of feature {feature}: no --id given and no docker container id of its own in {} or {} (in a pod on cgroup v2, pass --id)",
+            selfid::CGROUP,
+            selfid::MOUNTINFO
         )
-    })
+    };
+    let (id, source) = selfid::detect().ok_or_else(not_found)?;
+    if source == selfid::Source::Mountinfo && engine_at_hand() {
+        match env.docker()?.inspect(&id).await {
+            // kubelet labels a pod's sandbox `io.kubernetes.docker.type=podsandbox`.
+            Ok(doc)
+                if doc
+                    .pointer("/Config/Labels/io.kubernetes.docker.type")
+                    .and_then(|v| v.as_str())
+                    == Some("podsandbox") =>
+            {
+                tracing::warn!(%feature, container = %id, "the container named in mountinfo is a pod's sandbox, not this one");
+                return Err(not_found());
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(%feature, container = %id, error = %format!("{:#}", anyhow::Error::new(e)), "cannot check the id found in mountinfo with the engine: using it");
+            }
+        }
+    }
+    Ok(id)
+}
+
+/// Whether an engine socket is at hand: `DOCKER_HOST` set, or Docker's socket mounted in.
+fn engine_at_hand() -> bool {
+    std::env::var_os("DOCKER_HOST").is_some() || Path::new("/var/run/docker.sock").exists()
 }
 
 /// The container `inspect`, `exec` and `id` act on: the recorded owner, else — when the local
@@ -310,11 +383,22 @@ async fn wait(env: &Env, feature: &FeatureName) -> Result<u8> {
     };
     tracing::info!(%feature, container = %id, "waiting for the container to exit");
     let driver = env.driver();
-    let status = driver
-        .containers()
-        .wait(&id)
-        .await
-        .with_context(|| format!("cannot wait for container {id} of feature {feature}"))?;
+    let status = match driver.containers().wait(&id).await {
+        Ok(status) => status,
+        // The recorded container no longer exists (removed, or the engine restarted without
+        // it): it has exited, with a code nobody can tell any more (issue 8, item 8).
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            tracing::warn!(%feature, container = %id, "the recorded container no longer exists: recording it as exited");
+            ExitStatus {
+                code: GONE_EXIT_CODE,
+            }
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot wait for container {id} of feature {feature}"
+            )));
+        }
+    };
     match driver.record_exit(feature, &id).await? {
         Some(_) => {
             tracing::info!(%feature, container = %id, code = status.code, "the container exited");
@@ -326,6 +410,10 @@ async fn wait(env: &Env, feature: &FeatureName) -> Result<u8> {
         }
     }
 }
+
+/// The exit status of `container wait` when the recorded container no longer exists (its own
+/// exit code is lost): 255, as for any code outside 0..=255.
+const GONE_EXIT_CODE: i64 = 255;
 
 /// Blocks on STATE_DB keyspace events until the feature's row records a `docker_id`.
 async fn await_docker_id(
@@ -369,8 +457,9 @@ async fn await_docker_id(
 
 /// `container state <f> up kube`: the driver's [`ctrmgr_driver::kube_up`] — ask, then wait for
 /// an approval or, parked, for `set_owner` to turn kube, over the STATE_DB/CONFIG_DB watch.
-/// Exits 0 on Proceed, 0 on SIGTERM or SIGINT while parked, 128 + the signal's number when
-/// one ends a wait that followed a Park.
+/// Exits 0 on Proceed, [`EXIT_PARKED`] on SIGTERM or SIGINT while parked, 128 + the signal's
+/// number when one ends a wait that followed a Park, [`EXIT_NOT_APPROVED`] when `--timeout`
+/// ran out.
 async fn kube_up(
     env: &Env,
     feature: &FeatureName,
@@ -379,9 +468,16 @@ async fn kube_up(
 ) -> Result<u8> {
     let driver = env.driver();
     let mut stops = Stops::default();
-    match ctrmgr_driver::kube_up(&driver, &env.db, feature, &id, timeout, &mut stops).await? {
-        KubeUpEnd::Proceed => Ok(0),
-        KubeUpEnd::Stopped(code) => Ok(code),
+    match ctrmgr_driver::kube_up(&driver, &env.db, feature, &id, timeout, &mut stops).await {
+        Ok(KubeUpEnd::Proceed) => Ok(0),
+        Ok(KubeUpEnd::Stopped(code)) => Ok(code),
+        Ok(KubeUpEnd::Parked) => Ok(EXIT_PARKED),
+        Err(e @ ctrmgr_driver::Error::NotApproved { .. }) => Err(DoNotRun {
+            code: EXIT_NOT_APPROVED,
+            message: e.to_string(),
+        }
+        .into()),
+        Err(e) => Err(e.into()),
     }
 }
 

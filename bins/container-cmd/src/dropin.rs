@@ -105,7 +105,7 @@ impl StartupVersion {
         let db_config = DbConfig::load(self.db_config.as_deref()).with_context(what)?;
         let db = SonicDb::connect(&db_config).await.with_context(what)?;
         let rec = db.feature_record(f).await.with_context(what)?;
-        let Some(own) = selfid::detect() else {
+        let Some((own, _)) = selfid::detect() else {
             return Ok(());
         };
         if rec.docker_id.as_ref() != Some(&own) {

@@ -7,7 +7,10 @@
 //! The work is done by `ctrmgr-driver`; this binary parses arguments, builds the adapters
 //! (Redis, the Docker Engine, the API server, systemctl), calls the driver and maps outcomes to
 //! exit codes: 0 success, 1 failure with one line `container: error: …` on stderr, 2 usage;
-//! `wait` and `exec` exit with the container's or the command's own code.
+//! `wait` and `exec` exit with the container's or the command's own code. The outcomes of
+//! `state … up` after which the caller must not run the feature each have their own status
+//! (3 parked then stopped, 4 refused, 5 not approved in time, 128 + N stopped by signal N
+//! while waiting; see the operator guide): a start script runs the feature only on 0.
 //!
 //! Invoked under the name `container_startup.py` (the path kube images of today call from their
 //! start script, where a DaemonSet mounts this binary), it is upstream's startup script:
@@ -177,7 +180,15 @@ fn main() -> ExitCode {
     runtime.shutdown_background();
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(e) => fail(&e),
+        Err(e) => match e.downcast_ref::<commands::DoNotRun>() {
+            // One line, and the documented status of that outcome.
+            Some(refusal) => {
+                let code = refusal.code;
+                fail(&e);
+                ExitCode::from(code)
+            }
+            None => fail(&e),
+        },
     }
 }
 

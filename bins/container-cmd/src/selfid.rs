@@ -1,8 +1,21 @@
 //! Finding the id of the container this process runs in, for `container state <f> up|down`
-//! called from inside a container: `/proc/self/mountinfo` first (Docker bind-mounts
-//! `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` from `…/docker/containers/<id>/`,
-//! which is also the only source under cgroup v2 with a private cgroup namespace),
-//! then `/proc/self/cgroup` (cgroup v1 `…/docker/<id>`, systemd's `docker-<id>.scope`).
+//! called from inside a container (DESIGN §5):
+//!
+//! 1. `/proc/self/cgroup`: cgroup v1 or v2 paths that end in the container's own id —
+//!    `…/docker/<id>` (cgroupfs driver), `…/docker-<id>.scope` (systemd driver), and kubelet's
+//!    `/kubepods/…/<id>` and `…/kubepods-…-pod<uid>.slice/docker-<id>.scope`.
+//! 2. `/proc/self/mountinfo`, *ignoring* the `/etc/hostname`, `/etc/hosts` and
+//!    `/etc/resolv.conf` mounts: in a Kubernetes pod every container joins the network
+//!    namespace of the pod's pause (sandbox) container, and those three files are mounted from
+//!    the sandbox's directory (`…/containers/<sandbox id>/…`), so they name the wrong
+//!    container (issue 8, item 1: wave 1 read them first and recorded the sandbox). What is
+//!    left is the container's own `/dev/shm` (`…/containers/<id>/mounts/shm`), which a pod may
+//!    share with its sandbox too.
+//! 3. When an engine socket is at hand (`DOCKER_HOST`, or `/var/run/docker.sock` mounted in),
+//!    a candidate from mountinfo is checked: one that other containers joined
+//!    (`--network container:<it>`) or that kubelet labelled as a sandbox is refused.
+//!
+//! Else the command fails with a clear message asking for `--id`.
 
 use std::path::Path;
 
@@ -15,6 +28,9 @@ pub const CGROUP: &str = "/proc/self/cgroup";
 
 /// Length of a full container id.
 const ID_LEN: usize = 64;
+
+/// The mount points whose source, in a pod, is the sandbox container's directory.
+const SANDBOX_FILES: [&str; 3] = ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"];
 
 fn is_hex_id(s: &str) -> bool {
     s.len() == ID_LEN
@@ -33,32 +49,66 @@ fn id_after(text: &str, marker: &str, end: impl Fn(&str) -> bool) -> Option<Stri
 }
 
 /// The container id in a `mountinfo` text: `/docker/containers/<64 hex>/` under Docker's
-/// default data root, or `/containers/<64 hex>/` under another one (`--data-root`).
+/// default data root, or `/containers/<64 hex>/` under another one (`--data-root`), from any
+/// mount but `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` (in a pod, the sandbox's).
 pub fn id_from_mountinfo(text: &str) -> Option<ContainerId> {
-    id_after(text, "/docker/containers/", |a| a.starts_with('/'))
-        .or_else(|| id_after(text, "/containers/", |a| a.starts_with('/')))
+    let own: String = text
+        .lines()
+        .filter(|line| {
+            // Field 5 is the mount point (fields are separated by single spaces).
+            line.split(' ')
+                .nth(4)
+                .is_none_or(|point| !SANDBOX_FILES.contains(&point))
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    id_after(&own, "/docker/containers/", |a| a.starts_with('/'))
+        .or_else(|| id_after(&own, "/containers/", |a| a.starts_with('/')))
         .and_then(|id| ContainerId::new(&id).ok())
 }
 
-/// The container id in a `cgroup` text: `docker-<64 hex>.scope` (systemd driver, v1 or v2)
-/// or `/docker/<64 hex>` ending a path or followed by `/` (cgroupfs driver).
+/// The container id in a `cgroup` text (v1 or v2): `docker-<64 hex>.scope` (systemd driver,
+/// also under kubelet's `kubepods-….slice`), or `/docker/<64 hex>` or kubelet's
+/// `/kubepods/…/<64 hex>` ending a path or followed by `/` (cgroupfs driver).
 pub fn id_from_cgroup(text: &str) -> Option<ContainerId> {
+    let ends = |a: &str| a.is_empty() || a.starts_with('/');
     id_after(text, "docker-", |a| a.starts_with(".scope"))
         .or_else(|| {
-            text.lines()
-                .find_map(|line| id_after(line, "/docker/", |a| a.is_empty() || a.starts_with('/')))
+            text.lines().find_map(|line| {
+                id_after(line, "/docker/", ends).or_else(|| {
+                    // kubelet, cgroupfs driver: /kubepods[/<qos>]/pod<uid>/<id>
+                    let path = line.splitn(3, ':').nth(2)?;
+                    if !path.starts_with("/kubepods") {
+                        return None;
+                    }
+                    let last = path.trim_end_matches('/').rsplit('/').next()?;
+                    is_hex_id(last).then(|| last.to_owned())
+                })
+            })
         })
         .and_then(|id| ContainerId::new(&id).ok())
 }
 
-/// This process's container id, from the two files (missing files count as no match).
-pub fn detect_in(mountinfo: &Path, cgroup: &Path) -> Option<ContainerId> {
-    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-    id_from_mountinfo(&read(mountinfo)).or_else(|| id_from_cgroup(&read(cgroup)))
+/// Where an id was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `/proc/self/cgroup`: the container's own.
+    Cgroup,
+    /// `/proc/self/mountinfo`: may be a pod's sandbox when it shares `/dev/shm`.
+    Mountinfo,
 }
 
-/// This process's container id, from [`MOUNTINFO`] and [`CGROUP`].
-pub fn detect() -> Option<ContainerId> {
+/// This process's container id and where it was found, from the two files (missing files
+/// count as no match). The cgroup comes first.
+pub fn detect_in(mountinfo: &Path, cgroup: &Path) -> Option<(ContainerId, Source)> {
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    id_from_cgroup(&read(cgroup))
+        .map(|id| (id, Source::Cgroup))
+        .or_else(|| id_from_mountinfo(&read(mountinfo)).map(|id| (id, Source::Mountinfo)))
+}
+
+/// This process's container id and where it was found, from [`MOUNTINFO`] and [`CGROUP`].
+pub fn detect() -> Option<(ContainerId, Source)> {
     detect_in(Path::new(MOUNTINFO), Path::new(CGROUP))
 }
 
@@ -73,7 +123,8 @@ mod tests {
         let text = format!(
             "1034 1010 0:52 / / rw,relatime master:1 - overlay overlay rw,lowerdir=/var/lib/docker/overlay2/l/X\n\
              1050 1034 254:1 /var/lib/docker/containers/{ID}/resolv.conf /etc/resolv.conf rw,relatime - ext4 /dev/vda1 rw\n\
-             1051 1034 254:1 /var/lib/docker/containers/{ID}/hostname /etc/hostname rw,relatime - ext4 /dev/vda1 rw\n"
+             1051 1034 254:1 /var/lib/docker/containers/{ID}/hostname /etc/hostname rw,relatime - ext4 /dev/vda1 rw\n\
+             1052 1034 254:1 /var/lib/docker/containers/{ID}/mounts/shm /dev/shm rw,relatime - ext4 /dev/vda1 rw\n"
         );
         assert_eq!(
             id_from_mountinfo(&text).map(String::from),
@@ -84,7 +135,7 @@ mod tests {
     #[test]
     fn mountinfo_under_another_data_root_names_the_id() {
         let text = format!(
-            "93 72 254:0 /srv/engine/data/containers/{ID}/hostname /etc/hostname rw,relatime - ext4 /dev/vda rw\n"
+            "93 72 254:0 /srv/engine/data/containers/{ID}/mounts/shm /dev/shm rw,relatime - ext4 /dev/vda rw\n"
         );
         assert_eq!(
             id_from_mountinfo(&text).map(String::from),
@@ -131,5 +182,72 @@ mod tests {
             detect_in(&dir.path().join("mountinfo"), &dir.path().join("cgroup")),
             None
         );
+    }
+
+    const SANDBOX: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+
+    /// The mountinfo of a container of a pod: hostname, hosts and resolv.conf from the
+    /// sandbox's directory, `/dev/shm` its own.
+    fn pod_mountinfo() -> String {
+        format!(
+            "1034 1010 0:52 / / rw,relatime - overlay overlay rw,lowerdir=/var/lib/docker/overlay2/l/X\n\
+             1050 1034 254:1 /var/lib/docker/containers/{SANDBOX}/resolv.conf /etc/resolv.conf rw,relatime - ext4 /dev/vda1 rw\n\
+             1051 1034 254:1 /var/lib/docker/containers/{SANDBOX}/hostname /etc/hostname rw,relatime - ext4 /dev/vda1 rw\n\
+             1052 1034 254:1 /var/lib/docker/containers/{SANDBOX}/hosts /etc/hosts rw,relatime - ext4 /dev/vda1 rw\n\
+             1053 1034 0:60 / /dev/shm rw,nosuid - tmpfs shm rw\n"
+        )
+    }
+
+    #[test]
+    fn in_a_pod_the_sandboxs_hostname_hosts_and_resolv_conf_are_ignored() {
+        // Issue 8, item 1: wave 1 returned the sandbox's id from these.
+        assert_eq!(id_from_mountinfo(&pod_mountinfo()), None);
+        let own = format!(
+            "{}1054 1034 254:1 /var/lib/docker/containers/{ID}/mounts/shm /dev/shm rw - ext4 /dev/vda1 rw\n",
+            pod_mountinfo()
+        );
+        assert_eq!(
+            id_from_mountinfo(&own).map(String::from),
+            Some(ID.to_owned())
+        );
+    }
+
+    #[test]
+    fn kubelets_cgroup_paths_name_the_container_not_the_pod() {
+        for text in [
+            format!(
+                "12:memory:/kubepods/besteffort/pod0f1e2d3c-aaaa-bbbb-cccc-000000000001/{ID}\n"
+            ),
+            format!("4:cpu:/kubepods/pod0f1e2d3c-aaaa-bbbb-cccc-000000000001/{ID}\n"),
+            format!(
+                "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f1e2d3c_aaaa.slice/docker-{ID}.scope\n"
+            ),
+        ] {
+            assert_eq!(
+                id_from_cgroup(&text).map(String::from),
+                Some(ID.to_owned()),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            id_from_cgroup("4:cpu:/kubepods/besteffort/pod0f1e2d3c\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_cgroup_comes_before_mountinfo() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mountinfo = dir.path().join("mountinfo");
+        let cgroup = dir.path().join("cgroup");
+        std::fs::write(
+            &mountinfo,
+            format!("93 72 254:0 /var/lib/docker/containers/{SANDBOX}/mounts/shm /dev/shm rw - ext4 /dev/vda rw\n"),
+        )
+        .expect("write");
+        std::fs::write(&cgroup, format!("12:memory:/docker/{ID}\n")).expect("write");
+        let (id, source) = detect_in(&mountinfo, &cgroup).expect("found");
+        assert_eq!(id.as_str(), ID);
+        assert_eq!(source, Source::Cgroup);
     }
 }

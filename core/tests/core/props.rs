@@ -16,7 +16,7 @@ use ctrmgr_core::label::{self, LabelKey, LabelOp, LabelValue};
 use ctrmgr_core::machine::CAS_RETRIES;
 use ctrmgr_core::{
     ContainerId, CurrentOwner, Effect, FeatureConfig, FeatureName, FeatureRecord, Input,
-    KubeAnswer, Owner, ServerConfig, ServerStatus, State, StopOptions, Target, Timestamp,
+    KubeAnswer, Owner, Reason, ServerConfig, ServerStatus, State, StopOptions, Target, Timestamp,
     TransitionMode, UnitActivity, approval_pending, next_deadline, step,
 };
 use proptest::prelude::*;
@@ -48,6 +48,7 @@ const KNOWN_FIELDS: &[&str] = &[
     codec::DOCKER_ID,
     codec::TRANSITION_MODE,
     codec::TRANSITION_MODE_UPDATE_TS,
+    codec::START_REQUESTED_TS,
     codec::SERVER_IP,
     codec::SERVER_PORT,
     codec::SERVER_INSECURE,
@@ -77,6 +78,8 @@ const KNOWN_VALUES: &[&str] = &[
     "65535",
     "65536",
     "1700000000.25",
+    "0123456789ab",
+    "snmp",
     "-1",
     "10.0.0.1",
     "fd00::1",
@@ -1113,25 +1116,17 @@ proptest! {
 
 #[test]
 fn a_kube_container_parked_while_owner_was_local_takes_over_once_owner_is_kube_again() {
-    // Owner kube with fallback runs the local image and adds the label. The operator moves the
-    // feature to local with the CLI: Stop in LOCAL with owner local keeps the label (§4 row
-    // "LOCAL | Stop": label remove only if owner=kube), so kubelet deploys a container, which
-    // parks. The service is stopped (INIT; the label still stays).
+    // A label left on the node from before a reboot lets kubelet deploy a container while the
+    // owner is local: it parks. The service starts and stops (INIT; the label goes: invariant 8).
     let w = World::new(
         State::Init,
-        FeatureConfig::new(Owner::Kube, true),
-        false,
+        FeatureConfig::new(Owner::Local, false),
+        true,
         DownTiming::Immediate,
     );
-    let events = [
-        Ev::Start,
-        Ev::CliOwner(Owner::Local),
-        Ev::KubeDeploy,
-        Ev::Stop,
-    ];
+    let events = [Ev::KubeDeploy, Ev::Start, Ev::Stop];
     let w = run(w, &events).expect("the run keeps invariants 1 to 4");
     assert_eq!(w.rec.state(), State::Init);
-    assert!(w.label, "the label outlived owner kube");
     assert!(
         w.kube
             .as_ref()
@@ -1142,6 +1137,122 @@ fn a_kube_container_parked_while_owner_was_local_takes_over_once_owner_is_kube_a
     // end up running the feature (invariant 5).
     if let Err(e) = w.check_kube_deploying_leads_to_kube_running() {
         panic!("{e}");
+    }
+}
+
+/// Steps `input` from `rec` and carries out its writes as one writer would (the guard of each
+/// write must hold: nothing else writes), feeding the LocalUp a `docker start` answers.
+fn drive(rec: &mut FeatureRecord, cfg: &FeatureConfig, input: Input) -> Result<(), String> {
+    let s = step(rec, cfg, input.clone(), NOW_PROPS);
+    for e in s.effects {
+        match e {
+            Effect::Write(w) => {
+                if let Some(g) = w.guard
+                    && g != rec.transition_mode
+                {
+                    return Err(format!(
+                        "{input:?}: a write guarded on {g} finds {} although nothing else wrote",
+                        rec.transition_mode
+                    ));
+                }
+                w.apply(rec);
+            }
+            Effect::DockerStart => {
+                let id = ContainerId::new("started0").map_err(|e| e.to_string())?;
+                drive(rec, cfg, Input::LocalUp(id))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The `now` of the record-healing properties: far after any timestamp they generate.
+const NOW_PROPS: Timestamp = 1_800_000_000;
+
+proptest! {
+    #![proptest_config(config(2000))]
+
+    /// Issue 8, item 2: from every record that decodes, whatever its fields say, a Stop then a
+    /// Start (what `systemctl restart`, and the operator guide's recovery advice, do) end on a
+    /// canonical record — no write leaves a record non-canonical (owner included).
+    #[test]
+    fn stop_then_start_heals_every_decodable_record(
+        fields in any_fields(),
+        cfg in any_config(),
+    ) {
+        let Ok(mut rec) = codec::decode_feature_record("FEATURE|x", &fields) else {
+            return Ok(());
+        };
+        let before = rec.clone();
+        drive(&mut rec, &cfg, Input::Stop(StopOptions::default()))
+            .map_err(TestCaseError::fail)?;
+        drive(&mut rec, &cfg, Input::Start).map_err(TestCaseError::fail)?;
+        prop_assert!(
+            rec.classify().1.is_none(),
+            "{before:?} under {cfg:?}: Stop then Start left {rec:?}"
+        );
+        prop_assert_eq!(rec.start_requested_ts, None, "a Start clears the marker");
+    }
+
+    /// Issue 8, item 2: the functions the daemons decide with agree with `step` on every
+    /// decodable record: hostcfgd has an approval to carry out exactly when `step` does
+    /// something with Approve, and kube-monit has a deadline exactly when `step` takes
+    /// FailureTimeout.
+    #[test]
+    fn approval_pending_and_next_deadline_agree_with_step_on_every_decodable_record(
+        fields in any_fields(),
+        cfg in any_config(),
+    ) {
+        let Ok(rec) = codec::decode_feature_record("FEATURE|x", &fields) else {
+            return Ok(());
+        };
+        for unit in [UnitActivity::Active, UnitActivity::Failed] {
+            let approve = step(&rec, &cfg, Input::Approve { unit }, NOW_PROPS);
+            prop_assert_eq!(
+                approval_pending(&rec),
+                approve.reason != Reason::ApproveNothingPending,
+                "{:?}: approval_pending vs step ({:?})", &rec, approve.reason
+            );
+            let monit = step(&rec, &cfg, Input::FailureTimeout { unit }, Timestamp::MAX);
+            prop_assert_eq!(
+                next_deadline(&rec, &cfg).is_some(),
+                monit.reason != Reason::FailureNotApplicable,
+                "{:?} {:?}: next_deadline vs step ({:?})", &rec, &cfg, monit.reason
+            );
+        }
+    }
+}
+
+#[test]
+fn the_label_follows_set_owner_local() {
+    // Issue 8, item 5: owner kube with fallback runs the local image and adds the label; the
+    // operator moves the feature to local (set_owner, stop, start). Wave 1 kept
+    // `<f>_enabled=true` on the node for ever (LOCAL | Stop and INIT | Start with owner local
+    // left it), so the DaemonSet deployed a pod that parked for ever.
+    let w = World::new(
+        State::Init,
+        FeatureConfig::new(Owner::Kube, true),
+        false,
+        DownTiming::Immediate,
+    );
+    let w = run(w, &[Ev::Start]).expect("starts");
+    assert!(w.label, "owner kube with fallback adds the label");
+    let w = run(w, &[Ev::CliOwner(Owner::Local)]).expect("moves to local");
+    assert_eq!(w.rec.state(), State::Local);
+    assert!(!w.label, "owner local: the label is gone");
+    // And from any state, a Stop or a Start with owner local removes it.
+    for state in State::ALL {
+        for ev in [Ev::Start, Ev::Stop] {
+            let w = World::new(
+                state,
+                FeatureConfig::new(Owner::Local, false),
+                true,
+                DownTiming::Immediate,
+            );
+            let w = run(w, std::slice::from_ref(&ev)).expect("keeps the invariants");
+            assert!(!w.label, "{state} {ev:?}: the label outlived owner local");
+        }
     }
 }
 

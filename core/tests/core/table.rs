@@ -188,7 +188,7 @@ fn init_start_with_local_owner_starts_local_and_records_owner_local_with_its_id(
         &local(),
         Input::Start,
         State::Local,
-        vec![Effect::DockerStart],
+        vec![Effect::LabelRemove, Effect::DockerStart],
         Reason::StartLocal,
     );
     assert_eq!(after, unchanged(&r));
@@ -250,14 +250,14 @@ fn init_start_with_kube_owner_without_fallback_sets_kube_ready_and_adds_label() 
 }
 
 #[test]
-fn local_start_with_local_owner_is_idempotent_and_adds_no_label() {
+fn local_start_with_local_owner_is_idempotent_and_removes_the_label() {
     let r = rec_of(State::Local);
     let after = check(
         &r,
         &local(),
         Input::Start,
         State::Local,
-        vec![Effect::DockerStart],
+        vec![Effect::LabelRemove, Effect::DockerStart],
         Reason::StartLocalAgain,
     );
     assert_eq!(after, unchanged(&r));
@@ -350,7 +350,11 @@ fn kube_stopped_start_with_local_owner_clears_mode_and_starts_local() {
         &local(),
         Input::Start,
         State::Local,
-        vec![mode_write(M::KubeStopped, M::None), Effect::DockerStart],
+        vec![
+            Effect::LabelRemove,
+            mode_write(M::KubeStopped, M::None),
+            Effect::DockerStart,
+        ],
         Reason::StartLocalAfterStopped,
     );
     assert_eq!(after, expect(O::None, None, M::None, false, true));
@@ -365,13 +369,14 @@ fn kube_stopped_start_with_local_owner_clears_mode_and_starts_local() {
     assert_eq!(after, expect(O::Local, Some(LOCAL_ID), M::None, true, true));
 }
 
-/// KUBE_READY, KUBE_RUNNING, LOCAL_TO_KUBE | Start: same state; the label when owner is kube.
+/// KUBE_READY, KUBE_RUNNING, LOCAL_TO_KUBE | Start: same state; the label added when owner is
+/// kube, removed when it is local (invariant 8).
 fn start_is_idempotent(state: State, c: &FeatureConfig) {
     let r = rec_of(state);
     let label = if c.set_owner == Owner::Kube {
         vec![Effect::LabelAdd]
     } else {
-        vec![]
+        vec![Effect::LabelRemove]
     };
     let after = check(
         &r,
@@ -390,7 +395,7 @@ fn kube_ready_start_with_kube_owner_only_ensures_the_label() {
 }
 
 #[test]
-fn kube_ready_start_with_local_owner_changes_nothing() {
+fn kube_ready_start_with_local_owner_only_removes_the_label() {
     start_is_idempotent(State::KubeReady, &local());
 }
 
@@ -400,7 +405,7 @@ fn kube_running_start_with_kube_owner_only_ensures_the_label() {
 }
 
 #[test]
-fn kube_running_start_with_local_owner_changes_nothing() {
+fn kube_running_start_with_local_owner_only_removes_the_label() {
     start_is_idempotent(State::KubeRunning, &local());
 }
 
@@ -410,22 +415,33 @@ fn local_to_kube_start_with_kube_owner_only_ensures_the_label() {
 }
 
 #[test]
-fn local_to_kube_start_with_local_owner_changes_nothing() {
+fn local_to_kube_start_with_local_owner_only_removes_the_label() {
     start_is_idempotent(State::LocalToKube, &local());
 }
 
 // ---- Stop -------------------------------------------------------------------------------------
 
 #[test]
-fn init_stop_does_nothing_whatever_the_owner() {
+fn init_stop_stops_the_local_container_by_name_in_case_a_cancelled_start_left_it_running() {
+    // Issue 8, item 8: a `container start` cancelled between its docker start and its record
+    // leaves the local container running in INIT; the Stop that follows stops it by name
+    // (idempotent: a stopped or missing container is stopped already). With owner local it
+    // also removes the label (invariant 8).
     for c in [local(), kube(), kube_fb()] {
         let r = rec_of(State::Init);
+        let mut effects = vec![Effect::DockerStop {
+            target: Target::LocalByName,
+            grace_secs: OPTS.grace_secs,
+        }];
+        if c.set_owner == Owner::Local {
+            effects.insert(0, Effect::LabelRemove);
+        }
         let after = check(
             &r,
             &c,
             Input::Stop(OPTS),
             State::Init,
-            vec![],
+            effects,
             Reason::StopNothingRuns,
         );
         assert_eq!(after, unchanged(&r));
@@ -441,6 +457,7 @@ fn local_stop_with_local_owner_stops_the_container_and_records_owner_none() {
         Input::Stop(OPTS),
         State::Init,
         vec![
+            Effect::LabelRemove,
             docker_stop(LOCAL_ID, OPTS.grace_secs),
             owner_write(O::None, None),
         ],
@@ -477,6 +494,7 @@ fn local_stop_without_a_recorded_id_stops_the_container_by_its_name() {
         Input::Stop(OPTS),
         State::Init,
         vec![
+            Effect::LabelRemove,
             Effect::DockerStop {
                 target: Target::LocalByName,
                 grace_secs: OPTS.grace_secs,
@@ -782,12 +800,18 @@ fn kill_where_no_container_runs_acts_exactly_as_stop_with_default_options() {
             );
             assert_eq!(kill.next, stop.next, "{state} owner={}", c.set_owner);
             assert_eq!(kill.effects, stop.effects, "{state} owner={}", c.set_owner);
+            // Nothing is recorded as running: at most the local container by its name, in
+            // case a cancelled start left it running (INIT).
             assert!(
-                !kill
-                    .effects
-                    .iter()
-                    .any(|e| matches!(e, Effect::DockerStop { .. } | Effect::AwaitExit { .. })),
-                "{state}: nothing runs, so nothing is stopped"
+                kill.effects.iter().all(|e| !matches!(
+                    e,
+                    Effect::AwaitExit { .. }
+                        | Effect::DockerStop {
+                            target: Target::Id(_),
+                            ..
+                        }
+                )),
+                "{state}: nothing recorded runs, so nothing recorded is stopped"
             );
         }
     }
@@ -1688,23 +1712,28 @@ fn next_deadline_saturates_instead_of_overflowing() {
 // ---- approval_pending -------------------------------------------------------------------------
 
 #[test]
-fn approval_is_pending_exactly_when_the_mode_is_kube_pending() {
+fn approval_is_pending_exactly_when_the_record_reads_as_a_pending_state_or_is_marked() {
     for state in State::ALL {
         let want = matches!(state, State::LocalToKube | State::KubePending);
         assert_eq!(approval_pending(&rec_of(state)), want, "{state}");
     }
     for owner in [O::None, O::Local, O::Kube] {
         for mode in TransitionMode::ALL {
-            let r = FeatureRecord {
-                current_owner: owner,
-                transition_mode: mode,
-                ..FeatureRecord::default()
-            };
-            assert_eq!(
-                approval_pending(&r),
-                mode == M::KubePending,
-                "{owner} {mode}"
-            );
+            for id in [None, Some(cid(KUBE_ID))] {
+                let r = FeatureRecord {
+                    current_owner: owner,
+                    transition_mode: mode,
+                    docker_id: id,
+                    ..FeatureRecord::default()
+                };
+                // The same total rule as step (issue 8, item 2: kube/kube_pending without an
+                // id reads as KUBE_STOPPED, where step approves nothing).
+                assert_eq!(
+                    approval_pending(&r),
+                    matches!(r.state(), State::LocalToKube | State::KubePending),
+                    "{owner} {mode}"
+                );
+            }
         }
     }
 }
@@ -1712,17 +1741,31 @@ fn approval_is_pending_exactly_when_the_mode_is_kube_pending() {
 // ---- the decoding rule for non-canonical pairs ------------------------------------------------
 
 #[test]
-fn canonical_pairs_read_as_their_state_with_or_without_an_id() {
+fn canonical_pairs_read_as_their_state_and_an_id_that_contradicts_the_owner_is_an_anomaly() {
     for state in State::ALL {
         let (owner, mode) = state.pair();
         for id in [None, Some(cid(KUBE_ID))] {
             let r = FeatureRecord {
                 current_owner: owner,
-                docker_id: id,
+                docker_id: id.clone(),
                 transition_mode: mode,
                 ..FeatureRecord::default()
             };
-            assert_eq!(r.classify(), (state, None), "{state}");
+            // Invariant 3: an owner none with an id, or a kube owner without one, is not a
+            // state: read as the nearest, and the next write makes the record canonical.
+            let fits = match owner {
+                O::None => id.is_none(),
+                O::Kube => id.is_some(),
+                O::Local => true,
+            };
+            let (read_as, anomaly) = r.classify();
+            assert_eq!(anomaly.is_none(), fits, "{state} id={id:?}");
+            let want = if state == State::KubeRunning && !fits {
+                State::KubeStopped
+            } else {
+                state
+            };
+            assert_eq!(read_as, want, "{state} id={id:?}");
         }
     }
 }

@@ -342,6 +342,46 @@ async fn device_metadata_round_trips_and_leaves_other_fields_alone() {
 }
 
 #[tokio::test]
+async fn append_tells_whether_the_list_was_empty_and_append_behind_never_starts_a_list() {
+    // Issue 8, item 6: one atomic script checks and appends.
+    let r = redis();
+    let db = connect(&r).await;
+    let a = LabelOp::add("a", "1").expect("op");
+    let b = LabelOp::remove("b").expect("op");
+    assert_eq!(
+        db.append_pending_labels_behind(std::slice::from_ref(&a))
+            .await
+            .expect("append behind"),
+        0,
+        "an empty list is not appended to"
+    );
+    assert!(db.pending_labels().await.expect("read").is_empty());
+    assert!(
+        db.append_pending_labels(std::slice::from_ref(&a))
+            .await
+            .expect("append"),
+        "the list was empty"
+    );
+    assert!(
+        !db.append_pending_labels(std::slice::from_ref(&b))
+            .await
+            .expect("append"),
+        "the list was not empty"
+    );
+    assert_eq!(
+        db.append_pending_labels_behind(&[a.clone(), b.clone()])
+            .await
+            .expect("append behind"),
+        2,
+        "two operations were ahead"
+    );
+    assert_eq!(
+        db.pending_labels().await.expect("read"),
+        vec![a.clone(), b.clone(), a, b]
+    );
+}
+
+#[tokio::test]
 async fn pending_labels_round_trip_in_order() {
     let r = redis();
     let db = connect(&r).await;

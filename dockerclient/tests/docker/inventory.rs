@@ -51,6 +51,7 @@ async fn created_containers_carry_their_spec() {
         labels: BTreeMap::from([("role".to_owned(), "kube".to_owned())]),
         network: NetworkMode::Host,
         binds: vec!["/tmp:/host-tmp:ro".to_owned()],
+        network_of: None,
     };
     let c = docker.container_with(spec).await.expect("a container");
     let doc = docker.client().inspect(c.id()).await.expect("inspect");

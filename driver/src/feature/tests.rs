@@ -63,6 +63,8 @@ struct StoreInner {
     /// Races every guarded write, for ever.
     always_race: Mutex<bool>,
     fail: Mutex<Option<ErrorKind>>,
+    /// CONFIG_DB KUBERNETES_MASTER|SERVER has no `ip` (the node never joined a master).
+    no_master: Mutex<bool>,
 }
 
 impl Store {
@@ -123,7 +125,11 @@ impl StateStore for Store {
         Ok(true)
     }
     async fn server_config(&self) -> Result<ServerConfig, FakeError> {
-        unused()
+        let ip = (!*lock(&self.0.no_master)).then(|| "10.3.1.1".to_owned());
+        Ok(ServerConfig {
+            ip,
+            ..ServerConfig::default()
+        })
     }
     async fn server_status(&self) -> Result<ServerStatus, FakeError> {
         unused()
@@ -137,9 +143,19 @@ impl StateStore for Store {
     async fn pending_labels(&self) -> Result<Vec<LabelOp>, FakeError> {
         Ok(self.pending())
     }
-    async fn append_pending_labels(&self, ops: &[LabelOp]) -> Result<(), FakeError> {
-        lock(&self.0.pending).extend_from_slice(ops);
-        Ok(())
+    async fn append_pending_labels(&self, ops: &[LabelOp]) -> Result<bool, FakeError> {
+        let mut list = lock(&self.0.pending);
+        let was_empty = list.is_empty();
+        list.extend_from_slice(ops);
+        Ok(was_empty)
+    }
+    async fn append_pending_labels_behind(&self, ops: &[LabelOp]) -> Result<usize, FakeError> {
+        let mut list = lock(&self.0.pending);
+        let ahead = list.len();
+        if ahead > 0 {
+            list.extend_from_slice(ops);
+        }
+        Ok(ahead)
     }
     async fn remove_pending_prefix(&self, _: &[LabelOp]) -> Result<bool, FakeError> {
         unused()
@@ -473,6 +489,7 @@ impl World {
             LabelOptions {
                 timeout: Duration::from_secs(5),
                 kubelet_unit: "kubelet".to_owned(),
+                locks: Some(LockDir::new(dir.path())),
             },
         );
         let driver = FeatureDriver::new(service, engine.clone(), LockDir::new(dir.path()), options);
@@ -529,7 +546,32 @@ async fn start_from_init_with_owner_local_starts_the_local_container_and_records
     assert_eq!(out.reason, Reason::StartLocal);
     assert_eq!(out.started, Some(id(LOCAL_ID)));
     assert_eq!(out.record, rec);
-    assert_eq!(w.master.patches(), 0, "owner local touches no label");
+    // Invariant 8 (issue 8, item 5): with owner local, a Start removes the feature's label.
+    assert_eq!(w.master.patches(), 1, "owner local removes the label");
+    assert!(!w.master.labels_now().contains_key(LABEL));
+}
+
+#[tokio::test]
+async fn owner_local_touches_no_label_on_a_switch_that_has_no_master_configured() {
+    // No kubeconfig and no KUBERNETES_MASTER|SERVER ip: the node never joined, so it has no
+    // label to remove, and removing one would only queue it and stop kubelet.
+    let w = World::with_options(
+        Some(config(Owner::Local, false)),
+        FeatureRecord::default(),
+        FeatureOptions {
+            kubeconfig_present: false,
+            ..FeatureOptions::default()
+        },
+    );
+    w.engine.add(LOCAL_ID, "snmp", false);
+    *lock(&w.store.0.no_master) = true;
+
+    w.run(Input::Start).await;
+    w.run(Input::Stop(StopOptions::default())).await;
+
+    assert_eq!(w.master.patches(), 0);
+    assert!(w.store.pending().is_empty());
+    assert!(w.units.calls().is_empty(), "kubelet untouched");
 }
 
 #[tokio::test]
@@ -949,6 +991,21 @@ async fn kube_up_while_the_old_owner_still_runs_waits_and_writes_nothing() {
 }
 
 #[tokio::test]
+async fn kube_up_that_cannot_inspect_the_old_owner_takes_it_as_running_and_waits() {
+    // Issue 8, item 7: inside a container there is usually no engine socket; `state up kube`
+    // must then wait for the recorded owner to say it exited, not fail.
+    let w = World::new(
+        Some(config(Owner::Kube, false)),
+        record(State::KubeRunning, Some(KUBE_ID)),
+    );
+    *lock(&w.engine.0.fail) = Some(ErrorKind::Transient);
+    let out = w.run(Input::KubeUp(id(NEW_KUBE_ID))).await;
+    assert_eq!(out.answer, Some(KubeAnswer::Wait));
+    assert_eq!(out.reason, Reason::KubeUpWaitsForOldContainer);
+    assert!(w.store.writes().is_empty());
+}
+
+#[tokio::test]
 async fn kube_up_with_owner_local_parks_the_container() {
     let w = World::new(
         Some(config(Owner::Local, false)),
@@ -1273,8 +1330,8 @@ mod approval_loop {
         let (end, ()) = tokio::join!(task, drive);
         assert_eq!(
             end.expect("no error"),
-            KubeUpEnd::Stopped(0),
-            "a parked stop exits 0"
+            KubeUpEnd::Parked,
+            "a parked stop is an outcome of its own"
         );
         assert_eq!(stops.listens.load(Ordering::Relaxed), 1);
 

@@ -84,10 +84,21 @@ impl StateStore for FakeStore {
         self.check()?;
         Ok(self.list())
     }
-    async fn append_pending_labels(&self, ops: &[LabelOp]) -> Result<(), FakeError> {
+    async fn append_pending_labels(&self, ops: &[LabelOp]) -> Result<bool, FakeError> {
         self.check()?;
-        lock(&self.pending).extend_from_slice(ops);
-        Ok(())
+        let mut list = lock(&self.pending);
+        let was_empty = list.is_empty();
+        list.extend_from_slice(ops);
+        Ok(was_empty)
+    }
+    async fn append_pending_labels_behind(&self, ops: &[LabelOp]) -> Result<usize, FakeError> {
+        self.check()?;
+        let mut list = lock(&self.pending);
+        let ahead = list.len();
+        if ahead > 0 {
+            list.extend_from_slice(ops);
+        }
+        Ok(ahead)
     }
     async fn remove_pending_prefix(&self, drained: &[LabelOp]) -> Result<bool, FakeError> {
         self.check()?;

@@ -41,6 +41,7 @@ impl World {
             LabelOptions {
                 timeout: label_timeout,
                 kubelet_unit: "kubelet".to_owned(),
+                locks: None,
             },
         );
         Self { fixture, service }

@@ -403,8 +403,13 @@ fn stderr_lines(out: &Output) -> Vec<String> {
 /// Asserts a failure: exit 1 and exactly one line, `container: error: …`, containing every
 /// one of `needles`.
 fn assert_fails_with(out: &Output, needles: &[&str]) {
+    assert_exits_with(out, 1, needles);
+}
+
+/// Exit status `code` with one line on stderr that names each of `needles`.
+fn assert_exits_with(out: &Output, code: i32, needles: &[&str]) {
     let lines = stderr_lines(out);
-    assert_eq!(out.status.code(), Some(1), "stderr: {lines:?}");
+    assert_eq!(out.status.code(), Some(code), "stderr: {lines:?}");
     assert_eq!(lines.len(), 1, "one line on stderr: {lines:?}");
     assert!(lines[0].starts_with("container: error: "), "{}", lines[0]);
     for n in needles {

@@ -123,7 +123,7 @@ async fn up_kube_with_owner_local_parks_until_sigterm_whatever_happens_meanwhile
 
     up.terminate();
     let status = up.finish().await;
-    assert_eq!(status.code(), Some(0), "{:?}", up.stderr());
+    assert_eq!(status.code(), Some(3), "parked: {:?}", up.stderr());
 }
 
 /// Liveness (`KubeAnswer::Park`): a parked container keeps watching CONFIG_DB and asks again
@@ -242,8 +242,10 @@ async fn a_waiting_kube_container_parks_when_set_owner_turns_local() {
     assert!(up.is_running());
     assert_eq!(sw.record(&f).await.state(), State::KubePending);
 
+    // Issue 8, item 7: parked, then terminated: a status of its own, never 0 (a start script
+    // that runs the feature on 0 must not run it).
     up.terminate();
-    assert_eq!(up.finish().await.code(), Some(0));
+    assert_eq!(up.finish().await.code(), Some(3));
 }
 
 #[tokio::test]
@@ -300,8 +302,29 @@ async fn up_kube_gives_up_after_its_timeout_with_a_clear_message() {
         ])
         .await;
 
-    assert_fails_with(&out, &[sw.f(), kube.as_str(), "not approved within 1 s"]);
+    // Issue 8, item 7: a status of its own (5), documented in the operator guide.
+    assert_exits_with(&out, 5, &[sw.f(), kube.as_str(), "not approved within 1 s"]);
     assert_eq!(sw.record(&f).await.state(), State::KubePending);
+}
+
+#[tokio::test]
+async fn a_refused_up_local_exits_with_its_own_status_so_the_script_does_not_run_the_feature() {
+    // Issue 8, item 7: wave 1 exited 0 when `state up local` was refused (kube owns the
+    // feature or is about to), so a start script ran the feature beside the kube container.
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Kube, false).await;
+    sw.set_record(&f, State::KubeReady, None).await;
+    let stray = "0123456789ab0123456789ab0123456789ab0123456789ab0123456789abcdef";
+
+    let out = sw
+        .run_quiet(&["state", sw.f(), "up", "local", "--id", stray])
+        .await;
+
+    assert_exits_with(&out, 4, &[sw.f(), "must not run the feature"]);
+    assert_eq!(sw.record(&f).await.state(), State::KubeReady);
 }
 
 #[tokio::test]
@@ -354,8 +377,14 @@ async fn up_local_while_kube_owns_the_feature_stops_that_local_container() {
         .expect("record");
     let local = sw.local_container(&f, true).await;
 
-    sw.ok(&["state", sw.f(), "up", "local", "--id", local.as_str()])
+    let out = sw
+        .run(&["state", sw.f(), "up", "local", "--id", local.as_str()])
         .await;
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "refused: the feature must not run"
+    );
 
     assert!(!sw.running(&local).await, "never two owners");
     assert!(sw.running(&kube).await);
@@ -393,4 +422,71 @@ async fn up_local_from_inside_a_container_finds_its_own_id() {
     assert_eq!(rec.current_owner, CurrentOwner::Local);
     assert_eq!(rec.docker_id.as_ref(), Some(&id), "its own full id");
     drop(c);
+}
+
+/// Issue 8, item 1: a kube container in a Kubernetes pod on the Docker runtime joins the
+/// network namespace of the pod's pause (sandbox) container, so its `/etc/hostname`,
+/// `/etc/hosts` and `/etc/resolv.conf` are the sandbox's. Wave 1 read those first and
+/// recorded the sandbox's id: `container kill` then killed the sandbox, and the feature
+/// container kept running. Here, as kubelet does it for real: a pause-like sandbox, and the
+/// feature container started with `--network container:<sandbox>` running `container state
+/// <f> up kube` (no `--id`) at start; then every command that acts on the recorded id.
+#[tokio::test]
+async fn in_a_pod_up_kube_records_the_feature_container_not_the_sandbox_and_commands_act_on_it() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Kube, false).await;
+    sw.set_record(&f, State::KubeReady, None).await;
+    let sandbox = sw.kube_container(true).await;
+
+    let argv = sw.argv_inside(&["state", sw.f(), "up", "kube"]);
+    let script = format!(
+        "{} && trap 'exit 0' TERM && touch /tmp/feature /tmp/ready && sleep 1000 & wait",
+        argv.join(" ")
+    );
+    let mut spec = sw
+        .spec_running_the_binary(&["/bin/sh", "-c", &script])
+        .await;
+    spec.network_of = Some(sandbox.clone());
+    spec.env = vec!["RUST_LOG=warn".to_owned()];
+    let c = sw.docker.container_with(spec).await.expect("create");
+    let feature_ctr = c.id().clone();
+    sw.containers.lock().expect("not poisoned").push(c);
+    sw.docker.client().start(&feature_ctr).await.expect("start");
+    sw.docker
+        .await_ready(&feature_ctr, DEADLINE)
+        .await
+        .expect("state up kube proceeded inside the pod");
+
+    let rec = sw.record(&f).await;
+    assert_eq!(rec.state(), State::KubeRunning);
+    assert_eq!(
+        rec.docker_id.as_ref(),
+        Some(&feature_ctr),
+        "the feature container's own id, not the sandbox's ({sandbox})"
+    );
+
+    let id = sw.ok(&["id", sw.f()]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&id.stdout).trim(),
+        feature_ctr.as_str()
+    );
+    let inspect = sw.ok(&["inspect", sw.f()]).await;
+    assert!(String::from_utf8_lossy(&inspect.stdout).contains(feature_ctr.as_str()));
+    // Only the feature container has /tmp/feature.
+    sw.ok(&["exec", sw.f(), "--", "test", "-e", "/tmp/feature"])
+        .await;
+
+    let mut wait = sw.spawn(&["wait", sw.f()]);
+    wait.await_line("waiting for the container to exit").await;
+    sw.ok(&["kill", sw.f()]).await;
+    assert!(
+        !sw.running(&feature_ctr).await,
+        "the feature container was killed"
+    );
+    assert!(sw.running(&sandbox).await, "the sandbox was left alone");
+    assert_eq!(wait.finish().await.code(), Some(0));
+    assert_eq!(sw.record(&f).await.state(), State::KubeStopped);
 }

@@ -343,3 +343,22 @@ async fn stop_lets_the_containers_own_pre_stop_record_its_down_and_exit_cleanly(
     assert_eq!(rec.docker_id, None);
     assert_eq!(rec.state(), State::Init);
 }
+
+#[tokio::test]
+async fn stop_in_init_stops_a_local_container_a_cancelled_start_left_running() {
+    // Issue 8, item 8: `container start` cancelled between its docker start and its record
+    // leaves the local container running with nothing recorded; the Stop that follows stops
+    // it by name (and again is a no-op).
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Local, false).await;
+    let local = sw.local_container(&f, true).await;
+    assert_eq!(sw.record(&f).await.state(), State::Init);
+
+    sw.ok(&["stop", sw.f()]).await;
+    assert!(!sw.running(&local).await, "stopped by its name");
+    sw.ok(&["stop", sw.f()]).await;
+    assert_eq!(sw.record(&f).await.state(), State::Init);
+}

@@ -147,3 +147,29 @@ async fn wait_in_local_mode_gives_up_when_no_container_is_recorded_in_time() {
     assert_fails_with(&out, &[sw.f(), &format!("within {LOCAL_WAIT_SECS} s")]);
     assert!(sw.raw_row(&f).await.is_empty(), "nothing written");
 }
+
+#[tokio::test]
+async fn wait_on_a_recorded_container_that_no_longer_exists_records_it_as_exited() {
+    // Issue 8, item 8: wave 1's `container wait` failed ("no such container") and left the
+    // record naming a container that is gone.
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Local, false).await;
+    let gone = ContainerId::new("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+        .expect("valid id");
+    sw.set_record(&f, State::Local, Some(&gone)).await;
+
+    let out = sw.run(&["wait", sw.f()]).await;
+
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "its own code is lost: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rec = sw.record(&f).await;
+    assert_eq!(rec.state(), State::Init);
+    assert_eq!(rec.docker_id, None);
+}
