@@ -718,10 +718,15 @@ mod tests {
     }
 
     #[test]
-    fn init_stop_does_nothing_whatever_the_configuration() {
-        assert_eq!(
-            rows_for(State::Init, Kind::Stop),
-            vec![("—".to_owned(), State::Init, Reason::StopNothingRuns)]
+    fn init_stop_stays_in_init_whatever_the_configuration() {
+        // It stops the local container by name (a cancelled start may have left it running),
+        // and with owner local also removes the label: two rows, one reason.
+        let rows = rows_for(State::Init, Kind::Stop);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(
+            rows.iter()
+                .all(|(_, to, r)| *to == State::Init && *r == Reason::StopNothingRuns),
+            "{rows:?}"
         );
     }
 
