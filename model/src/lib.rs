@@ -85,9 +85,9 @@
 //! without a node label left from before a reboot, kube deploying or never deploying, and with
 //! owner kube a crash-looping image on a rate-limited unit; while
 //! kube deploys, each scenario allows two kinds of environment event ([`FAMILIES`]), because
-//! allowing all at once multiplies the state space (that is [`extended_scenarios`]: 5.7 million
-//! distinct states, 24 million generated, about 75 s on one thread here, against 2.0 million and
-//! 6.9 million, about 25 s, for the default scenarios). The BFS runs to [`DEFAULT_DEPTH`] and
+//! allowing all at once multiplies the state space (that is [`extended_scenarios`]: 6.2 million
+//! distinct states, 26 million generated, 75–130 s on one thread here depending on load,
+//! against 2.2 million and 7.6 million, about 27 s, for the default scenarios). The BFS runs to [`DEFAULT_DEPTH`] and
 //! completes well before it, so the numbers do not depend on the bound; one thread keeps them
 //! deterministic.
 //!
