@@ -449,7 +449,7 @@ async fn the_real_binary_works_as_a_non_root_user_in_the_docker_and_redis_groups
         .await
         .expect("pending list");
     // Ahead of it, the removals of the local feature's label that its Stop and Start made
-    // (with owner local every Stop and Start removes the label: decisions l), queued too.
+    // (with owner local every Stop and Start removes the label: decisions s), queued too.
     let pending: Vec<String> = pending.iter().map(ToString::to_string).collect();
     let (last, ahead) = pending
         .split_last()
