@@ -88,10 +88,14 @@ async fn install_writes_unit_script_dropins_hooks_and_row_and_remove_restores_ex
     let out = sw
         .run(&["service", "install", &spec_s, "--root", &root_s])
         .await;
-    let text = out.ok();
-    assert!(
-        text.contains("telemetry: installed; systemd reloaded"),
-        "{text}"
+    assert_eq!(
+        out.ok(),
+        "wrote /etc/systemd/system/telemetry.service\n\
+         wrote /usr/local/bin/telemetry.sh\n\
+         wrote /etc/systemd/system/snmp.service.d/ctrmgr-telemetry.conf\n\
+         wrote /etc/sonic/ctrmgr/reboot.d/warm/telemetry.sh\n\
+         wrote CONFIG_DB FEATURE|telemetry: set_owner=kube fallback_to_local=false\n\
+         telemetry: installed; systemd reloaded\n"
     );
     assert_eq!(sw.systemctl_calls(), ["daemon-reload"]);
 
@@ -195,6 +199,15 @@ async fn install_writes_unit_script_dropins_hooks_and_row_and_remove_restores_ex
         "Feature    SetOwner    Fallback    LocalImage    Requires               RequiredBy    RebootHooks\n\
          ---------  ----------  ----------  ------------  ---------------------  ------------  -------------\n\
          telemetry  kube        false                     database,config-setup  snmp          warm\n"
+    );
+
+    let out = sw.run(&["service", "list", "--root", &root_s, "-j"]).await;
+    let listed: serde_json::Value = serde_json::from_str(out.ok()).expect("JSON");
+    assert_eq!(listed[0]["name"], "telemetry");
+    assert_eq!(listed[0]["required_by"], serde_json::json!(["snmp"]));
+    assert_eq!(
+        listed[0]["warm_reboot"],
+        serde_json::json!(["/usr/bin/telemetry-save", "sync"])
     );
 
     // remove: the tree and the row as they were, byte for byte.
