@@ -260,11 +260,8 @@ async fn status(ctx: &Ctx, json: bool) -> Result<ExitCode> {
     let db = ctx.db().await?;
     let (cfg, st) = server_rows(&db).await?;
     let kubelet_unit = &ctx.tunables.kubelet_unit;
-    let kubelet_running = ctx
-        .systemctl()
-        .is_active(kubelet_unit)
-        .await
-        .with_context(|| format!("cannot ask systemd about {kubelet_unit}"))?;
+    // The rest of the picture is worth showing even when systemd cannot be asked.
+    let kubelet_running = ctx.systemctl().is_active(kubelet_unit).await;
     let pending: Vec<String> = db
         .pending_labels()
         .await
@@ -293,10 +290,10 @@ async fn status(ctx: &Ctx, json: bool) -> Result<ExitCode> {
 
     let server = server_config_cells(&cfg);
     let status = server_status_cells(&cfg, &st);
-    let kubelet = if kubelet_running {
-        "running"
-    } else {
-        "stopped"
+    let kubelet = match &kubelet_running {
+        Ok(true) => "running",
+        Ok(false) => "stopped",
+        Err(_) => "unknown",
     };
     if json {
         let feats: serde_json::Map<String, Value> = features
@@ -354,6 +351,9 @@ async fn status(ctx: &Ctx, json: bool) -> Result<ExitCode> {
         "FailureDeadline",
     ]);
     let mut problems = Vec::new();
+    if let Err(e) = &kubelet_running {
+        problems.push(format!("cannot ask systemd about {kubelet_unit}: {e}"));
+    }
     for f in &features {
         let cells = feature_cells(f);
         t.row(cells);
