@@ -130,8 +130,19 @@ async fn feature(ctx: &Ctx, cmd: ConfigFeature) -> Result<ExitCode> {
             )
             .await?;
             // The seed's switching scenarios: `systemctl stop`, then `systemctl start`; the
-            // Start decides from the new owner.
+            // Start decides from the new owner. A service that is not running (stopped by the
+            // operator, or a disabled feature) is not started: the new owner applies at its
+            // next start.
             let systemctl = ctx.systemctl();
+            let active = systemctl.is_active(f.as_str()).await.with_context(|| {
+                format!("set_owner={owner} is written but systemd cannot be asked about {f}")
+            })?;
+            if !active {
+                println!(
+                    "{f}: set_owner={owner}; the service is not running, so it is left stopped (the new owner applies when it starts)"
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             systemctl.stop(f.as_str()).await.with_context(|| {
                 format!("set_owner={owner} is written but the service {f} did not stop")
             })?;

@@ -88,7 +88,10 @@ async fn feature_owner_writes_set_owner_then_stops_and_starts_the_service() {
     let row = sw.row(DbName::ConfigDb, "FEATURE", "snmp").await;
     assert_eq!(row.get("set_owner").map(String::as_str), Some("kube"));
     assert_eq!(row.get("state").map(String::as_str), Some("enabled"));
-    assert_eq!(sw.systemctl_calls(), ["stop snmp", "start snmp"]);
+    assert_eq!(
+        sw.systemctl_calls(),
+        ["is-active snmp", "stop snmp", "start snmp"]
+    );
 
     sw.run(&["config", "feature", "owner", "snmp", "local"])
         .await
@@ -97,7 +100,46 @@ async fn feature_owner_writes_set_owner_then_stops_and_starts_the_service() {
     assert_eq!(row.get("set_owner").map(String::as_str), Some("local"));
     assert_eq!(
         sw.systemctl_calls(),
-        ["stop snmp", "start snmp", "stop snmp", "start snmp"]
+        [
+            "is-active snmp",
+            "stop snmp",
+            "start snmp",
+            "is-active snmp",
+            "stop snmp",
+            "start snmp"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn feature_owner_of_a_stopped_service_writes_set_owner_and_leaves_it_stopped() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sw = Switch::new().await;
+    with_feature(&sw, "snmp", &[("state", "enabled"), ("set_owner", "local")]).await;
+    // A systemctl that records its calls and says every unit is inactive.
+    let dir = sw.fixture.dir.path();
+    let calls = dir.join("inactive.calls");
+    let script = dir.join("systemctl-inactive");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\n[ \"$1\" = is-active ] && exit 3\nexit 0\n",
+            calls.display()
+        ),
+    )
+    .expect("write");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    sw.fixture
+        .write_tunables(serde_json::json!({ "systemctl": script }));
+    let out = sw
+        .run(&["config", "feature", "owner", "snmp", "kube"])
+        .await;
+    assert!(out.ok().contains("left stopped"), "{}", out.stdout);
+    let row = sw.row(DbName::ConfigDb, "FEATURE", "snmp").await;
+    assert_eq!(row.get("set_owner").map(String::as_str), Some("kube"));
+    assert_eq!(
+        std::fs::read_to_string(&calls).expect("calls"),
+        "is-active snmp\n"
     );
 }
 
