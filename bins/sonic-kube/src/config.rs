@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, bail};
 use ctrmgr_core::codec;
 use ctrmgr_core::ports::{StateStore as _, Systemd as _};
-use ctrmgr_core::{FeatureName, LabelOp};
+use ctrmgr_core::{FeatureName, LabelOp, UnitActivity};
 use ctrmgr_dbclient::{DbName, SonicDb};
 use ctrmgr_driver::{Applied, LabelOptions, LabelService};
 
@@ -130,14 +130,16 @@ async fn feature(ctx: &Ctx, cmd: ConfigFeature) -> Result<ExitCode> {
             )
             .await?;
             // The seed's switching scenarios: `systemctl stop`, then `systemctl start`; the
-            // Start decides from the new owner. A service that is not running (stopped by the
-            // operator, or a disabled feature) is not started: the new owner applies at its
-            // next start.
+            // Start decides from the new owner. systemd's unit state is the record of what the
+            // operator wants (decisions.md k): a service that is not running (stopped by the
+            // operator, or a disabled feature) is left stopped, and the new owner applies at its
+            // next start; a failed one is still wanted, and its failure is cleared first so
+            // that the start is not refused by the start limit.
             let systemctl = ctx.systemctl();
-            let active = systemctl.is_active(f.as_str()).await.with_context(|| {
+            let activity = systemctl.activity(f.as_str()).await.with_context(|| {
                 format!("set_owner={owner} is written but systemd cannot be asked about {f}")
             })?;
-            if !active {
+            if activity == UnitActivity::Inactive {
                 println!(
                     "{f}: set_owner={owner}; the service is not running, so it is left stopped (the new owner applies when it starts)"
                 );
@@ -146,6 +148,11 @@ async fn feature(ctx: &Ctx, cmd: ConfigFeature) -> Result<ExitCode> {
             systemctl.stop(f.as_str()).await.with_context(|| {
                 format!("set_owner={owner} is written but the service {f} did not stop")
             })?;
+            if activity == UnitActivity::Failed {
+                systemctl.reset_failed(f.as_str()).await.with_context(|| {
+                    format!("set_owner={owner} is written and {f} stopped, but its failure cannot be cleared")
+                })?;
+            }
             systemctl.start(f.as_str()).await.with_context(|| {
                 format!("set_owner={owner} is written and {f} stopped, but it did not start")
             })?;

@@ -113,33 +113,35 @@ async fn feature_owner_writes_set_owner_then_stops_and_starts_the_service() {
 
 #[tokio::test]
 async fn feature_owner_of_a_stopped_service_writes_set_owner_and_leaves_it_stopped() {
-    use std::os::unix::fs::PermissionsExt as _;
     let sw = Switch::new().await;
     with_feature(&sw, "snmp", &[("state", "enabled"), ("set_owner", "local")]).await;
-    // A systemctl that records its calls and says every unit is inactive.
-    let dir = sw.fixture.dir.path();
-    let calls = dir.join("inactive.calls");
-    let script = dir.join("systemctl-inactive");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho \"$*\" >> '{}'\n[ \"$1\" = is-active ] && exit 3\nexit 0\n",
-            calls.display()
-        ),
-    )
-    .expect("write");
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    sw.fixture
-        .write_tunables(serde_json::json!({ "systemctl": script }));
+    sw.set_unit_state("snmp", "inactive");
     let out = sw
         .run(&["config", "feature", "owner", "snmp", "kube"])
         .await;
     assert!(out.ok().contains("left stopped"), "{}", out.stdout);
     let row = sw.row(DbName::ConfigDb, "FEATURE", "snmp").await;
     assert_eq!(row.get("set_owner").map(String::as_str), Some("kube"));
+    assert_eq!(sw.systemctl_calls(), ["is-active snmp"]);
+}
+
+#[tokio::test]
+async fn feature_owner_of_a_failed_service_clears_the_failure_and_starts_it() {
+    let sw = Switch::new().await;
+    with_feature(&sw, "snmp", &[("state", "enabled"), ("set_owner", "local")]).await;
+    // systemd gave up on it: still wanted (DESIGN invariant 6).
+    sw.set_unit_state("snmp", "failed");
+    sw.run(&["config", "feature", "owner", "snmp", "kube"])
+        .await
+        .ok();
     assert_eq!(
-        std::fs::read_to_string(&calls).expect("calls"),
-        "is-active snmp\n"
+        sw.systemctl_calls(),
+        [
+            "is-active snmp",
+            "stop snmp",
+            "reset-failed snmp",
+            "start snmp"
+        ]
     );
 }
 

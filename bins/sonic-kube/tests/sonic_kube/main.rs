@@ -63,11 +63,53 @@ struct Switch {
 impl Switch {
     async fn new() -> Self {
         let fixture = SwitchFixture::start(HOSTNAME, NODE).await;
-        fixture.write_tunables(serde_json::json!({
+        let sw = Self { fixture };
+        sw.write_tunables(serde_json::json!({}));
+        sw
+    }
+
+    /// Writes the tunables: short bounds, the answering systemctl (below), then `extra`.
+    fn write_tunables(&self, extra: serde_json::Value) {
+        let mut t = serde_json::json!({
             "label_timeout_secs": 2,
             "api_timeout_secs": 2,
-        }));
-        Self { fixture }
+            "systemctl": self.answering_systemctl(),
+        });
+        if let (Some(t), serde_json::Value::Object(extra)) = (t.as_object_mut(), extra) {
+            t.extend(extra);
+        }
+        self.fixture.write_tunables(t);
+    }
+
+    /// A `systemctl` that records its calls where the fixture's stand-in does (so
+    /// `systemctl_calls` lists them) and answers `is-active <unit>` as systemd does: the state
+    /// set with [`Switch::set_unit_state`] (default `active`), exit 0 only when active.
+    fn answering_systemctl(&self) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = self.fixture.dir.path();
+        let script = dir.join("systemctl-answering");
+        let calls = dir.join("systemctl.calls");
+        let states = dir.join("units");
+        std::fs::create_dir_all(&states).expect("units dir");
+        let body = format!(
+            "#!/bin/sh\necho \"$*\" >> '{calls}'\n\
+             if [ \"$1\" = is-active ]; then\n\
+             \x20 state=active; [ -f '{states}'/\"$2\" ] && state=$(cat '{states}'/\"$2\")\n\
+             \x20 echo \"$state\"; [ \"$state\" = active ] && exit 0; exit 3\n\
+             fi\nexit 0\n",
+            calls = calls.display(),
+            states = states.display(),
+        );
+        std::fs::write(&script, body).expect("write systemctl");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod systemctl");
+        script
+    }
+
+    /// What `systemctl is-active <unit>` answers from now on (`inactive`, `failed`, …).
+    fn set_unit_state(&self, unit: &str, state: &str) {
+        std::fs::write(self.fixture.dir.path().join("units").join(unit), state)
+            .expect("write unit state");
     }
 
     /// Runs `sonic-kube <args>` to completion (bounded by [`DEADLINE`]).
