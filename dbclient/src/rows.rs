@@ -72,22 +72,26 @@ impl SonicDb {
         d.query::<()>(&p, &format!("write {k}")).await
     }
 
-    /// Sets `pairs` of `<table><sep><key>` in `db` only if, at that moment, field `guard`
-    /// holds exactly `expected` and none of `absent` exists (one Lua script, so no writer can
-    /// come between the check and the write). Returns whether it wrote.
+    /// Sets `pairs` of `<table><sep><key>` in `db` only if, at that moment, every field of
+    /// `expect` holds exactly the value given (`None`: the field is absent) — one Lua script,
+    /// so no writer can come between the check and the write. Returns whether it wrote.
     pub async fn set_fields_if(
         &self,
         db: DbName,
         table: &str,
         key: &str,
-        guard: (&str, &str),
-        absent: &[&str],
+        expect: &[(&str, Option<&str>)],
         pairs: &[(&str, String)],
     ) -> Result<bool> {
         let d = self.db(db);
         let k = d.key(table, key);
         let mut inv = scripts::SET_IF.key(&k);
-        inv.arg(guard.0).arg(guard.1).arg(absent.len()).arg(absent);
+        inv.arg(expect.len());
+        for (f, v) in expect {
+            inv.arg(*f)
+                .arg(if v.is_some() { "1" } else { "0" })
+                .arg(v.unwrap_or(""));
+        }
         for (f, v) in pairs {
             inv.arg(*f).arg(v);
         }

@@ -56,20 +56,25 @@ return string.len(new)
 
 /// Conditional write of several fields of one row.
 ///
-/// `KEYS[1]`: the row. `ARGV[1]`, `ARGV[2]`: a field and the exact value it must hold.
-/// `ARGV[3]`: `n`, the number of fields that must be absent, named in `ARGV[4..3+n]`; the
-/// remaining arguments are field/value pairs to set.
+/// `KEYS[1]`: the row. `ARGV[1]`: `n`, the number of conditions, each three arguments from
+/// `ARGV[2]`: a field, `1` when it must hold the value that follows or `0` when it must be
+/// absent, and that value. The remaining arguments are field/value pairs to set.
 ///
 /// Returns 1 when it wrote, 0 when a condition failed (nothing written).
 pub(crate) static SET_IF: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-local n = tonumber(ARGV[3])
-for i = 4, 3 + n do
-  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then return 0 end
+local n = tonumber(ARGV[1])
+for i = 0, n - 1 do
+  local f, must, want = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
+  local cur = redis.call('HGET', KEYS[1], f)
+  if must == '1' then
+    if cur ~= want then return 0 end
+  elseif cur ~= false then
+    return 0
+  end
 end
-if #ARGV > 3 + n then redis.call('HSET', KEYS[1], unpack(ARGV, 4 + n)) end
+if #ARGV > 1 + 3 * n then redis.call('HSET', KEYS[1], unpack(ARGV, 2 + 3 * n)) end
 return 1
 ",
     )

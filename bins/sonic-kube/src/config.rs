@@ -15,10 +15,6 @@ use crate::cli::{
     ConfigCommand, ConfigFeature, ConfigKubernetes, ConfigLabel, ConfigServer, OwnerArg,
 };
 
-/// CONFIG_DB `FEATURE|<f>` `no_fallback_to_local`: upstream's spelling of the fallback switch
-/// (the negation of `fallback_to_local`), kept consistent by `config feature fallback`.
-pub(crate) const NO_FALLBACK_TO_LOCAL: &str = "no_fallback_to_local";
-
 pub(crate) async fn run(ctx: &Ctx, cmd: ConfigCommand) -> Result<ExitCode> {
     match cmd {
         ConfigCommand::Kubernetes(ConfigKubernetes::Server(s)) => server(ctx, s).await,
@@ -170,7 +166,10 @@ async fn feature(ctx: &Ctx, cmd: ConfigFeature) -> Result<ExitCode> {
                 f.as_str(),
                 &[
                     (codec::FALLBACK_TO_LOCAL, codec::bool_str(on).to_owned()),
-                    (NO_FALLBACK_TO_LOCAL, codec::bool_str(!on).to_owned()),
+                    (
+                        codec::upstream::NO_FALLBACK_TO_LOCAL,
+                        codec::bool_str(!on).to_owned(),
+                    ),
                 ],
             )
             .await?;

@@ -10,7 +10,6 @@ use ctrmgr_core::codec;
 use ctrmgr_dbclient::DbName;
 
 use crate::Ctx;
-use crate::config::NO_FALLBACK_TO_LOCAL;
 use crate::table::natural_cmp;
 
 pub(crate) async fn run(ctx: &Ctx) -> Result<ExitCode> {
@@ -21,31 +20,33 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<ExitCode> {
     let mut changed = 0usize;
     for name in names {
         let Some(row) = rows.get(name) else { continue };
-        let Some(owner) = row.get(codec::SET_OWNER) else {
+        // The rule is the codec's (shared with the decoder of the fallback).
+        let Some((field, value)) = codec::upstream::migrate_write(row) else {
             continue;
         };
-        if !owner.trim().eq_ignore_ascii_case(codec::OWNER_KUBE)
-            || row.contains_key(codec::FALLBACK_TO_LOCAL)
-            || row.contains_key(NO_FALLBACK_TO_LOCAL)
-        {
-            continue;
-        }
-        // Written only if the row still is what was read: set_owner unchanged, neither field
-        // added meanwhile (one Lua script).
+        // Written only if the row still is what was read: the owner and both fallback fields
+        // exactly as they were (one Lua script).
+        let expect: Vec<(&str, Option<&str>)> = [
+            codec::SET_OWNER,
+            codec::FALLBACK_TO_LOCAL,
+            codec::upstream::NO_FALLBACK_TO_LOCAL,
+        ]
+        .into_iter()
+        .map(|f| (f, row.get(f).map(String::as_str)))
+        .collect();
         let wrote = db
             .set_fields_if(
                 DbName::ConfigDb,
                 codec::FEATURE_TABLE,
                 name,
-                (codec::SET_OWNER, owner),
-                &[codec::FALLBACK_TO_LOCAL, NO_FALLBACK_TO_LOCAL],
-                &[(codec::FALLBACK_TO_LOCAL, codec::TRUE.to_owned())],
+                &expect,
+                &[(field, value.to_owned())],
             )
             .await?;
         if wrote {
             changed += 1;
             println!(
-                "FEATURE|{name}: fallback_to_local=true (set_owner=kube without a fallback field: upstream's default made explicit)"
+                "FEATURE|{name}: {field}={value} (set_owner=kube without a fallback field: upstream's default made explicit)"
             );
         } else {
             println!("FEATURE|{name}: changed while migrating; left as it now is");

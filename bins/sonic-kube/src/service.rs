@@ -31,7 +31,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::Ctx;
 use crate::cli::ServiceCommand;
-use crate::config::NO_FALLBACK_TO_LOCAL;
 use crate::table::Table;
 
 const UNIT_TEMPLATE: &str = include_str!("../../../packaging/templates/feature.service.j2");
@@ -309,7 +308,7 @@ fn planned_row(spec: &Spec, before: Option<&Fields>) -> Fields {
         codec::bool_str(spec.fallback).to_owned(),
     );
     row.insert(
-        NO_FALLBACK_TO_LOCAL.to_owned(),
+        codec::upstream::NO_FALLBACK_TO_LOCAL.to_owned(),
         codec::bool_str(!spec.fallback).to_owned(),
     );
     row

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
+use ctrmgr_core::codec::upstream::format_update_time as format_ts;
 use ctrmgr_core::codec::{self, Fields};
 use ctrmgr_core::ports::{StateStore as _, Systemd as _};
 use ctrmgr_core::{ContainerId, FeatureConfig, FeatureRecord, LabelOp};
@@ -14,8 +15,7 @@ use serde_json::{Value, json};
 
 use crate::Ctx;
 use crate::cli::{ShowArgs, ShowCommand, ShowFeature, ShowKubernetes, ShowServer};
-use crate::config::NO_FALLBACK_TO_LOCAL;
-use crate::table::{Table, format_ts, natural_cmp};
+use crate::table::{Table, natural_cmp};
 
 pub(crate) async fn run(ctx: &Ctx, args: ShowArgs) -> Result<ExitCode> {
     let json = args.json;
@@ -475,20 +475,22 @@ const STATUS_COLUMNS: &[(&str, &str, &str)] = &[
 ];
 
 /// The data of one feature row, as sonic-utilities builds it: for `config`, the CONFIG_DB row
-/// with `fallback` derived (`fallback_to_local`, else the negation of upstream's
-/// `no_fallback_to_local`); for `status`, the STATE_DB row with the CONFIG_DB row over it, and
+/// with `fallback` derived when either fallback field is there (`codec::decode_fallback`:
+/// `fallback_to_local`, else the negation of upstream's `no_fallback_to_local`); for `status`, the STATE_DB row with the CONFIG_DB row over it, and
 /// this project's `docker_id` and `current_owner_update_ts` read where upstream's
 /// `container_id` and `update_time` are absent.
-fn feature_data(kind: Kind, cfg: &Fields, st: Option<&Fields>) -> Fields {
+fn feature_data(kind: Kind, key: &str, cfg: &Fields, st: Option<&Fields>) -> Fields {
     match kind {
         Kind::Config => {
             let mut d = cfg.clone();
-            let fallback = cfg
-                .get(codec::FALLBACK_TO_LOCAL)
-                .map(|v| v.to_ascii_lowercase())
-                .or_else(|| cfg.get(NO_FALLBACK_TO_LOCAL).map(|v| negate_bool_str(v)));
-            if let Some(f) = fallback {
-                d.insert("fallback".to_owned(), f);
+            let present = |f: &str| cfg.get(f).is_some_and(|v| !v.trim().is_empty());
+            if present(codec::FALLBACK_TO_LOCAL) || present(codec::upstream::NO_FALLBACK_TO_LOCAL) {
+                // The codec's rule; a value that is not a boolean is shown as it is.
+                let v = match codec::decode_fallback(key, cfg) {
+                    Ok(b) => codec::bool_str(b).to_owned(),
+                    Err(e) => e.value,
+                };
+                d.insert("fallback".to_owned(), v);
             }
             d
         }
@@ -510,16 +512,6 @@ fn feature_data(kind: Kind, cfg: &Fields, st: Option<&Fields>) -> Fields {
             d.extend(cfg.iter().map(|(k, v)| (k.clone(), v.clone())));
             d
         }
-    }
-}
-
-/// sonic-utilities' `_negate_bool_str`.
-fn negate_bool_str(v: &str) -> String {
-    let l = v.to_ascii_lowercase();
-    match l.as_str() {
-        "true" => "false".to_owned(),
-        "false" => "true".to_owned(),
-        _ => l,
     }
 }
 
@@ -552,7 +544,15 @@ async fn feature_table(
         .into_iter()
         .map(|n| {
             let cfg = configs.get(n).cloned().unwrap_or_default();
-            (n, feature_data(kind, &cfg, states.get(n)))
+            (
+                n,
+                feature_data(
+                    kind,
+                    &codec::row_key(codec::FEATURE_TABLE, codec::DEFAULT_SEPARATOR, n),
+                    &cfg,
+                    states.get(n),
+                ),
+            )
         })
         .collect();
     let columns = match kind {

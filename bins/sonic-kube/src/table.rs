@@ -89,29 +89,6 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     ca.len().cmp(&cb.len()).then_with(|| a.cmp(b))
 }
 
-/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC), the spelling of sonic-utilities'
-/// `update-time` and `UpdateTime` columns.
-pub fn format_ts(ts: u64) -> String {
-    let days = i64::try_from(ts / 86_400).unwrap_or(i64::MAX / 2);
-    let secs = ts % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,12 +133,5 @@ mod tests {
         let mut v = vec!["bgp10", "bgp2", "acms", "bgp", "dhcp_relay"];
         v.sort_by(|a, b| natural_cmp(a, b));
         assert_eq!(v, ["acms", "bgp", "bgp2", "bgp10", "dhcp_relay"]);
-    }
-
-    #[test]
-    fn timestamps_format_as_utc_date_and_time() {
-        assert_eq!(format_ts(0), "1970-01-01 00:00:00");
-        assert_eq!(format_ts(1_605_228_545), "2020-11-13 00:49:05");
-        assert_eq!(format_ts(951_782_400), "2000-02-29 00:00:00");
     }
 }

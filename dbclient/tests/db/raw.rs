@@ -80,12 +80,16 @@ async fn rows_are_read_and_replaced_verbatim() {
 }
 
 #[tokio::test]
-async fn a_conditional_write_happens_only_when_guard_and_absences_hold() {
+async fn a_conditional_write_happens_only_when_every_field_is_as_expected() {
     let r = redis();
     let db = connect(&r).await;
     let mut raw = Raw::new(&r).await;
     let set = [("fallback_to_local", "true".to_owned())];
-    let absent = ["fallback_to_local", "no_fallback_to_local"];
+    let expect = [
+        ("set_owner", Some("kube")),
+        ("fallback_to_local", None),
+        ("no_fallback_to_local", None),
+    ];
     raw.hset(&db, DbName::ConfigDb, "FEATURE|a", &[("set_owner", "kube")])
         .await;
     raw.hset(
@@ -104,14 +108,7 @@ async fn a_conditional_write_happens_only_when_guard_and_absences_hold() {
     .await;
     for (key, want) in [("a", true), ("b", false), ("c", false), ("d", false)] {
         let wrote = db
-            .set_fields_if(
-                DbName::ConfigDb,
-                "FEATURE",
-                key,
-                ("set_owner", "kube"),
-                &absent,
-                &set,
-            )
+            .set_fields_if(DbName::ConfigDb, "FEATURE", key, &expect, &set)
             .await
             .expect("conditional write");
         assert_eq!(wrote, want, "{key}");
@@ -132,15 +129,27 @@ async fn a_conditional_write_happens_only_when_guard_and_absences_hold() {
     );
     // Once written, the field is present: a second write does nothing.
     let again = db
+        .set_fields_if(DbName::ConfigDb, "FEATURE", "a", &expect, &set)
+        .await
+        .expect("conditional write");
+    assert!(!again);
+    // An exact value (here an empty one) can be expected too.
+    raw.hset(
+        &db,
+        DbName::ConfigDb,
+        "FEATURE|e",
+        &[("set_owner", "kube"), ("fallback_to_local", "")],
+    )
+    .await;
+    let wrote = db
         .set_fields_if(
             DbName::ConfigDb,
             "FEATURE",
-            "a",
-            ("set_owner", "kube"),
-            &absent,
+            "e",
+            &[("set_owner", Some("kube")), ("fallback_to_local", Some(""))],
             &set,
         )
         .await
         .expect("conditional write");
-    assert!(!again);
+    assert!(wrote);
 }
