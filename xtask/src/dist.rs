@@ -3,9 +3,9 @@
 //! definitions of the binaries, shell completions (bash, zsh, fish) and man pages (one per
 //! command and subcommand).
 //!
-//! The clap definitions are read from each binary's `src/cli.rs` (clap derive only, no other
-//! dependency), included here as modules, so that xtask needs no runtime, Redis or Kubernetes
-//! client to build. `container`'s definition lives in its `main.rs` and is not included yet.
+//! The clap definitions are read from each binary's `src/cli.rs` (clap derive and ctrmgr-core's
+//! name types only), included here as modules, so that xtask needs no runtime, Redis or
+//! Kubernetes client to build.
 
 use std::path::{Path, PathBuf};
 
@@ -22,11 +22,16 @@ mod sonic_kube_cli;
 #[path = "../../bins/kube-labeler/src/cli.rs"]
 mod kube_labeler_cli;
 
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../bins/container-cmd/src/cli.rs"]
+mod container_cli;
+
 /// The clap definition of every binary completions and man pages are generated for.
 pub fn commands() -> Vec<clap::Command> {
     vec![
         sonic_kube_cli::Cli::command(),
         kube_labeler_cli::Cli::command(),
+        container_cli::Cli::command(),
     ]
 }
 
@@ -171,7 +176,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let cmds = commands();
         let names: Vec<&str> = cmds.iter().map(clap::Command::get_name).collect();
-        assert_eq!(names, ["sonic-kube", "kube-labeler"]);
+        assert_eq!(names, ["sonic-kube", "kube-labeler", "container"]);
         for cmd in &cmds {
             let written = generate(cmd, dir.path()).expect("generated");
             let name = cmd.get_name();
