@@ -48,7 +48,7 @@ const MANIFEST_DIR: &str = "var/lib/ctrmgr/services";
 pub(crate) struct Spec {
     /// The feature: `[a-z0-9][a-z0-9_-]{0,31}`.
     name: String,
-    /// The unit's Description (default "<name> container").
+    /// The unit's Description (default "`<name> container`").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     description: Option<String>,
     /// Units this one requires and starts after.
