@@ -69,6 +69,15 @@ pub enum ConfigKubernetes {
     /// This node's labels, through the pending list.
     #[command(subcommand)]
     Label(ConfigLabel),
+    /// Join the master CONFIG_DB names (refused without `ip`, when disabled, or when
+    /// already connected unless forced).
+    Join {
+        /// Join even when STATE_DB says connected.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Leave the master: kubeadm reset, kubelet stopped, kubeconfig removed, pending labels purged.
+    Reset,
 }
 
 /// `config kubernetes server …`: one HSET of one field each.

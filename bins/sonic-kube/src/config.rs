@@ -4,11 +4,15 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
+use ctrmgr_bin::KubeMaster;
 use ctrmgr_core::codec;
 use ctrmgr_core::ports::{StateStore as _, Systemd as _};
 use ctrmgr_core::{FeatureName, LabelOp, UnitActivity};
 use ctrmgr_dbclient::{DbName, SonicDb};
-use ctrmgr_driver::{Applied, LabelOptions, LabelService};
+use ctrmgr_driver::{
+    Applied, JoinEngine, JoinOptions, Joined, Kubeadm, LabelOptions, LabelService, Systemctl,
+};
+use ctrmgr_kubeclient::{KubeClient, KubeOptions};
 
 use crate::Ctx;
 use crate::cli::{
@@ -19,6 +23,8 @@ pub(crate) async fn run(ctx: &Ctx, cmd: ConfigCommand) -> Result<ExitCode> {
     match cmd {
         ConfigCommand::Kubernetes(ConfigKubernetes::Server(s)) => server(ctx, s).await,
         ConfigCommand::Kubernetes(ConfigKubernetes::Label(l)) => label(ctx, l).await,
+        ConfigCommand::Kubernetes(ConfigKubernetes::Join { force }) => join(ctx, force).await,
+        ConfigCommand::Kubernetes(ConfigKubernetes::Reset) => reset(ctx).await,
         ConfigCommand::Feature(f) => feature(ctx, f).await,
     }
 }
@@ -190,5 +196,68 @@ async fn feature(ctx: &Ctx, cmd: ConfigFeature) -> Result<ExitCode> {
             .await?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---- join / reset: the daemons' engine (ctrmgr_driver::JoinEngine) -------------------------
+
+type Engine = JoinEngine<SonicDb, KubeClient, Systemctl, KubeMaster>;
+
+/// The join/reset engine with the real adapters, as hostcfgd-watcher builds it.
+async fn engine(ctx: &Ctx) -> Result<Engine> {
+    let t = &ctx.tunables;
+    let db = ctx.db().await?;
+    let meta = db
+        .device_metadata()
+        .await
+        .context("cannot read DEVICE_METADATA")?;
+    let node = ctrmgr_kubeclient::node_name(&meta)?;
+    let opts = |timeout| KubeOptions {
+        kubeconfig: ctx.kubeconfig.clone(),
+        timeout,
+    };
+    Ok(JoinEngine::new(
+        LabelService::new(
+            db,
+            KubeClient::new(opts(t.label_timeout()), node.clone()),
+            ctx.systemctl(),
+            LabelOptions::from_tunables(t),
+        ),
+        KubeMaster::new(opts(t.api_timeout()), node.clone()),
+        Kubeadm::new(&t.kubeadm, t.kubeadm_timeout()),
+        node,
+        JoinOptions {
+            kubeconfig: ctx.kubeconfig.clone(),
+            ..JoinOptions::from_tunables(t)
+        },
+    ))
+}
+
+async fn join(ctx: &Ctx, force: bool) -> Result<ExitCode> {
+    let engine = engine(ctx).await?;
+    // Refusals (no ip, disable=true) are the engine's errors: one line, exit 1.
+    match engine.join(force).await? {
+        Joined::Joined { server, labels } => {
+            let labels = match labels {
+                Applied::Sent => "node labels applied".to_owned(),
+                Applied::Queued { cause, .. } => format!("node labels {cause}"),
+            };
+            println!("joined the Kubernetes master {server}; {labels}");
+        }
+        Joined::Adopted { server } => println!(
+            "already joined to the Kubernetes master {server}, which answers: marked connected"
+        ),
+        Joined::AlreadyConnected => bail!(
+            "the Kubernetes master is already connected (STATE_DB KUBERNETES_MASTER|SERVER connected=true): reset, or join with -f"
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn reset(ctx: &Ctx) -> Result<ExitCode> {
+    engine(ctx).await?.reset().await?;
+    println!(
+        "left the Kubernetes master: kubeadm reset, kubelet stopped, kubeconfig removed, pending labels purged"
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -80,7 +80,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
 /// What every command may need: the global options and the tunables.
 pub(crate) struct Ctx {
     db_config: Option<std::path::PathBuf>,
-    kubeconfig: std::path::PathBuf,
+    pub(crate) kubeconfig: std::path::PathBuf,
     pub(crate) tunables: Tunables,
 }
 

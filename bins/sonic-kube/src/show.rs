@@ -274,6 +274,7 @@ async fn status(ctx: &Ctx, json: bool) -> Result<ExitCode> {
     let mut names: Vec<&String> = configs.keys().collect();
     names.sort_by(|a, b| natural_cmp(a, b));
     let empty = Fields::new();
+    let minute_secs = u32::try_from(ctx.tunables.failure_detection_minute_secs).unwrap_or(60);
     let features: Vec<FeatureLine> = names
         .into_iter()
         .map(|n| {
@@ -282,7 +283,13 @@ async fn status(ctx: &Ctx, json: bool) -> Result<ExitCode> {
             let s = states.get(n).unwrap_or(&empty);
             FeatureLine {
                 name: n.clone(),
-                cfg: codec::decode_feature_config(&ckey, c).map_err(|e| e.to_string()),
+                cfg: codec::decode_feature_config(&ckey, c)
+                    .map(|mut cfg| {
+                        // One minute of kube_failure_detection as the daemons measure it.
+                        cfg.minute_secs = minute_secs;
+                        cfg
+                    })
+                    .map_err(|e| e.to_string()),
                 rec: codec::decode_feature_record(&ckey, s).map_err(|e| e.to_string()),
             }
         })

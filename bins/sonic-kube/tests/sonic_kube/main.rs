@@ -2,6 +2,7 @@
 //! HTTPS and a recording stand-in for `systemctl` (ctrmgr-tests' `SwitchFixture`).
 
 mod config;
+mod join;
 mod migrate;
 mod reboot;
 mod service;
