@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ctrmgr_bin::GlobalArgs;
 
 /// The operator's command for Kubernetes-managed SONiC features: the master's configuration,
 /// node labels, feature owners, the node's Kubernetes status, service install of kube-managed
@@ -13,18 +14,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "sonic-kube", version)]
 pub struct Cli {
-    /// SONiC's database_config.json [default: $SONIC_DB_CONFIG, else /var/run/redis/sonic-db/database_config.json].
-    #[arg(long, global = true, value_name = "PATH")]
-    pub db_config: Option<PathBuf>,
-    /// Tunables file [default: /etc/sonic/ctrmgr.json when it exists].
-    #[arg(long, global = true, value_name = "PATH")]
-    pub config: Option<PathBuf>,
-    /// Kubeconfig used to reach the API server [default: the tunables' kubeconfig, /etc/sonic/kube_admin.conf].
-    #[arg(long, global = true, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
-    /// Log to stderr instead of syslog.
-    #[arg(long, global = true)]
-    pub log_to_stderr: bool,
+    /// The options every ctrmgr binary takes (`--db-config`, `--config`, `--kubeconfig`,
+    /// `--log-to-stderr`), before or after the words.
+    #[command(flatten)]
+    pub global: GlobalArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

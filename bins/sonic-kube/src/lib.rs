@@ -47,7 +47,7 @@ pub fn command() -> clap::Command {
 /// Runs `sonic-kube` with the process's arguments; the binary's `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    ctrmgr_driver::logging::init("sonic-kube", cli.log_to_stderr);
+    ctrmgr_driver::logging::init("sonic-kube", cli.global.log_to_stderr);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -61,9 +61,9 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// One line `sonic-kube: error: …` on stderr, exit 1, as every ctrmgr binary prints it.
 fn fail(e: &anyhow::Error) -> ExitCode {
-    eprintln!("sonic-kube: error: {e:#}");
-    ExitCode::FAILURE
+    ctrmgr_bin::fail("sonic-kube", e)
 }
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
@@ -86,13 +86,10 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     fn new(cli: &Cli) -> Result<Self> {
-        let tunables = Tunables::load(cli.config.as_deref())?;
+        let tunables = Tunables::load(cli.global.config.as_deref())?;
         Ok(Self {
-            db_config: cli.db_config.clone(),
-            kubeconfig: cli
-                .kubeconfig
-                .clone()
-                .unwrap_or_else(|| tunables.kubeconfig.clone()),
+            db_config: cli.global.db_config.clone(),
+            kubeconfig: cli.global.kubeconfig(&tunables),
             tunables,
         })
     }
