@@ -93,7 +93,7 @@ impl Db {
     }
 
     /// Same as [`Db::pipe`] but wrapped in MULTI/EXEC.
-    fn atomic(&self) -> Pipeline {
+    pub(crate) fn atomic(&self) -> Pipeline {
         let mut p = redis::pipe();
         p.atomic().cmd("SELECT").arg(self.location.id).ignore();
         p
@@ -122,7 +122,7 @@ impl Db {
         Ok(v)
     }
 
-    async fn hset(&self, key: &str, pairs: &[(&str, String)]) -> Result<()> {
+    pub(crate) async fn hset(&self, key: &str, pairs: &[(&str, String)]) -> Result<()> {
         if pairs.is_empty() {
             return Ok(());
         }
@@ -133,7 +133,7 @@ impl Db {
 
     /// Runs a script after selecting this DB; loads it first if the server does not know it
     /// (after a restart, or the first time).
-    async fn eval<T: FromRedisValue>(
+    pub(crate) async fn eval<T: FromRedisValue>(
         &self,
         script: &Script,
         inv: &ScriptInvocation<'_>,

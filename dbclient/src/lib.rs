@@ -68,6 +68,7 @@
 mod config;
 mod db;
 mod error;
+mod rows;
 mod scripts;
 mod subscription;
 pub mod testing;

@@ -63,3 +63,29 @@ return seps + 1
 ",
     )
 });
+
+/// Conditional write of several fields of one row.
+///
+/// `KEYS[1]`: the row. `ARGV[1]`: `n`, the number of conditions, each three arguments from
+/// `ARGV[2]`: a field, `1` when it must hold the value that follows or `0` when it must be
+/// absent, and that value. The remaining arguments are field/value pairs to set.
+///
+/// Returns 1 when it wrote, 0 when a condition failed (nothing written).
+pub(crate) static SET_IF: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local n = tonumber(ARGV[1])
+for i = 0, n - 1 do
+  local f, must, want = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
+  local cur = redis.call('HGET', KEYS[1], f)
+  if must == '1' then
+    if cur ~= want then return 0 end
+  elseif cur ~= false then
+    return 0
+  end
+end
+if #ARGV > 1 + 3 * n then redis.call('HSET', KEYS[1], unpack(ARGV, 2 + 3 * n)) end
+return 1
+",
+    )
+});

@@ -9,6 +9,8 @@
 //!   same run, written to `BENCHMARKS.md`.
 //! - [`codegen`]: `docs/state-machine.md`, generated from `ctrmgr_core::step` itself (every
 //!   state × input × configuration), and its staleness check.
+//! - [`dist`]: the package layout in `target/dist/root/`, with shell completions and man pages
+//!   generated from the binaries' clap definitions.
 //! - [`demo`]: the seed's end-to-end scenarios walked through the core with a tiny in-process
 //!   world, printed as tables.
 //! - [`prereq`]: what the tests need on the machine (redis-server, a Docker Engine), installed
@@ -20,6 +22,7 @@ mod bench;
 mod cmd;
 mod codegen;
 mod demo;
+mod dist;
 mod prereq;
 mod render;
 
@@ -45,6 +48,9 @@ commands:
                     measured in the same run; write BENCHMARKS.md and print it
   codegen [--check] write docs/state-machine.md from ctrmgr_core::step; with --check, fail
                     when the file on disk is stale
+  dist [--no-build] build the binaries (profile dist) and lay out the package in
+                    target/dist/root/: binaries, packaging/ files, shell completions (bash,
+                    zsh, fish) and man pages generated from the clap definitions
   help              print this help
 ";
 
@@ -67,6 +73,8 @@ fn run(args: &[String]) -> Result<ExitCode> {
         ["test"] => test(false).map(|()| ExitCode::SUCCESS),
         ["ci"] => ci(),
         ["bench"] => bench::run(&project_root()).map(|()| ExitCode::SUCCESS),
+        ["dist"] => dist::run(&project_root(), true).map(|()| ExitCode::SUCCESS),
+        ["dist", "--no-build"] => dist::run(&project_root(), false).map(|()| ExitCode::SUCCESS),
         ["demo"] => {
             let mut out = std::io::stdout().lock();
             demo::run(&mut out).context("failed to print the demo")?;

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
-use clap::Parser;
+use clap::Parser as _;
 use ctrmgr_bin::{Engine, Env, GlobalArgs, KubeMaster, Shutdown};
 use ctrmgr_core::ports::StateStore;
 use ctrmgr_driver::{
@@ -25,14 +25,9 @@ use ctrmgr_driver::{
 };
 use ctrmgr_kubeclient::{KubeClient, KubeOptions};
 
-/// Approves pending kube transitions of SONiC features and joins or leaves the Kubernetes
-/// master; runs until SIGTERM.
-#[derive(Debug, Parser)]
-#[command(name = "hostcfgd-watcher", version)]
-struct Cli {
-    #[command(flatten)]
-    global: GlobalArgs,
-}
+mod cli;
+
+use cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

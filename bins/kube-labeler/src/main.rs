@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
-use ctrmgr_bin::{Env, GlobalArgs};
+use clap::Parser as _;
+use ctrmgr_bin::Env;
 use ctrmgr_core::LabelOp;
 use ctrmgr_core::codec;
 use ctrmgr_core::ports::{Labels, StateStore};
@@ -26,44 +26,10 @@ use ctrmgr_kubeclient::{KubeClient, KubeOptions};
 use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 
+mod cli;
 mod set_table;
 
-/// This switch's Kubernetes node labels, and the pending list of label changes not yet sent
-/// to the master.
-#[derive(Debug, Parser)]
-#[command(name = "kube-labeler", version)]
-struct Cli {
-    #[command(flatten)]
-    global: GlobalArgs,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Set the label KEY=VALUE on this node (queued while the master is unreachable).
-    Add {
-        /// Label key: an optional DNS-subdomain prefix and '/', then a name of at most 63 characters.
-        key: String,
-        /// Label value: empty, or at most 63 characters of [A-Za-z0-9_.-] starting and ending alphanumeric.
-        value: String,
-    },
-    /// Remove the label KEY from this node (queued while the master is unreachable).
-    Drop {
-        /// Label key.
-        key: String,
-    },
-    /// Send the pending label changes to the master now, then start kubelet.
-    Drain,
-    /// Show this node's labels and the pending list.
-    Show {
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Run as a daemon: drain the pending list whenever the master is connected.
-    Run,
-}
+use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

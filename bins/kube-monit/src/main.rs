@@ -18,7 +18,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::Parser as _;
 use ctrmgr_bin::{Engine, Env, GlobalArgs, KubeMaster, Shutdown};
 use ctrmgr_core::ports::{Containers, StateStore};
 use ctrmgr_core::{CurrentOwner, FeatureName};
@@ -28,27 +28,9 @@ use ctrmgr_driver::{
 };
 use ctrmgr_kubeclient::{KubeClient, KubeOptions};
 
-/// Failure fallback of kube-managed features, the API server probe and kubelet safety; and
-/// `check` for monit.
-#[derive(Debug, Parser)]
-#[command(name = "kube-monit", version)]
-struct Cli {
-    #[command(flatten)]
-    global: GlobalArgs,
-    #[command(subcommand)]
-    command: Command,
-}
+mod cli;
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run as a daemon until SIGTERM.
-    Run,
-    /// Exit 0 when the container STATE_DB names as the feature's owner runs, 1 otherwise.
-    Check {
-        /// Feature name (CONFIG_DB FEATURE key).
-        feature: FeatureName,
-    },
-}
+use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

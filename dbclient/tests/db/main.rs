@@ -3,6 +3,7 @@
 
 mod atomic;
 mod connect;
+mod raw;
 mod rows;
 mod support;
 mod upstream;
