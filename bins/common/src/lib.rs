@@ -84,7 +84,17 @@ pub fn main<F>(identity: &str, global: &GlobalArgs, command: F) -> ExitCode
 where
     F: Future<Output = Result<u8>>,
 {
-    ctrmgr_driver::logging::init(identity, global.log_to_stderr);
+    main_with(identity, global.log_to_stderr, command)
+}
+
+/// [`main`] for a binary whose global options are its own fields (`container`, whose parser
+/// also answers as upstream's `container_startup.py`): the same logging, runtime and error
+/// line, with `--log-to-stderr` given directly.
+pub fn main_with<F>(identity: &str, log_to_stderr: bool, command: F) -> ExitCode
+where
+    F: Future<Output = Result<u8>>,
+{
+    ctrmgr_driver::logging::init(identity, log_to_stderr);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
