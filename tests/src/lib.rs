@@ -16,8 +16,13 @@
 //!   redis-server with DEVICE_METADATA, the fake API server with the node and a kubeconfig, a
 //!   tunables file) and [`switch::RecordingSystemctl`], a `systemctl` stand-in that records its
 //!   calls.
+//! - [`kubelet`]: a kubelet simulator running the node's DaemonSet pods on the real Docker
+//!   Engine, with the real `container state <f> up kube` inside.
+//! - [`invariant`]: the invariant checker of DESIGN.md §4 (2 and 3) the scenarios run.
 
 #![warn(missing_docs)]
 
 pub mod fakekube;
+pub mod invariant;
+pub mod kubelet;
 pub mod switch;

@@ -51,10 +51,14 @@ pub fn id_from_cgroup(text: &str) -> Option<ContainerId> {
         .and_then(|id| ContainerId::new(&id).ok())
 }
 
-/// This process's container id, from the two files (missing files count as no match).
+/// This process's container id, from the two files (missing files count as no match):
+/// the cgroup first, then the mounts. In a pod, the feature container joins its sandbox's
+/// network namespace (`--network container:<sandbox>`), and Docker then bind-mounts the
+/// sandbox's `hostname`, `hosts` and `resolv.conf`, so `mountinfo` names the sandbox; the
+/// cgroup path, when it holds an id, is always the container's own (docs/decisions.md e1).
 pub fn detect_in(mountinfo: &Path, cgroup: &Path) -> Option<ContainerId> {
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-    id_from_mountinfo(&read(mountinfo)).or_else(|| id_from_cgroup(&read(cgroup)))
+    id_from_cgroup(&read(cgroup)).or_else(|| id_from_mountinfo(&read(mountinfo)))
 }
 
 /// This process's container id, from [`MOUNTINFO`] and [`CGROUP`].
@@ -122,6 +126,33 @@ mod tests {
         let upper = ID.to_ascii_uppercase();
         assert_eq!(id_from_cgroup(&format!("0::/docker/{upper}\n")), None);
         assert_eq!(id_from_cgroup(&format!("0::/docker-{ID}x.scope\n")), None);
+    }
+
+    /// Found by the end-to-end kubelet simulator: a pod's feature container sees its
+    /// sandbox's files in `mountinfo` but its own id in the cgroup.
+    #[test]
+    fn in_a_pod_the_cgroup_wins_over_the_sandboxs_mounts() {
+        const SANDBOX: &str = "3231fbdf11ffc872552bc92a9beefde0af37efe95d8bb2d45ea0a51e7c3ef5b6";
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mountinfo = dir.path().join("mountinfo");
+        let cgroup = dir.path().join("cgroup");
+        std::fs::write(
+            &mountinfo,
+            format!("127 109 254:0 /var/lib/docker/containers/{SANDBOX}/hostname /etc/hostname rw - ext4 /dev/vda rw\n"),
+        )
+        .expect("write mountinfo");
+        std::fs::write(&cgroup, format!("8:pids:/docker/{ID}\n0::/docker/{ID}\n"))
+            .expect("write cgroup");
+        assert_eq!(
+            detect_in(&mountinfo, &cgroup).map(String::from),
+            Some(ID.to_owned())
+        );
+        std::fs::write(&cgroup, "0::/\n").expect("write cgroup");
+        assert_eq!(
+            detect_in(&mountinfo, &cgroup).map(String::from),
+            Some(SANDBOX.to_owned()),
+            "a private cgroup namespace leaves only the mounts"
+        );
     }
 
     #[test]
