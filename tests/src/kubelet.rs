@@ -92,7 +92,8 @@ pub struct KubeletOptions {
     pub grace_secs: u32,
     /// How long each pass waits after the change that woke it.
     pub reaction_delay: Duration,
-    /// The first restart backoff (doubling, capped at eight times it).
+    /// The first restart backoff; it doubles with every restart of the pod's container, capped
+    /// at eight times it, and starts again with a new pod.
     pub restart_backoff: Duration,
     /// A file holding the kubelet unit's state (the `systemctl` simulator's); any content but
     /// `active` means kubelet is stopped. `None`: only [`KubeletSim::set_running`] counts.
@@ -429,16 +430,13 @@ async fn reconcile(
             .collect();
         let feature = current.iter().find(|c| c.role == "feature");
         match feature {
-            Some(c) if c.is_running() => {
-                backoff.remove(&w.key);
-            }
+            Some(c) if c.is_running() => {}
             Some(c) => {
                 // Exited while wanted: restartPolicy Always, after a backoff.
                 let now = Instant::now();
-                let (delay, not_before) = backoff
-                    .get(&w.key)
-                    .copied()
-                    .unwrap_or((opts.restart_backoff, now + opts.restart_backoff));
+                let (delay, not_before) = *backoff
+                    .entry(w.key.clone())
+                    .or_insert((opts.restart_backoff, now + opts.restart_backoff));
                 if now < not_before {
                     let shared = shared.clone();
                     tokio::spawn(async move {
@@ -461,15 +459,28 @@ async fn reconcile(
                     c.name,
                     attempt + 1
                 ));
-                if let Some(sb) = sandbox
-                    && let Err(e) = start_feature(shared, w, &sb.id, attempt + 1).await
-                {
-                    shared.log(format!("{}: restart failed: {e}", w.key));
+                match sandbox {
+                    Some(sb) if sb.is_running() => {
+                        if let Err(e) = start_feature(shared, w, &sb.id, attempt + 1).await {
+                            shared.log(format!("{}: restart failed: {e}", w.key));
+                        }
+                    }
+                    _ => {
+                        // The sandbox died too (a reboot): a new pod, as kubelet does.
+                        for c in &current {
+                            let _ = docker(&["rm", "-f", &c.id]).await;
+                        }
+                        shared.log(format!("{}: sandbox gone, new pod", w.key));
+                        if let Err(e) = start_pod(shared, w).await {
+                            shared.log(format!("{}: start failed: {e}", w.key));
+                        }
+                    }
                 }
                 let next = (delay * 2).min(opts.restart_backoff * 8);
                 backoff.insert(w.key.clone(), (next, Instant::now() + next));
             }
             None => {
+                backoff.remove(&w.key);
                 for c in &current {
                     let _ = docker(&["rm", "-f", &c.id]).await;
                 }

@@ -76,6 +76,7 @@ impl World {
                 BTreeMap::from([(format!("{f}_enabled"), "true".to_owned())]),
             ))
             .expect("create the DaemonSet");
+        write_systemctl(fixture.dir.path());
         let container_bin = workspace_binary("container");
         let socket = docker.host().trim_start_matches("unix://").to_owned();
         let dir = |p: &std::path::Path| p.display().to_string();
@@ -98,7 +99,7 @@ impl World {
                 grace_secs: 3,
                 reaction_delay: Duration::from_millis(300),
                 restart_backoff: Duration::from_millis(500),
-                unit_state_file: None,
+                unit_state_file: Some(fixture.dir.path().join("units").join("kubelet")),
             },
             fixture.fake.subscribe(),
         )
@@ -288,4 +289,50 @@ pub fn workspace_binary(name: &str) -> std::path::PathBuf {
         path.display()
     );
     path
+}
+
+/// Replaces the fixture's recording `systemctl` (same path, same calls file) with one that also
+/// keeps each unit's state in `<dir>/units/<unit>` (`start`/`restart` → active, `stop` →
+/// inactive; kubelet starts active), which the kubelet simulator reads: `systemctl stop
+/// kubelet` really pauses it.
+fn write_systemctl(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let units = dir.join("units");
+    std::fs::create_dir_all(&units).expect("units dir");
+    std::fs::write(units.join("kubelet"), "active\n").expect("kubelet state");
+    let q = |p: &std::path::Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
+    let script = dir.join("systemctl");
+    let body = format!(
+        "#!/bin/sh\necho \"$*\" >> {calls}\ncase \"$1\" in\n\
+         start|restart) echo active > {units}/\"$2\" ;;\n\
+         stop) echo inactive > {units}/\"$2\" ;;\n\
+         is-active) s=inactive; [ -f {units}/\"$2\" ] && read -r s < {units}/\"$2\"; echo \"$s\"; [ \"$s\" = active ] || exit 3 ;;\n\
+         esac\nexit 0\n",
+        calls = q(&dir.join("systemctl.calls")),
+        units = q(&units),
+    );
+    std::fs::write(&script, body).expect("write systemctl");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+        .expect("make systemctl executable");
+}
+
+/// Runs a workspace binary (`kube-labeler`) with the switch's arguments; expects exit 0.
+pub async fn run_ok(w: &World, bin: &str, args: &[&str]) -> Output {
+    let mut c = w.fixture.command(workspace_binary(bin));
+    c.args(args)
+        .env("DOCKER_HOST", w.docker.host())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = tokio::time::timeout(DEADLINE, c.output())
+        .await
+        .expect("finishes")
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{bin} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
