@@ -55,7 +55,7 @@ pub fn id_from_cgroup(text: &str) -> Option<ContainerId> {
 /// the cgroup first, then the mounts. In a pod, the feature container joins its sandbox's
 /// network namespace (`--network container:<sandbox>`), and Docker then bind-mounts the
 /// sandbox's `hostname`, `hosts` and `resolv.conf`, so `mountinfo` names the sandbox; the
-/// cgroup path, when it holds an id, is always the container's own (docs/decisions.md e1).
+/// cgroup path, when it holds an id, is always the container's own (docs/decisions.md y1).
 pub fn detect_in(mountinfo: &Path, cgroup: &Path) -> Option<ContainerId> {
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
     id_from_cgroup(&read(cgroup)).or_else(|| id_from_mountinfo(&read(mountinfo)))
