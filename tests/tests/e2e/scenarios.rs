@@ -9,7 +9,7 @@ use ctrmgr_core::{CurrentOwner, FeatureRecord, Owner, State, TransitionMode};
 use ctrmgr_tests::fakekube::Fault;
 use ctrmgr_tests::invariant::InvariantChecker;
 
-use super::world::{World, kube_running, names, run_ok};
+use ctrmgr_tests::world::{World, kube_running, names, run_ok};
 
 /// Default: set_owner=local. `container start` runs the local image; no label, no pod;
 /// `container stop` ends in INIT.
@@ -121,7 +121,7 @@ async fn warm_reboot_prepare_kills_the_running_kube_owner() {
     assert!(
         !w.docker
             .client()
-            .is_running(&super::world::id(&pods[0].id))
+            .is_running(&ctrmgr_tests::world::id(&pods[0].id))
             .await
             .expect("inspect"),
         "the pod's container was killed"
@@ -174,7 +174,10 @@ async fn the_invariant_checker_reports_a_lying_record_and_two_owners() {
         .db
         .set_feature_record(
             &w.feature,
-            &FeatureRecord::of_state(State::KubeRunning, Some(super::world::id(&pods[0].id))),
+            &FeatureRecord::of_state(
+                State::KubeRunning,
+                Some(ctrmgr_tests::world::id(&pods[0].id)),
+            ),
         )
         .await
         .expect("write STATE_DB");
@@ -275,7 +278,7 @@ async fn master_unreachable_queues_the_label_stops_kubelet_and_drains_when_back(
     if let Some(k) = &w.kubelet {
         k.poke(); // systemd started the kubelet process
     }
-    let deadline = tokio::time::Instant::now() + super::world::DEADLINE;
+    let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
     while !w.pods().await.is_empty() {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -310,7 +313,11 @@ async fn manifest_update_replaces_the_pod_and_the_new_image_claims_after_approva
 
     w.fixture
         .fake
-        .set_daemonset_image(super::world::NAMESPACE, w.f(), &format!("{}:v2", w.f()))
+        .set_daemonset_image(
+            ctrmgr_tests::world::NAMESPACE,
+            w.f(),
+            &format!("{}:v2", w.f()),
+        )
         .expect("update the DaemonSet");
     w.await_record("kube_pending", |r| {
         r.transition_mode == TransitionMode::KubePending
@@ -343,10 +350,10 @@ async fn kubelet_restarts_a_dead_pod_container_which_then_asks_for_approval() {
     let first = w.await_kube_running(1).await;
     w.docker
         .client()
-        .kill(&super::world::id(&first[0].id))
+        .kill(&ctrmgr_tests::world::id(&first[0].id))
         .await
         .expect("kill the pod's container");
-    let deadline = tokio::time::Instant::now() + super::world::DEADLINE;
+    let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
     let second = loop {
         let k = w.kube_running().await;
         if let Some(c) = k.iter().find(|c| c.id != first[0].id) {
@@ -459,12 +466,16 @@ async fn cold_reboot(fallback: bool) {
         k.set_running(false);
     }
     for c in w.pods().await {
-        let _ = w.docker.client().kill(&super::world::id(&c.id)).await;
+        let _ = w
+            .docker
+            .client()
+            .kill(&ctrmgr_tests::world::id(&c.id))
+            .await;
     }
     w.fixture.redis.restart().expect("redis-server restarts");
     // Boot: CONFIG_DB from config_db.json, DEVICE_METADATA, then kubelet and the unit.
     let db = w.fixture.db.clone();
-    let deadline = tokio::time::Instant::now() + super::world::DEADLINE;
+    let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
     while db
         .set_device_metadata(&ctrmgr_core::DeviceMetadata {
             hostname: Some(w.node.clone()),

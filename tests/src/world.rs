@@ -1,34 +1,46 @@
 //! The switch in a box (issue 14): one switch's Redis, the fake master with its node, the real
 //! `container` binary on the real Docker Engine, the kubelet simulator running the node's
 //! DaemonSet pods (with the real `container state <f> up kube` inside), and the invariant
-//! checker watching all of it. Every scenario builds one; names are unique per test, so
-//! scenarios run in parallel, and dropping it removes every container it created.
+//! checker watching all of it. Every end-to-end scenario builds one, and so does the
+//! `demo` example (`cargo xtask demo`); names are unique per test, so scenarios run in
+//! parallel, and dropping it removes every container it created.
+//!
+//! Its helpers panic with the evidence when something does not happen in time
+//! ([`DEADLINE`]): it is a test harness.
 
 use std::collections::BTreeMap;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use crate::fakekube::daemonset_manifest;
+use crate::invariant::InvariantChecker;
+use crate::kubelet::{KubeletOptions, KubeletSim, PodContainer, pod_containers};
+use crate::switch::SwitchFixture;
 use ctrmgr_core::{
     ContainerId, CurrentOwner, FeatureConfig, FeatureName, FeatureRecord, Owner, TransitionMode,
 };
 use ctrmgr_dockerclient::ContainerSpec;
 use ctrmgr_dockerclient::testing::{TRAP_TERM, TestContainer, TestDocker};
-use ctrmgr_tests::fakekube::daemonset_manifest;
-use ctrmgr_tests::invariant::InvariantChecker;
-use ctrmgr_tests::kubelet::{KubeletOptions, KubeletSim, PodContainer, pod_containers};
-use ctrmgr_tests::switch::SwitchFixture;
 
 /// A bound for waiting on conditions; never reached when things work.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 /// The namespace the fleet's DaemonSets live in.
 pub const NAMESPACE: &str = "sonic";
 
+/// One switch in a box; see the [module documentation](self).
+#[allow(missing_debug_implementations)]
 pub struct World {
+    /// Redis, the fake master, the switch's directory and tunables.
     pub fixture: SwitchFixture,
+    /// The Docker Engine.
     pub docker: TestDocker,
+    /// The feature.
     pub feature: FeatureName,
+    /// The node (the switch's hostname).
     pub node: String,
+    /// The kubelet simulator (taken by [`World::finish`]).
     pub kubelet: Option<KubeletSim>,
+    /// The invariant checker (taken by [`World::finish`]).
     pub checker: Option<InvariantChecker>,
     /// The feature's local container (named after the feature), created, not started.
     pub local: TestContainer,
@@ -39,14 +51,32 @@ impl World {
     /// A switch with feature `<unique>` configured with `owner`/`fallback`, its local
     /// container created, a DaemonSet selecting `<f>_enabled=true` with image `<f>:v1`, the
     /// kubelet simulator and the invariant checker running.
+    ///
+    /// # Panics
+    /// When a part cannot be started (no Docker Engine, no redis-server, …).
     pub async fn new(owner: Owner, fallback: bool) -> Self {
+        let feature = FeatureName::new(&TestDocker::unique_name("e")).expect("a feature name");
+        let node = format!("node-{}", feature.as_str()).to_lowercase();
+        Self::with_names(feature, node, owner, fallback, Duration::from_millis(300)).await
+    }
+
+    /// [`World::new`] with a chosen feature and node name and kubelet reaction delay (the
+    /// demo's `snmp` on `sonic`).
+    ///
+    /// # Panics
+    /// When a part cannot be started, or the local container's name is taken.
+    pub async fn with_names(
+        feature: FeatureName,
+        node: String,
+        owner: Owner,
+        fallback: bool,
+        reaction_delay: Duration,
+    ) -> Self {
         let docker = TestDocker::ensure()
             .await
             .expect("a docker engine (CTRMGR_REQUIRE_DOCKER=1)")
             .expect("the end-to-end scenarios need a Docker Engine");
         let image = docker.test_image().await.expect("the busybox test image");
-        let feature = FeatureName::new(&TestDocker::unique_name("e")).expect("a feature name");
-        let node = format!("node-{}", feature.as_str()).to_lowercase();
         let fixture = SwitchFixture::start(&node, &node).await;
         fixture.write_tunables(serde_json::json!({
             "label_timeout_secs": 2,
@@ -97,7 +127,7 @@ impl World {
                 ],
                 image: image.to_owned(),
                 grace_secs: 3,
-                reaction_delay: Duration::from_millis(300),
+                reaction_delay,
                 restart_backoff: Duration::from_millis(500),
                 unit_state_file: Some(fixture.dir.path().join("units").join("kubelet")),
             },
@@ -125,11 +155,15 @@ impl World {
         }
     }
 
+    /// The feature's name.
     pub fn f(&self) -> &str {
         self.feature.as_str()
     }
 
     /// Runs `container <args>` to completion; expects exit 0.
+    ///
+    /// # Panics
+    /// When it fails.
     pub async fn container(&self, args: &[&str]) -> Output {
         let mut c = self.fixture.command(&self.container_bin);
         c.args(args)
@@ -150,6 +184,7 @@ impl World {
         out
     }
 
+    /// Writes CONFIG_DB `FEATURE|<f>` (set_owner, fallback).
     pub async fn set_owner(&self, owner: Owner, fallback: bool) {
         self.fixture
             .db
@@ -158,6 +193,7 @@ impl World {
             .expect("write CONFIG_DB FEATURE");
     }
 
+    /// STATE_DB `FEATURE|<f>`.
     pub async fn record(&self) -> FeatureRecord {
         self.fixture
             .db
@@ -166,6 +202,7 @@ impl World {
             .expect("read STATE_DB FEATURE")
     }
 
+    /// The node's labels.
     pub fn labels(&self) -> BTreeMap<String, String> {
         self.fixture
             .fake
@@ -173,6 +210,7 @@ impl World {
             .unwrap_or_default()
     }
 
+    /// Whether the node has `<f>_enabled=true`.
     pub fn label_set(&self) -> bool {
         self.labels()
             .get(&format!("{}_enabled", self.f()))
@@ -180,6 +218,7 @@ impl World {
             == Some("true")
     }
 
+    /// Whether the local container runs.
     pub async fn local_running(&self) -> bool {
         self.docker
             .client()
@@ -262,11 +301,15 @@ pub fn names(r: &FeatureRecord, id: &str) -> bool {
         .is_some_and(|d| id.starts_with(d.as_str()))
 }
 
+/// Whether the record says KUBE_RUNNING.
 pub fn kube_running(r: &FeatureRecord) -> bool {
     r.current_owner == CurrentOwner::Kube && r.transition_mode == TransitionMode::KubeRunning
 }
 
-#[allow(dead_code)]
+/// `s` as a container id.
+///
+/// # Panics
+/// When it is not one.
 pub fn id(s: &str) -> ContainerId {
     ContainerId::new(s).expect("a container id")
 }
