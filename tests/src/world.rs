@@ -184,6 +184,20 @@ impl World {
         out
     }
 
+    /// Starts `container <args>` in the background (killed when dropped), its output piped.
+    ///
+    /// # Panics
+    /// When it cannot be started.
+    pub fn spawn_container(&self, args: &[&str]) -> tokio::process::Child {
+        let mut c = self.fixture.command(&self.container_bin);
+        c.args(args)
+            .env("DOCKER_HOST", self.docker.host())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c.spawn().expect("container starts")
+    }
+
     /// Writes CONFIG_DB `FEATURE|<f>` (set_owner, fallback).
     pub async fn set_owner(&self, owner: Owner, fallback: bool) {
         self.fixture

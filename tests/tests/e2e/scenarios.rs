@@ -340,19 +340,31 @@ async fn manifest_update_replaces_the_pod_and_the_new_image_claims_after_approva
 }
 
 /// restartPolicy Always: a feature container that dies while the labels match is replaced
-/// (a new attempt) after the backoff; the replacement asks for approval, as any new
-/// deployment does, while the record says the dead owner is down.
+/// (a new attempt) after the backoff; `container wait` (the unit's main process) returns its
+/// exit code and records it down; the replacement asks for approval, as any new deployment
+/// does.
 #[tokio::test]
 async fn kubelet_restarts_a_dead_pod_container_which_then_asks_for_approval() {
     let w = World::new(Owner::Kube, false).await;
     w.container(&["start", w.f()]).await;
     w.await_record("kube_running", kube_running).await;
     let first = w.await_kube_running(1).await;
+    // The unit's main process, as systemd runs it: `container wait` records the exit.
+    let wait = w.spawn_container(&["wait", w.f()]);
     w.docker
         .client()
         .kill(&ctrmgr_tests::world::id(&first[0].id))
         .await
         .expect("kill the pod's container");
+    let waited = tokio::time::timeout(ctrmgr_tests::world::DEADLINE, wait.wait_with_output())
+        .await
+        .expect("container wait returns")
+        .expect("container wait runs");
+    assert_eq!(
+        waited.status.code(),
+        Some(137),
+        "the killed container's code"
+    );
     let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
     let second = loop {
         let k = w.kube_running().await;
