@@ -18,9 +18,16 @@
 //!   calls.
 //! - [`sim`]: [`sim::SystemdSim`], a `systemctl` that keeps unit states and runs a feature's
 //!   unit commands through the real `container`, and [`sim::RecordingKubeadm`].
+//! - [`kubelet`]: a kubelet simulator running the node's DaemonSet pods on the real Docker
+//!   Engine, with the real `container state <f> up kube` inside.
+//! - [`invariant`]: the invariant checker of DESIGN.md §4 (2 and 3) the scenarios run.
+//! - [`world`]: the switch in a box those parts make, for the scenarios and the demo.
 
 #![warn(missing_docs)]
 
 pub mod fakekube;
+pub mod invariant;
+pub mod kubelet;
 pub mod sim;
 pub mod switch;
+pub mod world;

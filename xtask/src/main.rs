@@ -42,7 +42,11 @@ commands:
                     #[ignore]d tests included
   test              make sure redis-server (and a Docker Engine, when wanted) are there, then
                     run the workspace's tests (cargo nextest, else cargo test) and doctests
-  demo              walk the seed's scenarios through the core and print each step
+  demo              run the switch in a box for real (Redis, the fake master, the kubelet
+                    simulator on Docker, the real binaries) and print a live transcript of
+                    the seed's story; installs redis-server docker.io busybox-static and
+                    starts a Docker Engine when root and missing
+  demo --model      walk the seed's scenarios through the core in-process (no installs)
   bench             measure DESIGN.md §10's targets (dist binaries, a redis-server, a Docker
                     Engine — started when root —, the fake API server), each against a floor
                     measured in the same run; write BENCHMARKS.md and print it
@@ -75,7 +79,8 @@ fn run(args: &[String]) -> Result<ExitCode> {
         ["bench"] => bench::run(&project_root()).map(|()| ExitCode::SUCCESS),
         ["dist"] => dist::run(&project_root(), true).map(|()| ExitCode::SUCCESS),
         ["dist", "--no-build"] => dist::run(&project_root(), false).map(|()| ExitCode::SUCCESS),
-        ["demo"] => {
+        ["demo"] => live_demo(),
+        ["demo", "--model"] => {
             let mut out = std::io::stdout().lock();
             demo::run(&mut out).context("failed to print the demo")?;
             out.flush().context("failed to print the demo")?;
@@ -131,6 +136,26 @@ fn test(run_ignored: bool) -> Result<()> {
     // `prereqs` stops the Docker Engine it started (if any) when it goes out of scope here.
     drop(prereqs);
     Ok(())
+}
+
+/// `cargo xtask demo`: prerequisites (Docker required), the workspace's binaries, then the
+/// `demo` example of ctrmgr-tests (the switch in a box, see `tests/examples/demo.rs`), which
+/// tears everything it made down, also on Ctrl-C.
+fn live_demo() -> Result<ExitCode> {
+    let root = project_root();
+    let prereqs = prereq::ensure_with(true)?;
+    cmd::run(cmd::cargo(&root).args(["build", "--workspace", "--bins"]))?;
+    let mut demo = cmd::cargo(&root);
+    demo.args(["run", "--quiet", "-p", "ctrmgr-tests", "--example", "demo"]);
+    prereqs.apply(&mut demo);
+    let status = demo.status().context("failed to run the demo")?;
+    // `prereqs` stops the Docker Engine it started (if any) when it goes out of scope here.
+    drop(prereqs);
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Packages that do I/O or run an async runtime: the pure core must depend on none of them, and

@@ -18,6 +18,8 @@ use crate::cmd;
 
 /// The Debian packages the tests use.
 const PACKAGES: [&str; 3] = ["redis-server", "docker.io", "busybox-static"];
+/// The static busybox the local test image is made of (Debian `busybox-static`).
+const BUSYBOX: &str = "/bin/busybox";
 /// Where the Docker Engine started here listens (the Docker CLI's and bollard's default).
 const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 /// The data and exec roots and the log of the Docker Engine started here.
@@ -50,12 +52,19 @@ impl Prereqs {
 
 /// Makes sure the prerequisites are there; see the module documentation.
 pub fn ensure() -> Result<Prereqs> {
+    ensure_with(std::env::var("CTRMGR_REQUIRE_DOCKER").is_ok_and(|v| v == "1"))
+}
+
+/// [`ensure`], with Docker required when `require_docker` (the demo) whatever the
+/// environment says; then the static busybox the test image is made of is required too.
+pub fn ensure_with(require_docker: bool) -> Result<Prereqs> {
     let root_user = is_root();
-    if cmd::on_path("redis-server").is_none() {
+    let busybox_missing = require_docker && !Path::new(BUSYBOX).is_file();
+    if cmd::on_path("redis-server").is_none() || busybox_missing {
         if !root_user {
             bail!(
-                "redis-server is not on PATH: install it with `sudo apt-get install -y {}` \
-                 (or run `cargo xtask test` as root, which installs them)",
+                "redis-server is not on PATH or {BUSYBOX} is missing: install them with \
+                 `sudo apt-get install -y {}` (or run the task as root, which installs them)",
                 PACKAGES.join(" ")
             );
         }
@@ -65,7 +74,6 @@ pub fn ensure() -> Result<Prereqs> {
         }
     }
 
-    let require_docker = std::env::var("CTRMGR_REQUIRE_DOCKER").is_ok_and(|v| v == "1");
     let wanted = require_docker || docker_io_installed();
     let mut prereqs = Prereqs {
         docker_host: None,

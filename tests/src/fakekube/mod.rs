@@ -407,6 +407,22 @@ impl FakeKube {
         Some(node.metadata.labels.unwrap_or_default())
     }
 
+    /// A reader of node labels that lives apart from this handle (for samplers on their own
+    /// tasks): `reader(name)` is [`Self::node_labels`]`(name)`; it keeps reading the store after
+    /// the server stopped.
+    pub fn labels_reader(
+        &self,
+    ) -> impl Fn(&str) -> Option<BTreeMap<String, String>> + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move |name: &str| {
+            let object = shared
+                .read(|store| store.get(&Key::new(Kind::Node, "", name)))
+                .ok()?;
+            let node: Node = serde_json::from_value(object).ok()?;
+            Some(node.metadata.labels.unwrap_or_default())
+        }
+    }
+
     /// Every node, by name.
     pub fn nodes(&self) -> Vec<Node> {
         self.list(Kind::Node)

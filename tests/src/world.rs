@@ -1,0 +1,395 @@
+//! The switch in a box (issue 14): one switch's Redis, the fake master with its node, the real
+//! `container` binary on the real Docker Engine, the kubelet simulator running the node's
+//! DaemonSet pods (with the real `container state <f> up kube` inside), and the invariant
+//! checker watching all of it. Every end-to-end scenario builds one, and so does the
+//! `demo` example (`cargo xtask demo`); names are unique per test, so scenarios run in
+//! parallel, and dropping it removes every container it created.
+//!
+//! Its helpers panic with the evidence when something does not happen in time
+//! ([`DEADLINE`]): it is a test harness.
+
+use std::collections::BTreeMap;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use crate::fakekube::daemonset_manifest;
+use crate::invariant::InvariantChecker;
+use crate::kubelet::{KubeletOptions, KubeletSim, PodContainer, pod_containers};
+use crate::switch::SwitchFixture;
+use ctrmgr_core::{
+    ContainerId, CurrentOwner, FeatureConfig, FeatureName, FeatureRecord, Owner, TransitionMode,
+};
+use ctrmgr_dockerclient::ContainerSpec;
+use ctrmgr_dockerclient::testing::{TRAP_TERM, TestContainer, TestDocker};
+
+/// A bound for waiting on conditions; never reached when things work.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+/// The namespace the fleet's DaemonSets live in.
+pub const NAMESPACE: &str = "sonic";
+
+/// One switch in a box; see the [module documentation](self).
+#[allow(missing_debug_implementations)]
+pub struct World {
+    /// Redis, the fake master, the switch's directory and tunables.
+    pub fixture: SwitchFixture,
+    /// The Docker Engine.
+    pub docker: TestDocker,
+    /// The feature.
+    pub feature: FeatureName,
+    /// The node (the switch's hostname).
+    pub node: String,
+    /// The kubelet simulator (taken by [`World::finish`]).
+    pub kubelet: Option<KubeletSim>,
+    /// The invariant checker (taken by [`World::finish`]).
+    pub checker: Option<InvariantChecker>,
+    /// The feature's local container (named after the feature), created, not started.
+    pub local: TestContainer,
+    container_bin: std::path::PathBuf,
+}
+
+impl World {
+    /// A switch with feature `<unique>` configured with `owner`/`fallback`, its local
+    /// container created, a DaemonSet selecting `<f>_enabled=true` with image `<f>:v1`, the
+    /// kubelet simulator and the invariant checker running.
+    ///
+    /// # Panics
+    /// When a part cannot be started (no Docker Engine, no redis-server, …).
+    pub async fn new(owner: Owner, fallback: bool) -> Self {
+        let feature = FeatureName::new(&TestDocker::unique_name("e")).expect("a feature name");
+        let node = format!("node-{}", feature.as_str()).to_lowercase();
+        Self::with_names(feature, node, owner, fallback, Duration::from_millis(300)).await
+    }
+
+    /// [`World::new`] with a chosen feature and node name and kubelet reaction delay (the
+    /// demo's `snmp` on `sonic`).
+    ///
+    /// # Panics
+    /// When a part cannot be started, or the local container's name is taken.
+    pub async fn with_names(
+        feature: FeatureName,
+        node: String,
+        owner: Owner,
+        fallback: bool,
+        reaction_delay: Duration,
+    ) -> Self {
+        let docker = TestDocker::ensure()
+            .await
+            .expect("a docker engine (CTRMGR_REQUIRE_DOCKER=1)")
+            .expect("the end-to-end scenarios need a Docker Engine");
+        let image = docker.test_image().await.expect("the busybox test image");
+        let fixture = SwitchFixture::start(&node, &node).await;
+        fixture.write_tunables(serde_json::json!({
+            "label_timeout_secs": 2,
+            "stop_grace_secs": 3,
+            "kube_exit_wait_secs": 10,
+            "local_wait_timeout_secs": 5,
+            "lock_dir": fixture.dir.path().join("locks"),
+        }));
+        fixture
+            .db
+            .set_feature_config(&feature, &FeatureConfig::new(owner, fallback))
+            .await
+            .expect("write CONFIG_DB FEATURE");
+        let mut spec = ContainerSpec::new(image, &TRAP_TERM);
+        spec.name = Some(feature.as_str().to_owned());
+        let local = docker
+            .container_with(spec)
+            .await
+            .expect("create the local container");
+        let f = feature.as_str();
+        fixture
+            .fake
+            .insert_daemonset(&daemonset_manifest(
+                NAMESPACE,
+                f,
+                &format!("{f}:v1"),
+                BTreeMap::from([(format!("{f}_enabled"), "true".to_owned())]),
+            ))
+            .expect("create the DaemonSet");
+        write_systemctl(fixture.dir.path());
+        let container_bin = workspace_binary("container");
+        let socket = docker.host().trim_start_matches("unix://").to_owned();
+        let dir = |p: &std::path::Path| p.display().to_string();
+        let kubelet = KubeletSim::start(
+            KubeletOptions {
+                node: node.clone(),
+                kubeconfig: fixture.kubeconfig.clone(),
+                container_bin: container_bin.clone(),
+                container_args: fixture.cli_args(),
+                binds: vec![
+                    format!("{0}:{0}", dir(fixture.redis.dir())),
+                    format!("{0}:{0}", dir(fixture.dir.path())),
+                    format!("{socket}:{socket}"),
+                ],
+                env: vec![
+                    format!("DOCKER_HOST={}", docker.host()),
+                    "RUST_LOG=info".to_owned(),
+                ],
+                image: image.to_owned(),
+                grace_secs: 3,
+                reaction_delay,
+                restart_backoff: Duration::from_millis(500),
+                unit_state_file: Some(fixture.dir.path().join("units").join("kubelet")),
+            },
+            fixture.fake.subscribe(),
+        )
+        .await
+        .expect("kubelet simulator starts");
+        let checker = InvariantChecker::start(
+            fixture.db.clone(),
+            docker.client().clone(),
+            fixture.fake.labels_reader(),
+            feature.clone(),
+            feature.as_str().to_owned(),
+            node.clone(),
+        );
+        Self {
+            fixture,
+            docker,
+            feature,
+            node,
+            kubelet: Some(kubelet),
+            checker: Some(checker),
+            local,
+            container_bin,
+        }
+    }
+
+    /// The feature's name.
+    pub fn f(&self) -> &str {
+        self.feature.as_str()
+    }
+
+    /// Runs `container <args>` to completion; expects exit 0.
+    ///
+    /// # Panics
+    /// When it fails.
+    pub async fn container(&self, args: &[&str]) -> Output {
+        let mut c = self.fixture.command(&self.container_bin);
+        c.args(args)
+            .env("DOCKER_HOST", self.docker.host())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = tokio::time::timeout(DEADLINE, c.output())
+            .await
+            .expect("container finishes")
+            .expect("container runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "container {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Starts `container <args>` in the background (killed when dropped), its output piped.
+    ///
+    /// # Panics
+    /// When it cannot be started.
+    pub fn spawn_container(&self, args: &[&str]) -> tokio::process::Child {
+        let mut c = self.fixture.command(&self.container_bin);
+        c.args(args)
+            .env("DOCKER_HOST", self.docker.host())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c.spawn().expect("container starts")
+    }
+
+    /// Writes CONFIG_DB `FEATURE|<f>` (set_owner, fallback).
+    pub async fn set_owner(&self, owner: Owner, fallback: bool) {
+        self.fixture
+            .db
+            .set_feature_config(&self.feature, &FeatureConfig::new(owner, fallback))
+            .await
+            .expect("write CONFIG_DB FEATURE");
+    }
+
+    /// STATE_DB `FEATURE|<f>`.
+    pub async fn record(&self) -> FeatureRecord {
+        self.fixture
+            .db
+            .feature_record(&self.feature)
+            .await
+            .expect("read STATE_DB FEATURE")
+    }
+
+    /// The node's labels.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.fixture
+            .fake
+            .node_labels(&self.node)
+            .unwrap_or_default()
+    }
+
+    /// Whether the node has `<f>_enabled=true`.
+    pub fn label_set(&self) -> bool {
+        self.labels()
+            .get(&format!("{}_enabled", self.f()))
+            .map(String::as_str)
+            == Some("true")
+    }
+
+    /// Whether the local container runs.
+    pub async fn local_running(&self) -> bool {
+        self.docker
+            .client()
+            .is_running(&self.local.name_as_id())
+            .await
+            .expect("inspect the local container")
+    }
+
+    /// The pod's containers on this node.
+    pub async fn pods(&self) -> Vec<PodContainer> {
+        pod_containers(&self.node).await.expect("docker ps")
+    }
+
+    /// The running feature containers of the pod.
+    pub async fn kube_running(&self) -> Vec<PodContainer> {
+        self.pods()
+            .await
+            .into_iter()
+            .filter(|c| c.role == "feature" && c.is_running())
+            .collect()
+    }
+
+    /// Waits (bounded) until the record satisfies `pred`.
+    pub async fn await_record(
+        &self,
+        what: &str,
+        pred: impl Fn(&FeatureRecord) -> bool,
+    ) -> FeatureRecord {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let r = self.record().await;
+            if pred(&r) {
+                return r;
+            }
+            if let Some(c) = &self.checker {
+                c.assert_clean();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never reached {what}; record {r:?}; pods {:?}; kubelet {:?}",
+                self.pods().await,
+                self.kubelet.as_ref().map(KubeletSim::events)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits (bounded) until the running kube feature containers number `n`.
+    pub async fn await_kube_running(&self, n: usize) -> Vec<PodContainer> {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let k = self.kube_running().await;
+            if k.len() == n {
+                return k;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never {n} kube containers running; now {k:?}; kubelet {:?}",
+                self.kubelet.as_ref().map(KubeletSim::events)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops the checker (failing on any violation) and removes the pods.
+    pub async fn finish(mut self) {
+        if let Some(c) = self.checker.take() {
+            c.finish();
+        }
+        if let Some(k) = self.kubelet.take() {
+            k.shutdown().await;
+        }
+    }
+}
+
+/// Whether the record names `id` (a full id) as its container.
+pub fn names(r: &FeatureRecord, id: &str) -> bool {
+    r.docker_id
+        .as_ref()
+        .is_some_and(|d| id.starts_with(d.as_str()))
+}
+
+/// Whether the record says KUBE_RUNNING.
+pub fn kube_running(r: &FeatureRecord) -> bool {
+    r.current_owner == CurrentOwner::Kube && r.transition_mode == TransitionMode::KubeRunning
+}
+
+/// `s` as a container id.
+///
+/// # Panics
+/// When it is not one.
+pub fn id(s: &str) -> ContainerId {
+    ContainerId::new(s).expect("a container id")
+}
+
+/// A binary of another package of the workspace (`target/<profile>/<name>`), which a workspace
+/// test run builds.
+///
+/// # Panics
+/// When it is not there, saying how to build it.
+pub fn workspace_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the test binary lives in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the workspace's binaries first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
+/// Replaces the fixture's recording `systemctl` (same path, same calls file) with one that also
+/// keeps each unit's state in `<dir>/units/<unit>` (`start`/`restart` → active, `stop` →
+/// inactive; kubelet starts active), which the kubelet simulator reads: `systemctl stop
+/// kubelet` really pauses it.
+fn write_systemctl(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let units = dir.join("units");
+    std::fs::create_dir_all(&units).expect("units dir");
+    std::fs::write(units.join("kubelet"), "active\n").expect("kubelet state");
+    let q = |p: &std::path::Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
+    let script = dir.join("systemctl");
+    let body = format!(
+        "#!/bin/sh\necho \"$*\" >> {calls}\ncase \"$1\" in\n\
+         start|restart) echo active > {units}/\"$2\" ;;\n\
+         stop) echo inactive > {units}/\"$2\" ;;\n\
+         is-active) s=inactive; [ -f {units}/\"$2\" ] && read -r s < {units}/\"$2\"; echo \"$s\"; [ \"$s\" = active ] || exit 3 ;;\n\
+         esac\nexit 0\n",
+        calls = q(&dir.join("systemctl.calls")),
+        units = q(&units),
+    );
+    std::fs::write(&script, body).expect("write systemctl");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+        .expect("make systemctl executable");
+}
+
+/// Runs a workspace binary (`kube-labeler`) with the switch's arguments; expects exit 0.
+pub async fn run_ok(w: &World, bin: &str, args: &[&str]) -> Output {
+    let mut c = w.fixture.command(workspace_binary(bin));
+    c.args(args)
+        .env("DOCKER_HOST", w.docker.host())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = tokio::time::timeout(DEADLINE, c.output())
+        .await
+        .expect("finishes")
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{bin} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

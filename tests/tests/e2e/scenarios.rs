@@ -1,0 +1,549 @@
+//! The seed's scenarios as real processes (issue 14 item 4): the real `container` binary, the
+//! kubelet simulator running pods on the real Docker Engine (each running the real
+//! `container state <f> up kube`), a real redis-server and the fake master, with the invariant
+//! checker sampling all of it. Each asserts STATE_DB, Docker and the node's labels along the
+//! way and at the end.
+
+use ctrmgr_core::ports::StateStore as _;
+use ctrmgr_core::{CurrentOwner, FeatureRecord, Owner, State, TransitionMode};
+use ctrmgr_tests::fakekube::Fault;
+use ctrmgr_tests::invariant::InvariantChecker;
+
+use ctrmgr_tests::world::{World, kube_running, names, run_ok};
+
+/// Default: set_owner=local. `container start` runs the local image; no label, no pod;
+/// `container stop` ends in INIT.
+#[tokio::test]
+async fn default_local_feature_runs_the_local_image_and_never_kube() {
+    let w = World::new(Owner::Local, false).await;
+    w.container(&["start", w.f()]).await;
+    let r = w
+        .await_record("local", |r| r.current_owner == CurrentOwner::Local)
+        .await;
+    assert!(
+        names(&r, w.local.id().as_str()),
+        "record names the local container: {r:?}"
+    );
+    assert!(w.local_running().await);
+    assert!(
+        !w.label_set(),
+        "no label for a local feature: {:?}",
+        w.labels()
+    );
+    assert!(w.pods().await.is_empty(), "no pod: {:?}", w.pods().await);
+
+    w.container(&["stop", w.f()]).await;
+    let r = w.record().await;
+    assert_eq!(r.current_owner, CurrentOwner::None, "{r:?}");
+    assert!(r.docker_id.is_none());
+    assert!(!w.local_running().await);
+    w.finish().await;
+}
+
+/// Kube without fallback: `container start` only labels the node; the kubelet deploys the
+/// pod, whose `container state up kube` claims the feature (KUBE_RUNNING, the pod's
+/// container recorded, not its sandbox); the local image never runs. `container stop` removes
+/// the label, the kubelet stops the pod (SIGTERM → `container state down`), and the feature
+/// ends in KUBE_STOPPED with no owner (set_owner=kube: the next start approves the next
+/// deployment).
+#[tokio::test]
+async fn kube_without_fallback_is_deployed_by_the_kubelet_and_withdrawn_on_stop() {
+    let w = World::new(Owner::Kube, false).await;
+    w.container(&["start", w.f()]).await;
+    assert!(w.label_set(), "start labels the node: {:?}", w.labels());
+    let r = w.await_record("kube_running", kube_running).await;
+    let pods = w.await_kube_running(1).await;
+    assert!(
+        names(&r, &pods[0].id),
+        "record {r:?} names the pod's container {pods:?}"
+    );
+    assert!(
+        pods[0].name.starts_with(&format!("k8s_{}_", w.f())),
+        "{pods:?}"
+    );
+    assert!(!w.local_running().await, "the local image never runs");
+
+    w.container(&["stop", w.f()]).await;
+    assert!(!w.label_set(), "stop removes the label: {:?}", w.labels());
+    let r = w
+        .await_record("kube_stopped", |r| {
+            r.current_owner == CurrentOwner::None
+                && r.transition_mode == TransitionMode::KubeStopped
+        })
+        .await;
+    assert!(r.docker_id.is_none(), "{r:?}");
+    w.await_kube_running(0).await;
+    assert!(!w.local_running().await);
+    w.finish().await;
+}
+
+/// kube → local: from KUBE_RUNNING, set_owner=local and the unit's restart (`container stop`,
+/// `container start`): the label goes, the pod stops, the local image runs, never both.
+#[tokio::test]
+async fn kube_to_local_hands_over_without_two_owners() {
+    let w = World::new(Owner::Kube, false).await;
+    w.container(&["start", w.f()]).await;
+    w.await_record("kube_running", kube_running).await;
+    w.await_kube_running(1).await;
+
+    w.set_owner(Owner::Local, false).await;
+    w.container(&["stop", w.f()]).await;
+    w.container(&["start", w.f()]).await;
+    let r = w
+        .await_record("local", |r| r.current_owner == CurrentOwner::Local)
+        .await;
+    assert!(names(&r, w.local.id().as_str()), "{r:?}");
+    assert!(w.local_running().await);
+    assert!(!w.label_set(), "{:?}", w.labels());
+    w.await_kube_running(0).await;
+    w.finish().await;
+}
+
+/// Warm reboot prepare: `container kill-all` kills the running owner (here the pod's
+/// container) and records it down at once.
+#[tokio::test]
+async fn warm_reboot_prepare_kills_the_running_kube_owner() {
+    let w = World::new(Owner::Kube, false).await;
+    w.container(&["start", w.f()]).await;
+    w.await_record("kube_running", kube_running).await;
+    let pods = w.await_kube_running(1).await;
+    // kubelet is stopped before the reboot, as the reboot script does.
+    if let Some(k) = &w.kubelet {
+        k.set_running(false);
+    }
+    w.container(&["kill-all"]).await;
+    let r = w.record().await;
+    assert_ne!(
+        r.current_owner,
+        CurrentOwner::Kube,
+        "recorded down at once: {r:?}"
+    );
+    assert!(
+        !w.docker
+            .client()
+            .is_running(&ctrmgr_tests::world::id(&pods[0].id))
+            .await
+            .expect("inspect"),
+        "the pod's container was killed"
+    );
+    assert!(!w.local_running().await);
+    w.finish().await;
+}
+
+/// The checker itself: a record claiming the local container that does not run is reported
+/// once the state is stable (invariant 3), and a claimed kube container running beside the
+/// local one is reported at once (invariant 2), each with its evidence.
+#[tokio::test]
+async fn the_invariant_checker_reports_a_lying_record_and_two_owners() {
+    let w = World::new(Owner::Kube, false).await;
+    let checker = w.checker.as_ref().expect("the world's checker");
+    // Invariant 3: the record says local runs; it does not.
+    w.fixture
+        .db
+        .set_feature_record(
+            &w.feature,
+            &FeatureRecord::of_state(State::Local, Some(w.local.id().clone())),
+        )
+        .await
+        .expect("write STATE_DB");
+    let deadline = tokio::time::Instant::now() + InvariantChecker::SETTLE * 4;
+    while checker.violations().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "invariant 3 never reported"
+        );
+        tokio::time::sleep(InvariantChecker::PERIOD).await;
+    }
+    let v = checker.violations();
+    assert!(v[0].contains("invariant 3"), "{v:?}");
+    assert!(
+        v[0].contains("current_owner=local ⇔ the local container runs"),
+        "{v:?}"
+    );
+
+    // Invariant 2: the labelled pod runs, the record says it claimed the feature, and the
+    // local container is started beside it.
+    w.container(&["start", w.f()]).await;
+    let pods = w.await_kube_running(1).await;
+    w.docker
+        .client()
+        .start(w.local.id())
+        .await
+        .expect("start the local container");
+    w.fixture
+        .db
+        .set_feature_record(
+            &w.feature,
+            &FeatureRecord::of_state(
+                State::KubeRunning,
+                Some(ctrmgr_tests::world::id(&pods[0].id)),
+            ),
+        )
+        .await
+        .expect("write STATE_DB");
+    let deadline = tokio::time::Instant::now() + InvariantChecker::SETTLE * 4;
+    while !checker
+        .violations()
+        .iter()
+        .any(|v| v.contains("invariant 2"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "invariant 2 never reported"
+        );
+        tokio::time::sleep(InvariantChecker::PERIOD).await;
+    }
+    let v = checker.violations();
+    let two = v.iter().find(|v| v.contains("invariant 2")).expect("found");
+    assert!(two.contains("local_running: true"), "evidence: {two}");
+    let mut w = w;
+    let checker = w.checker.take().expect("checker");
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checker.finish()));
+    assert!(panicked.is_err(), "finish fails on violations");
+    w.docker
+        .client()
+        .kill(w.local.id())
+        .await
+        .expect("kill the local container");
+    w.finish().await;
+}
+
+/// Master unreachable: the feature runs from kube; the master goes away; the operator moves
+/// it to local. The stop's label removal is queued (STATE_DB pending list) and kubelet is
+/// stopped, so the simulator changes nothing meanwhile; the local image runs. The master
+/// comes back: `kube-labeler drain` sends the queued removal and starts kubelet, which then
+/// withdraws the pod. Never two owners on the way.
+#[tokio::test]
+async fn master_unreachable_queues_the_label_stops_kubelet_and_drains_when_back() {
+    let w = World::new(Owner::Kube, false).await;
+    w.container(&["start", w.f()]).await;
+    w.await_record("kube_running", kube_running).await;
+    w.await_kube_running(1).await;
+
+    w.fixture.fake.set_fault(Fault::Refuse);
+    w.set_owner(Owner::Local, false).await;
+    w.container(&["stop", w.f()]).await;
+    w.container(&["start", w.f()]).await;
+    let r = w
+        .await_record("local", |r| r.current_owner == CurrentOwner::Local)
+        .await;
+    assert!(names(&r, w.local.id().as_str()), "{r:?}");
+    assert!(w.local_running().await);
+    let pending = w.fixture.db.pending_labels().await.expect("pending list");
+    assert!(
+        pending
+            .iter()
+            .any(|op| op.to_string() == format!("{}_enabled-", w.f())),
+        "the label removal is queued: {pending:?}"
+    );
+    assert!(
+        w.fixture
+            .systemctl
+            .calls()
+            .iter()
+            .any(|c| c == "stop kubelet"),
+        "kubelet stopped: {:?}",
+        w.fixture.systemctl.calls()
+    );
+    assert!(
+        w.label_set(),
+        "the node still has the label while the master is away"
+    );
+    // kubelet stopped: the simulator leaves the pod's containers alone (the stop ended the
+    // feature container; nothing restarts it).
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(w.kube_running().await.is_empty(), "{:?}", w.pods().await);
+
+    w.fixture.fake.set_fault(Fault::None);
+    run_ok(&w, "kube-labeler", &["drain"]).await;
+    assert!(
+        w.fixture
+            .db
+            .pending_labels()
+            .await
+            .expect("pending")
+            .is_empty(),
+        "drained"
+    );
+    assert!(!w.label_set(), "{:?}", w.labels());
+    assert!(
+        w.fixture
+            .systemctl
+            .calls()
+            .iter()
+            .any(|c| c == "start kubelet"),
+        "{:?}",
+        w.fixture.systemctl.calls()
+    );
+    if let Some(k) = &w.kubelet {
+        k.poke(); // systemd started the kubelet process
+    }
+    let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
+    while !w.pods().await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            w.pods().await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let r = w.record().await;
+    assert_eq!(r.current_owner, CurrentOwner::Local, "{r:?}");
+    assert!(w.local_running().await);
+    w.docker
+        .client()
+        .stop(w.local.id(), 2)
+        .await
+        .expect("stop the local container");
+    w.finish().await;
+}
+
+/// Manifest update: the DaemonSet's image goes v1 → v2. The kubelet stops the v1 pod (its
+/// container records itself down: KUBE_STOPPED) and starts v2, whose `container state up
+/// kube` asks for approval (KUBE_PENDING) instead of claiming a feature nobody approved.
+/// The unit's start (`container start`, what the approval's `systemctl try-restart` runs)
+/// approves it in place and v2 claims the feature.
+#[tokio::test]
+async fn manifest_update_replaces_the_pod_and_the_new_image_claims_after_approval() {
+    let w = World::new(Owner::Kube, false).await;
+    w.container(&["start", w.f()]).await;
+    w.await_record("kube_running", kube_running).await;
+    let v1 = w.await_kube_running(1).await;
+    assert_eq!(v1[0].image, format!("{}:v1", w.f()));
+
+    w.fixture
+        .fake
+        .set_daemonset_image(
+            ctrmgr_tests::world::NAMESPACE,
+            w.f(),
+            &format!("{}:v2", w.f()),
+        )
+        .expect("update the DaemonSet");
+    w.await_record("kube_pending", |r| {
+        r.transition_mode == TransitionMode::KubePending
+    })
+    .await;
+    let v2 = w.await_kube_running(1).await;
+    assert_eq!(v2[0].image, format!("{}:v2", w.f()), "rolled to v2: {v2:?}");
+    assert!(
+        w.pods().await.iter().all(|c| c.image.ends_with(":v2")),
+        "the v1 pod is gone: {:?}",
+        w.pods().await
+    );
+    assert_eq!(w.record().await.current_owner, CurrentOwner::None);
+
+    w.container(&["start", w.f()]).await;
+    let r = w.await_record("kube_running", kube_running).await;
+    assert!(names(&r, &v2[0].id), "v2 claimed: {r:?} {v2:?}");
+    assert!(!w.local_running().await);
+    w.finish().await;
+}
+
+/// restartPolicy Always: a feature container that dies while the labels match is replaced
+/// (a new attempt) after the backoff; `container wait` (the unit's main process) returns its
+/// exit code and records it down; the replacement asks for approval, as any new deployment
+/// does.
+#[tokio::test]
+async fn kubelet_restarts_a_dead_pod_container_which_then_asks_for_approval() {
+    let w = World::new(Owner::Kube, false).await;
+    w.container(&["start", w.f()]).await;
+    w.await_record("kube_running", kube_running).await;
+    let first = w.await_kube_running(1).await;
+    // The unit's main process, as systemd runs it: `container wait` records the exit.
+    let wait = w.spawn_container(&["wait", w.f()]);
+    w.docker
+        .client()
+        .kill(&ctrmgr_tests::world::id(&first[0].id))
+        .await
+        .expect("kill the pod's container");
+    let waited = tokio::time::timeout(ctrmgr_tests::world::DEADLINE, wait.wait_with_output())
+        .await
+        .expect("container wait returns")
+        .expect("container wait runs");
+    assert_eq!(
+        waited.status.code(),
+        Some(137),
+        "the killed container's code"
+    );
+    let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
+    let second = loop {
+        let k = w.kube_running().await;
+        if let Some(c) = k.iter().find(|c| c.id != first[0].id) {
+            break c.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never restarted: {:?}",
+            w.pods().await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(second.name.ends_with("_1"), "attempt 1: {second:?}");
+    let r = w
+        .await_record("kube_pending", |r| {
+            r.transition_mode == TransitionMode::KubePending
+        })
+        .await;
+    assert_eq!(r.current_owner, CurrentOwner::None, "{r:?}");
+    w.finish().await;
+}
+
+/// The unit's restart as the approval runs it (`systemctl try-restart`: ExecStop `container
+/// stop`, then ExecStartPre `container start`), until hostcfgd-watcher and the systemd
+/// simulator run it themselves.
+async fn restart_unit(w: &World) {
+    w.container(&["stop", w.f()]).await;
+    w.container(&["start", w.f()]).await;
+}
+
+/// Kube with fallback: `container start` labels the node and runs the local image at once;
+/// the kubelet deploys the pod, whose container waits for approval (LOCAL_TO_KUBE) while the
+/// local image keeps running; the approval (the unit's restart) stops the local image and the
+/// pod's container claims the feature. Never two owners.
+#[tokio::test]
+async fn kube_with_fallback_runs_local_first_then_hands_over_on_approval() {
+    let w = World::new(Owner::Kube, true).await;
+    w.container(&["start", w.f()]).await;
+    assert!(w.label_set(), "{:?}", w.labels());
+    let r = w
+        .await_record("local_to_kube", |r| {
+            r.current_owner == CurrentOwner::Local
+                && r.transition_mode == TransitionMode::KubePending
+        })
+        .await;
+    assert!(names(&r, w.local.id().as_str()), "{r:?}");
+    assert!(
+        w.local_running().await,
+        "local keeps running while kube waits"
+    );
+    w.await_kube_running(1).await;
+
+    restart_unit(&w).await;
+    let r = w.await_record("kube_running", kube_running).await;
+    let pods = w.await_kube_running(1).await;
+    assert!(names(&r, &pods[0].id), "{r:?} {pods:?}");
+    assert!(!w.local_running().await, "the local image stopped");
+    assert!(w.label_set());
+    w.finish().await;
+}
+
+/// local → kube: the feature runs locally; the operator sets set_owner=kube with fallback and
+/// restarts the unit: the local image runs again at once, the label goes on, the pod comes
+/// and waits; the approval hands over to it.
+#[tokio::test]
+async fn local_to_kube_hands_over_on_approval() {
+    let w = World::new(Owner::Local, false).await;
+    w.container(&["start", w.f()]).await;
+    w.await_record("local", |r| r.current_owner == CurrentOwner::Local)
+        .await;
+    assert!(w.pods().await.is_empty());
+
+    w.set_owner(Owner::Kube, true).await;
+    restart_unit(&w).await;
+    assert!(w.label_set(), "{:?}", w.labels());
+    w.await_record("local_to_kube", |r| {
+        r.current_owner == CurrentOwner::Local && r.transition_mode == TransitionMode::KubePending
+    })
+    .await;
+    assert!(w.local_running().await);
+
+    restart_unit(&w).await;
+    let r = w.await_record("kube_running", kube_running).await;
+    let pods = w.await_kube_running(1).await;
+    assert!(names(&r, &pods[0].id), "{r:?} {pods:?}");
+    assert!(!w.local_running().await);
+    w.finish().await;
+}
+
+/// Cold reboot of a kube feature: everything stops at once (SIGKILL, kubelet down), Redis
+/// comes back empty and CONFIG_DB is loaded again (as from config_db.json), then kubelet and
+/// the unit start again (`container start`). The node kept its label, so the pod comes back
+/// and ends up claiming the feature: directly without fallback, after the local image and
+/// an approval with it.
+async fn cold_reboot(fallback: bool) {
+    let mut w = World::new(Owner::Kube, fallback).await;
+    w.container(&["start", w.f()]).await;
+    if fallback {
+        w.await_record("local_to_kube", |r| {
+            r.transition_mode == TransitionMode::KubePending
+        })
+        .await;
+        restart_unit(&w).await;
+    }
+    w.await_record("kube_running", kube_running).await;
+    let before = w.await_kube_running(1).await;
+
+    // Power off.
+    if let Some(k) = &w.kubelet {
+        k.set_running(false);
+    }
+    for c in w.pods().await {
+        let _ = w
+            .docker
+            .client()
+            .kill(&ctrmgr_tests::world::id(&c.id))
+            .await;
+    }
+    w.fixture.redis.restart().expect("redis-server restarts");
+    // Boot: CONFIG_DB from config_db.json, DEVICE_METADATA, then kubelet and the unit.
+    let db = w.fixture.db.clone();
+    let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
+    while db
+        .set_device_metadata(&ctrmgr_core::DeviceMetadata {
+            hostname: Some(w.node.clone()),
+            ..ctrmgr_core::DeviceMetadata::default()
+        })
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Redis never came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    w.set_owner(Owner::Kube, fallback).await;
+    assert_eq!(
+        w.record().await.current_owner,
+        CurrentOwner::None,
+        "STATE_DB flushed"
+    );
+    if let Some(k) = &w.kubelet {
+        k.set_running(true);
+    }
+    w.container(&["start", w.f()]).await;
+    if fallback {
+        // The local image runs at once; the returning pod waits for approval.
+        w.await_record("local_to_kube", |r| {
+            r.current_owner == CurrentOwner::Local
+                && r.transition_mode == TransitionMode::KubePending
+        })
+        .await;
+        restart_unit(&w).await;
+    } else {
+        // The pod may have asked before the unit started: the start approves it in place.
+        let r = w.record().await;
+        if r.transition_mode == TransitionMode::KubePending {
+            w.container(&["start", w.f()]).await;
+        }
+    }
+    let r = w.await_record("kube_running", kube_running).await;
+    let after = w.await_kube_running(1).await;
+    assert!(names(&r, &after[0].id), "{r:?} {after:?}");
+    assert_ne!(
+        after[0].id, before[0].id,
+        "a new container after the reboot"
+    );
+    assert!(!w.local_running().await);
+    w.finish().await;
+}
+
+#[tokio::test]
+async fn cold_reboot_of_a_kube_feature_without_fallback() {
+    cold_reboot(false).await;
+}
+
+#[tokio::test]
+async fn cold_reboot_of_a_kube_feature_with_fallback() {
+    cold_reboot(true).await;
+}
