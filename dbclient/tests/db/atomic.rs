@@ -107,9 +107,12 @@ async fn draining_removes_exactly_the_drained_prefix_while_writers_append() {
     let mut drained: Vec<LabelOp> = Vec::new();
     bounded("draining everything", async {
         loop {
+            // Read `done` before the list: a writer's last append comes before it counts
+            // itself done, so an empty list read after every writer was done is final.
+            let all_done = done.load(Ordering::SeqCst) == WRITERS;
             let list = drainer.pending_labels().await.expect("read");
             if list.is_empty() {
-                if done.load(Ordering::SeqCst) == WRITERS {
+                if all_done {
                     break;
                 }
                 appended.notified().await;
