@@ -19,8 +19,8 @@ use futures_util::StreamExt;
 use tokio::io::AsyncRead;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::engine::Engine;
 use crate::{Cli, Command, StateChange, UpMode, selfid};
+use ctrmgr_bin::Engine;
 
 /// Whether this build has Kubernetes support.
 const KUBE: bool = cfg!(feature = "kube");

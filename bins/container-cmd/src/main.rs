@@ -28,7 +28,6 @@ use clap::Parser as _;
 mod cli;
 mod commands;
 mod dropin;
-mod engine;
 #[cfg(feature = "kube")]
 mod kube;
 mod selfid;
