@@ -1,10 +1,10 @@
-//! `container`'s command line (clap derive and ctrmgr-core's name types, nothing else), kept
+//! `container`'s command line (clap derive, ctrmgr-core's name types and ctrmgr-bin's global options, nothing
+//! else), kept
 //! apart from `main.rs` so that `cargo xtask dist` can generate completions and man pages from
 //! it.
 
-use std::path::PathBuf;
-
 use clap::{Parser, Subcommand, ValueEnum};
+use ctrmgr_bin::GlobalArgs;
 use ctrmgr_core::{ContainerId, FeatureName};
 
 /// Start, stop, kill, wait for, inspect and exec SONiC feature containers, whether the local
@@ -12,18 +12,10 @@ use ctrmgr_core::{ContainerId, FeatureName};
 #[derive(Debug, Parser)]
 #[command(name = "container", version)]
 pub struct Cli {
-    /// SONiC's database_config.json [default: $SONIC_DB_CONFIG, else /var/run/redis/sonic-db/database_config.json].
-    #[arg(long, global = true, value_name = "PATH")]
-    pub db_config: Option<PathBuf>,
-    /// Tunables file [default: /etc/sonic/ctrmgr.json when it exists].
-    #[arg(long, global = true, value_name = "PATH")]
-    pub config: Option<PathBuf>,
-    /// Kubeconfig used to reach the API server [default: the tunables' kubeconfig, /etc/sonic/kube_admin.conf].
-    #[arg(long, global = true, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
-    /// Log to stderr instead of syslog.
-    #[arg(long, global = true)]
-    pub log_to_stderr: bool,
+    /// The options every binary takes (ctrmgr-bin): `--db-config`, `--config`,
+    /// `--kubeconfig`, `--log-to-stderr`.
+    #[command(flatten)]
+    pub global: GlobalArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

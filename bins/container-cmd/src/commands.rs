@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use ctrmgr_core::codec;
 use ctrmgr_core::ports::{Containers, ErrorKind, ExitStatus, StateStore};
 use ctrmgr_core::{ContainerId, FeatureName, Input, Owner, Reason, State, StopOptions};
-use ctrmgr_dbclient::{DbConfig, DbName, SonicDb, WatchEvent};
+use ctrmgr_dbclient::{DbName, SonicDb, WatchEvent};
 use ctrmgr_dockerclient::{DockerClient, ExecSpec};
 use ctrmgr_driver::{
     FeatureDriver, FeatureOptions, KnownFeature, KubeUpEnd, LabelOptions, LabelService, LockDir,
@@ -44,20 +44,14 @@ struct Env {
 
 impl Env {
     async fn load(cli: &Cli, what: String) -> Result<Self> {
-        let setup = async {
-            let tunables = Tunables::load(cli.config.as_deref())?;
-            let db_config = DbConfig::load(cli.db_config.as_deref())?;
-            let db = SonicDb::connect(&db_config)
-                .await
-                .context("cannot connect to the SONiC databases")?;
-            Ok::<_, anyhow::Error>((tunables, db))
-        };
-        let (tunables, db) = setup.await.with_context(|| format!("cannot {what}"))?;
+        let ctrmgr_bin::Env { tunables, db } = ctrmgr_bin::Env::load(&cli.global)
+            .await
+            .with_context(|| format!("cannot {what}"))?;
         Ok(Self {
             what,
             tunables,
             db,
-            kubeconfig: cli.kubeconfig.clone(),
+            kubeconfig: cli.global.kubeconfig.clone(),
         })
     }
 

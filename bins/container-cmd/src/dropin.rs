@@ -19,6 +19,7 @@ use ctrmgr_dbclient::{DbConfig, SonicDb};
 use ctrmgr_driver::Outcome;
 
 use crate::{Cli, Command, StateChange, UpMode, selfid};
+use ctrmgr_bin::GlobalArgs;
 
 /// The names the binary answers to as upstream's startup script (argv\[0\]'s file name).
 pub const STARTUP_NAMES: [&str; 2] = ["container_startup.py", "container_startup"];
@@ -79,10 +80,12 @@ impl StartupCli {
             db_config: self.db_config.clone(),
         };
         let cli = Cli {
-            db_config: self.db_config,
-            config: self.config,
-            kubeconfig: self.kubeconfig,
-            log_to_stderr: self.log_to_stderr,
+            global: GlobalArgs {
+                db_config: self.db_config,
+                config: self.config,
+                kubeconfig: self.kubeconfig,
+                log_to_stderr: self.log_to_stderr,
+            },
             command: Command::State {
                 feature: self.feature,
                 change: StateChange::Up {

@@ -46,46 +46,26 @@ fn main() -> ExitCode {
     } else {
         (Cli::parse(), None)
     };
-    ctrmgr_driver::logging::init("container", cli.log_to_stderr);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
-    };
-    let result = runtime.block_on(async {
-        let code = commands::run(cli).await?;
-        if let (0, Some(startup)) = (code, &startup) {
-            startup.record().await?;
-        }
-        Ok::<_, anyhow::Error>(code)
-    });
-    // Do not wait for blocking tasks still in flight (a stdin read of `exec -i`).
-    runtime.shutdown_background();
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => match e.downcast_ref::<commands::DoNotRun>() {
-            // One line, and the documented status of that outcome.
-            Some(refusal) => {
-                let code = refusal.code;
-                fail(&e);
-                ExitCode::from(code)
+    let log_to_stderr = cli.global.log_to_stderr;
+    let mut refusal = None;
+    let status = ctrmgr_bin::main_with("container", log_to_stderr, async {
+        let outcome = async {
+            let code = commands::run(cli).await?;
+            if let (0, Some(startup)) = (code, &startup) {
+                startup.record().await?;
             }
-            None => fail(&e),
-        },
+            Ok::<_, anyhow::Error>(code)
+        }
+        .await;
+        // An outcome after which the caller must not run the feature: one line, as every
+        // error, but its own documented status.
+        if let Err(e) = &outcome {
+            refusal = e.downcast_ref::<commands::DoNotRun>().map(|r| r.code);
+        }
+        outcome
+    });
+    match refusal {
+        Some(code) => ExitCode::from(code),
+        None => status,
     }
-}
-
-/// Prints the error and its causes as one line and returns exit code 1.
-fn fail(e: &anyhow::Error) -> ExitCode {
-    let line = format!("{e:#}");
-    let line: String = line
-        .split(['\n', '\r'])
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    eprintln!("container: error: {line}");
-    ExitCode::FAILURE
 }
