@@ -50,6 +50,9 @@ commands:
   bench             measure DESIGN.md §10's targets (dist binaries, a redis-server, a Docker
                     Engine — started when root —, the fake API server), each against a floor
                     measured in the same run; write BENCHMARKS.md and print it
+  bench --only <section>...
+                    run only these sections (daemons, approvals) and print them; no
+                    BENCHMARKS.md
   codegen [--check] write docs/state-machine.md from ctrmgr_core::step; with --check, fail
                     when the file on disk is stale
   dist [--no-build] build the binaries (profile dist) and lay out the package in
@@ -77,6 +80,9 @@ fn run(args: &[String]) -> Result<ExitCode> {
         ["test"] => test(false).map(|()| ExitCode::SUCCESS),
         ["ci"] => ci(),
         ["bench"] => bench::run(&project_root()).map(|()| ExitCode::SUCCESS),
+        ["bench", "--only", names @ ..] if !names.is_empty() => {
+            bench::run_only(&project_root(), names).map(|()| ExitCode::SUCCESS)
+        }
         ["dist"] => dist::run(&project_root(), true).map(|()| ExitCode::SUCCESS),
         ["dist", "--no-build"] => dist::run(&project_root(), false).map(|()| ExitCode::SUCCESS),
         ["demo"] => live_demo(),

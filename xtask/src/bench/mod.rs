@@ -47,6 +47,8 @@ use ctrmgr_core::codec;
 
 use crate::{cmd, prereq};
 
+mod approvals;
+
 /// The feature every benchmark acts on; its local container has this name.
 const FEATURE: &str = "ctrmgr-bench";
 /// The image of the benchmark's container.
@@ -134,6 +136,7 @@ pub fn run(root: &Path) -> Result<()> {
                 report.push(section);
             }
             report.push(daemons_section(bins, &setup));
+            report.push(approvals::section(bins, &setup));
         }
         Err(e) => {
             for title in [
@@ -142,6 +145,7 @@ pub fn run(root: &Path) -> Result<()> {
                 WAIT_TITLE,
                 IDLE_TITLE,
                 DAEMONS_TITLE,
+                approvals::TITLE,
             ] {
                 report.push(Section::failed(title, &e));
             }
@@ -159,6 +163,37 @@ pub fn run(root: &Path) -> Result<()> {
     fs::write(&path, &text).with_context(|| format!("failed to write {}", path.display()))?;
     print!("{text}");
     eprintln!("xtask: bench: wrote {}", path.display());
+    if report.failed() {
+        bail!("some benchmarks could not run; see the report");
+    }
+    Ok(())
+}
+
+/// The sections `--only` can pick: they need the dist binaries and a redis-server, no Docker.
+pub const ONLY: &[&str] = &["daemons", "approvals"];
+
+/// Runs only the named sections (of [`ONLY`]) and prints them; BENCHMARKS.md is left alone.
+/// For working on one measurement without the whole run.
+pub fn run_only(root: &Path, names: &[&str]) -> Result<()> {
+    for name in names {
+        ensure!(
+            ONLY.contains(name),
+            "bench --only {name}: unknown section (known: {})",
+            ONLY.join(", ")
+        );
+    }
+    let started = Instant::now();
+    let work = WorkDir::create()?;
+    let bins = build(root, work.path())?;
+    let setup = Setup::start(work.path())?;
+    let mut report = Report::new(machine(root));
+    for name in names {
+        report.push(match *name {
+            "daemons" => daemons_section(&bins, &setup),
+            _ => approvals::section(&bins, &setup),
+        });
+    }
+    print!("{}", report.render(started.elapsed()));
     if report.failed() {
         bail!("some benchmarks could not run; see the report");
     }
