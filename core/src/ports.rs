@@ -272,4 +272,14 @@ pub trait Watch: Send + Sync {
     /// Subscribes to the rows of `tables`. Nothing is read until the first
     /// [`Subscription::next`].
     fn subscribe(&self, tables: &[Watched]) -> Self::Subscription;
+
+    /// Subscribes to one feature's rows of `tables` (the feature tables; the others are
+    /// watched whole): what a process that cares about a single feature needs, so that a
+    /// switch with many such processes does not wake each of them for every feature's change.
+    /// The changes of other rows may still come (the default watches the whole tables):
+    /// callers filter by key.
+    fn subscribe_feature(&self, tables: &[Watched], feature: &FeatureName) -> Self::Subscription {
+        let _ = feature;
+        self.subscribe(tables)
+    }
 }

@@ -544,7 +544,20 @@ impl SonicDb {
         db: DbName,
         table: &str,
     ) -> impl Stream<Item = Result<WatchEvent>> + Send + 'static {
-        watch::watch(self.db(db).clone(), table.to_owned())
+        watch::watch(self.db(db).clone(), table.to_owned(), None)
+    }
+
+    /// [`SonicDb::watch`] narrowed to one row of `table` (`row` is its key after the table
+    /// and separator): the subscription names that key alone, so other rows' changes never
+    /// reach this process. The first scan reads the row whether it exists or not (a missing
+    /// row comes as `fields: None`).
+    pub fn watch_row(
+        &self,
+        db: DbName,
+        table: &str,
+        row: &str,
+    ) -> impl Stream<Item = Result<WatchEvent>> + Send + 'static {
+        watch::watch(self.db(db).clone(), table.to_owned(), Some(row.to_owned()))
     }
 }
 

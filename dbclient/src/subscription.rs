@@ -3,6 +3,7 @@
 
 use std::pin::Pin;
 
+use ctrmgr_core::FeatureName;
 use ctrmgr_core::codec;
 use ctrmgr_core::ports::{Change, Subscription, Watch, Watched};
 use futures_util::{Stream, StreamExt};
@@ -75,15 +76,24 @@ impl SonicDb {
     /// Subscribes to the rows of `tables` (see [`Watch::subscribe`]); a table named twice is
     /// watched once.
     pub fn subscribe_tables(&self, tables: &[Watched]) -> DbSubscription {
+        self.subscribe_rows(tables, None)
+    }
+
+    /// [`SonicDb::subscribe_tables`], the feature tables narrowed to `feature`'s row when one
+    /// is given (see [`Watch::subscribe_feature`]).
+    fn subscribe_rows(&self, tables: &[Watched], feature: Option<&str>) -> DbSubscription {
         let mut tables = tables.to_vec();
         tables.sort();
         tables.dedup();
         let count = tables.len();
         let streams = tables.into_iter().map(|table| {
             let (db, name, only) = location(table);
-            self.watch(db, name)
-                .map(move |ev| ev.map(|ev| item(table, only, ev)))
-                .boxed()
+            match (only, feature) {
+                (None, Some(row)) => self.watch_row(db, name, row).boxed(),
+                _ => self.watch(db, name).boxed(),
+            }
+            .map(move |ev| ev.map(|ev| item(table, only, ev)))
+            .boxed()
         });
         // The first resync marker waits for every table's first scan; later ones pass.
         let mut pending_first = count;
@@ -123,5 +133,9 @@ impl Watch for SonicDb {
 
     fn subscribe(&self, tables: &[Watched]) -> DbSubscription {
         self.subscribe_tables(tables)
+    }
+
+    fn subscribe_feature(&self, tables: &[Watched], feature: &FeatureName) -> DbSubscription {
+        self.subscribe_rows(tables, Some(feature.as_str()))
     }
 }

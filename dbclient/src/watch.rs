@@ -45,9 +45,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// are then fetched in one round trip).
 const MAX_BATCH: usize = 256;
 
-pub(crate) fn watch(db: Db, table: String) -> impl Stream<Item = Result<WatchEvent>> + Send {
+pub(crate) fn watch(
+    db: Db,
+    table: String,
+    row: Option<String>,
+) -> impl Stream<Item = Result<WatchEvent>> + Send {
     let watcher = Watcher {
         prefix: db.key(&table, ""),
+        row,
         channel_prefix: format!("__keyspace@{}__:", db.location.id),
         db,
         messages: None,
@@ -66,6 +71,8 @@ struct Watcher {
     db: Db,
     /// `<TABLE><sep>`.
     prefix: String,
+    /// Only this row of the table (its key after the prefix); `None`: every row.
+    row: Option<String>,
     /// `__keyspace@<id>__:`.
     channel_prefix: String,
     /// The subscription; `None` until (re)subscribed.
@@ -166,7 +173,15 @@ impl Watcher {
     async fn resync(&mut self) -> Result<()> {
         self.messages = None;
         ensure_keyspace_events(&self.db).await?;
-        let pattern = format!("{}{}*", self.channel_prefix, glob_escape(&self.prefix));
+        let pattern = match &self.row {
+            None => format!("{}{}*", self.channel_prefix, glob_escape(&self.prefix)),
+            Some(row) => format!(
+                "{}{}{}",
+                self.channel_prefix,
+                glob_escape(&self.prefix),
+                glob_escape(row)
+            ),
+        };
         let subscribe = async {
             let mut pubsub = self.db.client.get_async_pubsub().await?;
             pubsub.psubscribe(&pattern).await?;
@@ -175,7 +190,11 @@ impl Watcher {
         let messages = subscribe
             .await
             .map_err(|e| Error::redis(self.db.name, format!("subscribe to {pattern}"), e))?;
-        let present = self.db.table_keys(self.prefix_table()).await?;
+        let present = match &self.row {
+            None => self.db.table_keys(self.prefix_table()).await?,
+            // The one row is read whether it exists or not: a missing one reads as deleted.
+            Some(row) => BTreeSet::from([row.clone()]),
+        };
         let vanished: Vec<String> = self.known.difference(&present).cloned().collect();
         let keys: Vec<String> = present.into_iter().chain(vanished).collect();
         self.read_rows(&keys).await?;

@@ -159,7 +159,8 @@ where
     R: StopRequests,
 {
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-    let mut sub = watch.subscribe(&[Watched::FeatureState, Watched::FeatureConfig]);
+    let mut sub =
+        watch.subscribe_feature(&[Watched::FeatureState, Watched::FeatureConfig], feature);
     let mut synced = false;
     loop {
         let next = async {
@@ -240,7 +241,7 @@ where
     R: StopRequests,
 {
     tracing::warn!(%feature, container = %id, "parked: set_owner is local, so this kube container will not run the feature; waiting for set_owner to turn kube, or for SIGTERM");
-    let mut sub = watch.subscribe(&[Watched::FeatureConfig]);
+    let mut sub = watch.subscribe_feature(&[Watched::FeatureConfig], feature);
     let mut synced = false;
     loop {
         let next = tokio::select! {

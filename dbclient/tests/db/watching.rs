@@ -324,3 +324,43 @@ async fn a_subscription_merges_tables_and_marks_the_end_of_the_first_scan_once()
         .expect("no error");
     assert_eq!(c.feature().map(|f| f.to_string()).as_deref(), Some("lldp"));
 }
+
+#[tokio::test]
+async fn a_row_watch_sees_its_row_only_even_when_it_does_not_exist_yet() {
+    let r = redis();
+    let db = connect(&r).await;
+    let mut raw = Raw::new(&r).await;
+    raw.hset(
+        &db,
+        DbName::StateDb,
+        "FEATURE|lldp",
+        &[("current_owner", "local")],
+    )
+    .await;
+    // `snmp1` shares a prefix with `snmp`: a prefix pattern would let it in.
+    let mut watch = Box::pin(db.watch_row(DbName::StateDb, codec::FEATURE_TABLE, "snmp"));
+    let first = events_until(&mut watch, "the initial scan", |ev| {
+        *ev == WatchEvent::Synced
+    })
+    .await;
+    assert_eq!(
+        first,
+        vec![
+            WatchEvent::Row(ctrmgr_dbclient::RowEvent {
+                key: "snmp".to_owned(),
+                fields: None,
+            }),
+            WatchEvent::Synced,
+        ],
+        "the one row, read though absent; lldp not scanned"
+    );
+    for key in ["FEATURE|lldp", "FEATURE|snmp1", "FEATURE|snmp"] {
+        raw.hset(&db, DbName::StateDb, key, &[("current_owner", "kube")])
+            .await;
+    }
+    let seen = events_until(&mut watch, "the watched row's change", |ev| {
+        is_row_with(ev, "snmp", "current_owner", "kube")
+    })
+    .await;
+    assert_eq!(seen.len(), 1, "no other row's change: {seen:?}");
+}
