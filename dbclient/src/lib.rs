@@ -18,7 +18,8 @@
 //!   ([`DbSubscription`]): several tables merged into one stream of changed rows with one
 //!   resync marker, for the daemons and the driver's loops.
 //! - [`Error`] is the one error type; [`Error::kind`] classifies it for the driver.
-//! - [`testing::TestRedis`] runs a real `redis-server` for tests, here and in other packages.
+//! - `testing` (cargo feature `testing`, off in production builds): `testing::TestRedis` runs a
+//!   real `redis-server` for tests, here and in other packages.
 //!
 //! ## Connections
 //!
@@ -71,6 +72,7 @@ mod error;
 mod rows;
 mod scripts;
 mod subscription;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod watch;
 
