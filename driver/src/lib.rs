@@ -68,6 +68,8 @@ pub mod lock;
 pub mod logging;
 pub mod monit;
 pub mod systemctl;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use approval::{KubeUpEnd, StopRequests, kube_up};
 pub use config::{DEFAULT_CONFIG_FILE, Tunables};

@@ -1,441 +1,14 @@
-//! [`FeatureDriver`] against hand-written recording fakes of its four ports.
+//! [`FeatureDriver`] against the recording fakes of its four ports ([`crate::testing`]).
 
-use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use ctrmgr_core::label::apply as apply_ops;
-use ctrmgr_core::machine::StateWrite;
-use ctrmgr_core::ports::{ExitStatus, FeatureView};
-use ctrmgr_core::{
-    CurrentOwner, DeviceMetadata, ServerConfig, ServerStatus, TransitionMode, UnitActivity,
-};
-use tokio::sync::{oneshot, watch};
+use ctrmgr_core::{CurrentOwner, TransitionMode, UnitActivity};
+use tokio::sync::oneshot;
 
 use super::*;
 use crate::LabelOptions;
-
-#[derive(Debug, thiserror::Error)]
-#[error("fake failure ({0:?})")]
-struct FakeError(ErrorKind);
-
-impl PortError for FakeError {
-    fn kind(&self) -> ErrorKind {
-        self.0
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().expect("test mutex not poisoned")
-}
-
-fn fail_if(flag: &Mutex<Option<ErrorKind>>) -> Result<(), FakeError> {
-    match *lock(flag) {
-        Some(kind) => Err(FakeError(kind)),
-        None => Ok(()),
-    }
-}
-
-/// Whether another open file description could lock `path` now (the driver's lock is free).
-/// A lock file nobody created yet is free.
-fn lockable(path: &Path) -> bool {
-    match OpenOptions::new().read(true).write(true).open(path) {
-        Ok(f) => f.try_lock().is_ok(),
-        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
-    }
-}
-
-// ---- state store ------------------------------------------------------------------------
-
-/// One feature's CONFIG_DB and STATE_DB rows and the pending-label list. A racing writer can
-/// be scripted: before each guarded write it replaces the record with the next of `racers`.
-#[derive(Debug, Clone, Default)]
-struct Store(Arc<StoreInner>);
-
-#[derive(Debug, Default)]
-struct StoreInner {
-    config: Mutex<Option<FeatureConfig>>,
-    record: Mutex<FeatureRecord>,
-    writes: Mutex<Vec<StateWrite>>,
-    pending: Mutex<Vec<LabelOp>>,
-    racers: Mutex<Vec<FeatureRecord>>,
-    /// Races every guarded write, for ever.
-    always_race: Mutex<bool>,
-    fail: Mutex<Option<ErrorKind>>,
-    /// CONFIG_DB KUBERNETES_MASTER|SERVER has no `ip` (the node never joined a master).
-    no_master: Mutex<bool>,
-}
-
-impl Store {
-    fn new(config: Option<FeatureConfig>, record: FeatureRecord) -> Self {
-        let s = Self::default();
-        *lock(&s.0.config) = config;
-        *lock(&s.0.record) = record;
-        s
-    }
-    fn record(&self) -> FeatureRecord {
-        lock(&self.0.record).clone()
-    }
-    fn writes(&self) -> Vec<StateWrite> {
-        lock(&self.0.writes).clone()
-    }
-    fn pending(&self) -> Vec<LabelOp> {
-        lock(&self.0.pending).clone()
-    }
-}
-
-fn unused<T>() -> Result<T, FakeError> {
-    Err(FakeError(ErrorKind::Permanent))
-}
-
-impl StateStore for Store {
-    type Error = FakeError;
-    async fn feature(&self, _: &FeatureName) -> Result<FeatureView, FakeError> {
-        fail_if(&self.0.fail)?;
-        Ok(FeatureView {
-            config: lock(&self.0.config).clone(),
-            record: self.record(),
-        })
-    }
-    async fn features(&self) -> Result<Vec<FeatureName>, FakeError> {
-        unused()
-    }
-    async fn write_state(&self, _: &FeatureName, w: &StateWrite) -> Result<bool, FakeError> {
-        fail_if(&self.0.fail)?;
-        let mut rec = lock(&self.0.record);
-        if w.guard.is_some() {
-            if *lock(&self.0.always_race) {
-                let next = match rec.transition_mode {
-                    TransitionMode::KubePending => TransitionMode::KubeStopped,
-                    _ => TransitionMode::KubePending,
-                };
-                rec.transition_mode = next;
-            } else if let Some(racer) = lock(&self.0.racers).pop() {
-                *rec = racer;
-            }
-        }
-        if let Some(guard) = w.guard
-            && guard != rec.transition_mode
-        {
-            return Ok(false);
-        }
-        w.apply(&mut rec);
-        lock(&self.0.writes).push(w.clone());
-        Ok(true)
-    }
-    async fn server_config(&self) -> Result<ServerConfig, FakeError> {
-        let ip = (!*lock(&self.0.no_master)).then(|| "10.3.1.1".to_owned());
-        Ok(ServerConfig {
-            ip,
-            ..ServerConfig::default()
-        })
-    }
-    async fn server_status(&self) -> Result<ServerStatus, FakeError> {
-        unused()
-    }
-    async fn set_server_status(&self, _: &ServerStatus) -> Result<(), FakeError> {
-        unused()
-    }
-    async fn device_metadata(&self) -> Result<DeviceMetadata, FakeError> {
-        unused()
-    }
-    async fn pending_labels(&self) -> Result<Vec<LabelOp>, FakeError> {
-        Ok(self.pending())
-    }
-    async fn append_pending_labels(&self, ops: &[LabelOp]) -> Result<bool, FakeError> {
-        let mut list = lock(&self.0.pending);
-        let was_empty = list.is_empty();
-        list.extend_from_slice(ops);
-        Ok(was_empty)
-    }
-    async fn append_pending_labels_behind(&self, ops: &[LabelOp]) -> Result<usize, FakeError> {
-        let mut list = lock(&self.0.pending);
-        let ahead = list.len();
-        if ahead > 0 {
-            list.extend_from_slice(ops);
-        }
-        Ok(ahead)
-    }
-    async fn remove_pending_prefix(&self, _: &[LabelOp]) -> Result<bool, FakeError> {
-        unused()
-    }
-    async fn purge_pending_labels(&self) -> Result<(), FakeError> {
-        unused()
-    }
-}
-
-// ---- container engine -------------------------------------------------------------------
-
-/// Containers by id, with names; every call recorded. A change of any container's running
-/// state is announced on a watch channel, so that `wait` returns when it stops.
-#[derive(Debug, Clone)]
-struct Engine(Arc<EngineInner>);
-
-#[derive(Debug)]
-struct EngineInner {
-    /// id → (name, running).
-    containers: Mutex<BTreeMap<String, (String, bool)>>,
-    calls: Mutex<Vec<String>>,
-    fail: Mutex<Option<ErrorKind>>,
-    changed: watch::Sender<u64>,
-    /// The lock file whose state `wait` records in `lock_free_during_wait`.
-    lock_probe: Mutex<Option<PathBuf>>,
-    lock_free_during_wait: Mutex<Vec<bool>>,
-    /// The feature lock and the stopping lock, whose state each call records in
-    /// `locks_during_calls`.
-    call_probe: Mutex<Option<(PathBuf, PathBuf)>>,
-    locks_during_calls: Mutex<Vec<LocksSeen>>,
-    /// When set, the next `stop` or `kill` says it began and then waits for the go-ahead, as
-    /// a container running its pre-stop would keep `docker stop` waiting.
-    stop_gate: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
-}
-
-/// Which of the feature's two locks were free while the engine carried out one call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct LocksSeen {
-    /// The call, as recorded in `calls` (`stop <id> <grace>`).
-    call: String,
-    feature_lock_free: bool,
-    stopping_lock_free: bool,
-}
-
-impl Engine {
-    fn new() -> Self {
-        Self(Arc::new(EngineInner {
-            containers: Mutex::default(),
-            calls: Mutex::default(),
-            fail: Mutex::default(),
-            changed: watch::Sender::new(0),
-            lock_probe: Mutex::default(),
-            lock_free_during_wait: Mutex::default(),
-            call_probe: Mutex::default(),
-            locks_during_calls: Mutex::default(),
-            stop_gate: Mutex::default(),
-        }))
-    }
-    /// Records the state of both locks of `feature` during every later call.
-    fn probe_locks(&self, locks: &LockDir, feature: &FeatureName) {
-        *lock(&self.0.call_probe) = Some((locks.path(feature), locks.stopping_path(feature)));
-    }
-    fn locks_during_calls(&self) -> Vec<LocksSeen> {
-        lock(&self.0.locks_during_calls).clone()
-    }
-    /// Makes the next `stop` or `kill` wait for `go` after it says it began on `began`.
-    fn gate_stop(&self) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
-        let (began_tx, began) = oneshot::channel();
-        let (go, go_rx) = oneshot::channel();
-        *lock(&self.0.stop_gate) = Some((began_tx, go_rx));
-        (began, go)
-    }
-    /// Passes the gate set by [`Engine::gate_stop`], if any.
-    async fn pass_gate(&self) {
-        let gate = lock(&self.0.stop_gate).take();
-        if let Some((began, go)) = gate {
-            let _ = began.send(());
-            let _ = go.await;
-        }
-    }
-    fn add(&self, id: &str, name: &str, running: bool) {
-        lock(&self.0.containers).insert(id.to_owned(), (name.to_owned(), running));
-    }
-    fn running(&self, id: &str) -> bool {
-        lock(&self.0.containers).get(id).is_some_and(|c| c.1)
-    }
-    fn calls(&self) -> Vec<String> {
-        lock(&self.0.calls).clone()
-    }
-    fn set_running(&self, id: &str, running: bool) {
-        if let Some(c) = lock(&self.0.containers).get_mut(id) {
-            c.1 = running;
-        }
-        self.0.changed.send_modify(|n| *n += 1);
-    }
-    /// The id of a container named or identified by `key`.
-    fn resolve(&self, key: &str) -> Option<String> {
-        let cs = lock(&self.0.containers);
-        if cs.contains_key(key) {
-            return Some(key.to_owned());
-        }
-        cs.iter()
-            .find(|(_, (n, _))| n == key)
-            .map(|(id, _)| id.clone())
-    }
-    fn call(&self, what: String) -> Result<(), FakeError> {
-        if let Some((feature, stopping)) = lock(&self.0.call_probe).clone() {
-            lock(&self.0.locks_during_calls).push(LocksSeen {
-                call: what.clone(),
-                feature_lock_free: lockable(&feature),
-                stopping_lock_free: lockable(&stopping),
-            });
-        }
-        lock(&self.0.calls).push(what);
-        fail_if(&self.0.fail)
-    }
-}
-
-fn not_found() -> FakeError {
-    FakeError(ErrorKind::NotFound)
-}
-
-impl Containers for Engine {
-    type Error = FakeError;
-    async fn start(&self, id: &ContainerId) -> Result<ContainerId, FakeError> {
-        self.call(format!("start {id}"))?;
-        let full = self.resolve(id.as_str()).ok_or_else(not_found)?;
-        self.set_running(&full, true);
-        Ok(ContainerId::new(&full).expect("valid id"))
-    }
-    async fn stop(&self, id: &ContainerId, grace: u32) -> Result<(), FakeError> {
-        self.call(format!("stop {id} {grace}"))?;
-        self.pass_gate().await;
-        let full = self.resolve(id.as_str()).ok_or_else(not_found)?;
-        self.set_running(&full, false);
-        Ok(())
-    }
-    async fn kill(&self, id: &ContainerId) -> Result<(), FakeError> {
-        self.call(format!("kill {id}"))?;
-        self.pass_gate().await;
-        let full = self.resolve(id.as_str()).ok_or_else(not_found)?;
-        self.set_running(&full, false);
-        Ok(())
-    }
-    async fn wait(&self, id: &ContainerId) -> Result<ExitStatus, FakeError> {
-        self.call(format!("wait {id}"))?;
-        if let Some(path) = lock(&self.0.lock_probe).clone() {
-            lock(&self.0.lock_free_during_wait).push(lockable(&path));
-        }
-        let full = self.resolve(id.as_str()).ok_or_else(not_found)?;
-        let mut rx = self.0.changed.subscribe();
-        while self.running(&full) {
-            if rx.changed().await.is_err() {
-                return unused();
-            }
-        }
-        Ok(ExitStatus { code: 0 })
-    }
-    async fn is_running(&self, id: &ContainerId) -> Result<bool, FakeError> {
-        self.call(format!("is_running {id}"))?;
-        Ok(self
-            .resolve(id.as_str())
-            .is_some_and(|full| self.running(&full)))
-    }
-}
-
-// ---- API server, with a kubelet ---------------------------------------------------------
-
-/// Node labels; can fail. Its kubelet stops the kube container when the feature's label is
-/// removed, if told to.
-#[derive(Debug, Clone)]
-struct Master(Arc<MasterInner>);
-
-#[derive(Debug)]
-struct MasterInner {
-    labels: Mutex<BTreeMap<String, String>>,
-    patches: Mutex<u32>,
-    fail: Mutex<Option<ErrorKind>>,
-    /// (engine, label key, kube container id): kubelet stops the container when the key goes.
-    kubelet: Mutex<Option<(Engine, String, String)>>,
-}
-
-impl Master {
-    fn new() -> Self {
-        Self(Arc::new(MasterInner {
-            labels: Mutex::default(),
-            patches: Mutex::default(),
-            fail: Mutex::default(),
-            kubelet: Mutex::default(),
-        }))
-    }
-    fn labels_now(&self) -> BTreeMap<String, String> {
-        lock(&self.0.labels).clone()
-    }
-    fn patches(&self) -> u32 {
-        *lock(&self.0.patches)
-    }
-}
-
-impl Labels for Master {
-    type Error = FakeError;
-    async fn patch_labels(&self, patch: &LabelPatch) -> Result<(), FakeError> {
-        *lock(&self.0.patches) += 1;
-        fail_if(&self.0.fail)?;
-        let ops: Vec<LabelOp> = patch
-            .iter()
-            .map(|(k, v)| match v {
-                Some(v) => LabelOp::Add(k.clone(), v.clone()),
-                None => LabelOp::Remove(k.clone()),
-            })
-            .collect();
-        apply_ops(&mut lock(&self.0.labels), &ops);
-        let kubelet = lock(&self.0.kubelet).clone();
-        if let Some((engine, key, id)) = kubelet
-            && !self.labels_now().contains_key(&key)
-        {
-            engine.set_running(&id, false);
-        }
-        Ok(())
-    }
-    async fn labels(&self) -> Result<BTreeMap<String, String>, FakeError> {
-        Ok(self.labels_now())
-    }
-}
-
-// ---- systemd ----------------------------------------------------------------------------
-
-/// Records `verb unit`, and whether the feature lock was free during each call.
-#[derive(Debug, Clone, Default)]
-struct Units(Arc<UnitsInner>);
-
-#[derive(Debug, Default)]
-struct UnitsInner {
-    calls: Mutex<Vec<String>>,
-    lock_probe: Mutex<Option<PathBuf>>,
-    lock_free: Mutex<Vec<bool>>,
-    /// What is-active says; active when unset.
-    activity: Mutex<Option<UnitActivity>>,
-}
-
-impl Units {
-    fn calls(&self) -> Vec<String> {
-        lock(&self.0.calls).clone()
-    }
-    fn record(&self, verb: &str, unit: &str) {
-        lock(&self.0.calls).push(format!("{verb} {unit}"));
-        if let Some(path) = lock(&self.0.lock_probe).clone() {
-            lock(&self.0.lock_free).push(lockable(&path));
-        }
-    }
-}
-
-impl Systemd for Units {
-    type Error = FakeError;
-    async fn start(&self, unit: &str) -> Result<(), FakeError> {
-        self.record("start", unit);
-        Ok(())
-    }
-    async fn stop(&self, unit: &str) -> Result<(), FakeError> {
-        self.record("stop", unit);
-        Ok(())
-    }
-    async fn restart(&self, unit: &str) -> Result<(), FakeError> {
-        self.record("restart", unit);
-        Ok(())
-    }
-    async fn try_restart(&self, unit: &str) -> Result<(), FakeError> {
-        self.record("try-restart", unit);
-        Ok(())
-    }
-    async fn reset_failed(&self, unit: &str) -> Result<(), FakeError> {
-        self.record("reset-failed", unit);
-        Ok(())
-    }
-    async fn activity(&self, _: &str) -> Result<ctrmgr_core::UnitActivity, FakeError> {
-        Ok(lock(&self.0.activity).unwrap_or(UnitActivity::Active))
-    }
-}
-
-// ---- the world of one test ----------------------------------------------------------------
+use crate::testing::*;
 
 const LOCAL_ID: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 const KUBE_ID: &str = "2222222222222222222222222222222222222222222222222222222222222222";
@@ -459,11 +32,11 @@ fn config(owner: Owner, fallback: bool) -> FeatureConfig {
 }
 
 struct World {
-    store: Store,
-    engine: Engine,
-    master: Master,
-    units: Units,
-    driver: FeatureDriver<Store, Engine, Master, Units>,
+    store: FakeStore,
+    engine: FakeEngine,
+    master: FakeMaster,
+    units: FakeUnits,
+    driver: FeatureDriver<FakeStore, FakeEngine, FakeMaster, FakeUnits>,
     _dir: tempfile::TempDir,
 }
 
@@ -478,10 +51,10 @@ impl World {
         options: FeatureOptions,
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::new(config, record);
-        let engine = Engine::new();
-        let master = Master::new();
-        let units = Units::default();
+        let store = FakeStore::new(config, record);
+        let engine = FakeEngine::new();
+        let master = FakeMaster::new(MasterMode::Up);
+        let units = FakeUnits::default();
         let service = LabelService::new(
             store.clone(),
             master.clone(),
@@ -512,7 +85,7 @@ impl World {
     }
 
     fn label(&self) -> Option<String> {
-        self.master.labels_now().get(LABEL).cloned()
+        self.master.node_labels().get(LABEL).cloned()
     }
 
     fn state(&self) -> State {
@@ -547,8 +120,8 @@ async fn start_from_init_with_owner_local_starts_the_local_container_and_records
     assert_eq!(out.started, Some(id(LOCAL_ID)));
     assert_eq!(out.record, rec);
     // Invariant 8 (issue 8, item 5): with owner local, a Start removes the feature's label.
-    assert_eq!(w.master.patches(), 1, "owner local removes the label");
-    assert!(!w.master.labels_now().contains_key(LABEL));
+    assert_eq!(w.master.attempts(), 1, "owner local removes the label");
+    assert!(!w.master.node_labels().contains_key(LABEL));
 }
 
 #[tokio::test]
@@ -569,7 +142,7 @@ async fn owner_local_touches_no_label_on_a_switch_that_has_no_master_configured(
     w.run(Input::Start).await;
     w.run(Input::Stop(StopOptions::default())).await;
 
-    assert_eq!(w.master.patches(), 0);
+    assert_eq!(w.master.attempts(), 0);
     assert!(w.store.pending().is_empty());
     assert!(w.units.calls().is_empty(), "kubelet untouched");
 }
@@ -721,7 +294,7 @@ async fn kube_stop_with_the_master_down_queues_the_removal_stops_kubelet_and_the
         record(State::KubeRunning, Some(KUBE_ID)),
     );
     w.engine.add(KUBE_ID, "k8s_snmp", true);
-    *lock(&w.master.0.fail) = Some(ErrorKind::Transient);
+    w.master.set_mode(MasterMode::Fails(ErrorKind::Transient));
 
     let out = w.run(stop()).await;
 
@@ -812,7 +385,7 @@ async fn kube_stop_that_must_docker_stop_at_once_does_so_without_the_feature_loc
         record(State::KubeRunning, Some(KUBE_ID)),
     );
     w.engine.add(KUBE_ID, "k8s_snmp", true);
-    *lock(&w.master.0.fail) = Some(ErrorKind::Transient);
+    w.master.set_mode(MasterMode::Fails(ErrorKind::Transient));
     w.engine.probe_locks(w.driver.locks(), &snmp());
 
     w.run(stop()).await;
@@ -1161,7 +734,7 @@ async fn without_kube_support_owner_kube_is_read_as_local_and_labels_are_left_al
     );
     let out = w.run(stop()).await;
     assert_eq!(out.reason, Reason::StopPendingOwnerLocal);
-    assert_eq!(w.master.patches(), 0);
+    assert_eq!(w.master.attempts(), 0);
     assert!(w.store.pending().is_empty());
     assert_eq!(w.state(), State::Init);
 }

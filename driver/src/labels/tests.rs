@@ -1,251 +1,21 @@
-//! [`LabelService`] against hand-written recording fakes of its ports.
+//! [`LabelService`] against the recording fakes of its ports ([`crate::testing`]).
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::sync::{Arc, Mutex};
 
+use ctrmgr_core::DeviceMetadata;
 use ctrmgr_core::label::apply as apply_ops;
-use ctrmgr_core::machine::StateWrite;
-use ctrmgr_core::ports::{ErrorKind, FeatureView, LabelPatch, Labels, PortError, StateStore};
-use ctrmgr_core::{DeviceMetadata, FeatureName, ServerConfig, ServerStatus};
+use ctrmgr_core::ports::{ErrorKind, PortError};
 
 use super::*;
+use crate::testing::*;
 
-#[derive(Debug, thiserror::Error)]
-#[error("fake failure ({0:?})")]
-struct FakeError(ErrorKind);
+type Service = LabelService<FakeStore, FakeMaster, FakeUnits>;
 
-impl PortError for FakeError {
-    fn kind(&self) -> ErrorKind {
-        self.0
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().expect("test mutex not poisoned")
-}
-
-/// The pending list, shared so the fake API server can append "meanwhile".
-type SharedList = Arc<Mutex<Vec<LabelOp>>>;
-
-/// A state store holding only the pending-label list; can be told to fail.
-#[derive(Debug, Default)]
-struct FakeStore {
-    pending: SharedList,
-    fail: Mutex<bool>,
-}
-
-impl FakeStore {
-    fn with(ops: &[LabelOp]) -> Self {
-        let s = Self::default();
-        lock(&s.pending).extend_from_slice(ops);
-        s
-    }
-    fn list(&self) -> Vec<LabelOp> {
-        lock(&self.pending).clone()
-    }
-    fn check(&self) -> Result<(), FakeError> {
-        if *lock(&self.fail) {
-            Err(FakeError(ErrorKind::Transient))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-fn unused<T>() -> Result<T, FakeError> {
-    Err(FakeError(ErrorKind::Permanent))
-}
-
-impl StateStore for FakeStore {
-    type Error = FakeError;
-    async fn feature(&self, _: &FeatureName) -> Result<FeatureView, FakeError> {
-        unused()
-    }
-    async fn features(&self) -> Result<Vec<FeatureName>, FakeError> {
-        unused()
-    }
-    async fn write_state(&self, _: &FeatureName, _: &StateWrite) -> Result<bool, FakeError> {
-        unused()
-    }
-    async fn server_config(&self) -> Result<ServerConfig, FakeError> {
-        unused()
-    }
-    async fn server_status(&self) -> Result<ServerStatus, FakeError> {
-        unused()
-    }
-    async fn set_server_status(&self, _: &ServerStatus) -> Result<(), FakeError> {
-        unused()
-    }
-    async fn device_metadata(&self) -> Result<DeviceMetadata, FakeError> {
-        unused()
-    }
-    async fn pending_labels(&self) -> Result<Vec<LabelOp>, FakeError> {
-        self.check()?;
-        Ok(self.list())
-    }
-    async fn append_pending_labels(&self, ops: &[LabelOp]) -> Result<bool, FakeError> {
-        self.check()?;
-        let mut list = lock(&self.pending);
-        let was_empty = list.is_empty();
-        list.extend_from_slice(ops);
-        Ok(was_empty)
-    }
-    async fn append_pending_labels_behind(&self, ops: &[LabelOp]) -> Result<usize, FakeError> {
-        self.check()?;
-        let mut list = lock(&self.pending);
-        let ahead = list.len();
-        if ahead > 0 {
-            list.extend_from_slice(ops);
-        }
-        Ok(ahead)
-    }
-    async fn remove_pending_prefix(&self, drained: &[LabelOp]) -> Result<bool, FakeError> {
-        self.check()?;
-        let mut list = lock(&self.pending);
-        match ctrmgr_core::label::remove_prefix(&list, drained) {
-            Some(rest) => {
-                *list = rest;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
-    async fn purge_pending_labels(&self) -> Result<(), FakeError> {
-        self.check()?;
-        lock(&self.pending).clear();
-        Ok(())
-    }
-}
-
-/// How the fake API server answers a patch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Master {
-    Up,
-    Fails(ErrorKind),
-    Hangs,
-}
-
-/// What another writer does to the pending list while a patch is in flight.
-#[derive(Debug)]
-enum DuringPatch {
-    Append(SharedList, Vec<LabelOp>),
-    Purge(SharedList),
-}
-
-/// A fake API server: node labels, the patches received, and a way to fail or hang.
-#[derive(Debug)]
-struct FakeMaster {
-    mode: Mutex<Master>,
-    labels: Mutex<BTreeMap<String, String>>,
-    patches: Mutex<Vec<LabelPatch>>,
-    /// Every patch request, answered or not.
-    attempts: Mutex<u32>,
-    /// Done to the pending list while the next patch is in flight.
-    during_patch: Mutex<Option<DuringPatch>>,
-}
-
-impl FakeMaster {
-    fn new(mode: Master) -> Self {
-        Self {
-            mode: Mutex::new(mode),
-            labels: Mutex::default(),
-            patches: Mutex::default(),
-            attempts: Mutex::default(),
-            during_patch: Mutex::default(),
-        }
-    }
-    fn patches(&self) -> Vec<LabelPatch> {
-        lock(&self.patches).clone()
-    }
-    fn node_labels(&self) -> BTreeMap<String, String> {
-        lock(&self.labels).clone()
-    }
-}
-
-impl Labels for FakeMaster {
-    type Error = FakeError;
-    fn patch_labels(&self, patch: &LabelPatch) -> impl Future<Output = Result<(), FakeError>> {
-        let patch = patch.clone();
-        async move {
-            *lock(&self.attempts) += 1;
-            match lock(&self.during_patch).take() {
-                Some(DuringPatch::Append(list, ops)) => lock(&list).extend(ops),
-                Some(DuringPatch::Purge(list)) => lock(&list).clear(),
-                None => {}
-            }
-            let mode = *lock(&self.mode);
-            match mode {
-                Master::Hangs => std::future::pending().await,
-                Master::Fails(kind) => Err(FakeError(kind)),
-                Master::Up => {
-                    let mut labels = lock(&self.labels);
-                    for (k, v) in &patch {
-                        match v {
-                            Some(v) => labels.insert(k.to_string(), v.to_string()),
-                            None => labels.remove(k.as_str()),
-                        };
-                    }
-                    lock(&self.patches).push(patch);
-                    Ok(())
-                }
-            }
-        }
-    }
-    async fn labels(&self) -> Result<BTreeMap<String, String>, FakeError> {
-        Ok(self.node_labels())
-    }
-}
-
-/// A systemd that records `verb unit`.
-#[derive(Debug, Default)]
-struct FakeSystemd {
-    calls: Mutex<Vec<String>>,
-}
-
-impl FakeSystemd {
-    fn calls(&self) -> Vec<String> {
-        lock(&self.calls).clone()
-    }
-    fn record(&self, verb: &str, unit: &str) {
-        lock(&self.calls).push(format!("{verb} {unit}"));
-    }
-}
-
-impl ctrmgr_core::ports::Systemd for FakeSystemd {
-    type Error = FakeError;
-    async fn start(&self, unit: &str) -> Result<(), FakeError> {
-        self.record("start", unit);
-        Ok(())
-    }
-    async fn stop(&self, unit: &str) -> Result<(), FakeError> {
-        self.record("stop", unit);
-        Ok(())
-    }
-    async fn restart(&self, unit: &str) -> Result<(), FakeError> {
-        self.record("restart", unit);
-        Ok(())
-    }
-    async fn try_restart(&self, unit: &str) -> Result<(), FakeError> {
-        self.record("try-restart", unit);
-        Ok(())
-    }
-    async fn reset_failed(&self, unit: &str) -> Result<(), FakeError> {
-        self.record("reset-failed", unit);
-        Ok(())
-    }
-    async fn activity(&self, _: &str) -> Result<ctrmgr_core::UnitActivity, FakeError> {
-        Ok(ctrmgr_core::UnitActivity::Active)
-    }
-}
-
-type Service = LabelService<FakeStore, FakeMaster, FakeSystemd>;
-
-fn service(store: FakeStore, master: Master) -> Service {
+fn service(store: FakeStore, master: MasterMode) -> Service {
     LabelService::new(
         store,
         FakeMaster::new(master),
-        FakeSystemd::default(),
+        FakeUnits::default(),
         LabelOptions::default(),
     )
 }
@@ -258,13 +28,13 @@ fn ops(list: &[&str]) -> Vec<LabelOp> {
     list.iter().map(|s| op(s)).collect()
 }
 
-fn set_master(s: &Service, m: Master) {
-    *lock(&s.labels().mode) = m;
+fn set_master(s: &Service, m: MasterMode) {
+    s.labels().set_mode(m);
 }
 
 #[tokio::test]
 async fn apply_with_nothing_pending_sends_one_patch_and_queues_nothing() {
-    let s = service(FakeStore::default(), Master::Up);
+    let s = service(FakeStore::default(), MasterMode::Up);
     let out = s
         .apply(&ops(&["snmp_enabled=true", "lldp_enabled-"]))
         .await
@@ -272,13 +42,16 @@ async fn apply_with_nothing_pending_sends_one_patch_and_queues_nothing() {
     assert_eq!(out, Applied::Sent);
     assert_eq!(s.labels().patches().len(), 1);
     assert_eq!(s.labels().node_labels()["snmp_enabled"], "true");
-    assert!(s.store().list().is_empty());
+    assert!(s.store().pending().is_empty());
     assert!(s.systemd().calls().is_empty());
 }
 
 #[tokio::test]
 async fn a_refusing_master_queues_the_operations_in_order_and_stops_kubelet() {
-    let s = service(FakeStore::default(), Master::Fails(ErrorKind::Transient));
+    let s = service(
+        FakeStore::default(),
+        MasterMode::Fails(ErrorKind::Transient),
+    );
     let sent = ops(&["a=1", "b-"]);
     let out = s.apply(&sent).await.expect("apply");
     match out {
@@ -291,22 +64,25 @@ async fn a_refusing_master_queues_the_operations_in_order_and_stops_kubelet() {
         }
         other => panic!("expected a failed attempt to be queued, got {other:?}"),
     }
-    assert_eq!(s.store().list(), sent);
+    assert_eq!(s.store().pending(), sent);
     assert_eq!(s.systemd().calls(), ["stop kubelet"]);
     assert!(s.labels().node_labels().is_empty());
 }
 
 #[tokio::test]
 async fn a_permanent_failure_is_queued_too_so_no_operation_is_lost() {
-    let s = service(FakeStore::default(), Master::Fails(ErrorKind::Permanent));
+    let s = service(
+        FakeStore::default(),
+        MasterMode::Fails(ErrorKind::Permanent),
+    );
     s.apply(&ops(&["a=1"])).await.expect("apply");
-    assert_eq!(s.store().list(), ops(&["a=1"]));
+    assert_eq!(s.store().pending(), ops(&["a=1"]));
     assert_eq!(s.systemd().calls(), ["stop kubelet"]);
 }
 
 #[tokio::test]
 async fn operations_queue_behind_pending_ones_without_contacting_the_master() {
-    let s = service(FakeStore::with(&ops(&["a=1"])), Master::Up);
+    let s = service(FakeStore::with_pending(&ops(&["a=1"])), MasterMode::Up);
     let out = s.apply(&ops(&["a=2", "b=1"])).await.expect("apply");
     assert_eq!(
         out,
@@ -315,13 +91,13 @@ async fn operations_queue_behind_pending_ones_without_contacting_the_master() {
             kubelet_stopped: false
         }
     );
-    assert_eq!(s.store().list(), ops(&["a=1", "a=2", "b=1"]));
+    assert_eq!(s.store().pending(), ops(&["a=1", "a=2", "b=1"]));
     assert!(s.labels().patches().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_hanging_master_is_bounded_by_the_label_timeout_and_the_operation_queued() {
-    let s = service(FakeStore::default(), Master::Hangs);
+    let s = service(FakeStore::default(), MasterMode::Hangs);
     let out = s.apply(&ops(&["a=1"])).await.expect("apply");
     assert!(
         matches!(
@@ -336,14 +112,14 @@ async fn a_hanging_master_is_bounded_by_the_label_timeout_and_the_operation_queu
         ),
         "{out:?}"
     );
-    assert_eq!(s.store().list(), ops(&["a=1"]));
+    assert_eq!(s.store().pending(), ops(&["a=1"]));
     assert_eq!(s.systemd().calls(), ["stop kubelet"]);
 }
 
 #[tokio::test]
 async fn drain_sends_one_coalesced_patch_removes_the_list_and_starts_kubelet() {
     let queued = ops(&["a=1", "b=1", "a-", "c=x", "b=2"]);
-    let s = service(FakeStore::with(&queued), Master::Up);
+    let s = service(FakeStore::with_pending(&queued), MasterMode::Up);
     let d = s.drain().await.expect("drain");
     assert_eq!(
         d,
@@ -359,15 +135,18 @@ async fn drain_sends_one_coalesced_patch_removes_the_list_and_starts_kubelet() {
     let mut want = BTreeMap::new();
     apply_ops(&mut want, &queued);
     assert_eq!(s.labels().node_labels(), want);
-    assert!(s.store().list().is_empty());
+    assert!(s.store().pending().is_empty());
     assert_eq!(s.systemd().calls(), ["start kubelet"]);
 }
 
 #[tokio::test]
 async fn drain_keeps_operations_appended_while_the_patch_was_in_flight() {
-    let s = service(FakeStore::with(&ops(&["a=1", "b=1"])), Master::Up);
-    *lock(&s.labels().during_patch) = Some(DuringPatch::Append(
-        Arc::clone(&s.store().pending),
+    let s = service(
+        FakeStore::with_pending(&ops(&["a=1", "b=1"])),
+        MasterMode::Up,
+    );
+    s.labels().set_during_patch(DuringPatch::Append(
+        s.store().shared_pending(),
         ops(&["c=1"]),
     ));
     let d = s.drain().await.expect("drain");
@@ -375,7 +154,7 @@ async fn drain_keeps_operations_appended_while_the_patch_was_in_flight() {
     assert_eq!(d.drained, 2);
     assert_eq!(d.remaining, 1);
     assert!(!d.kubelet_started);
-    assert_eq!(s.store().list(), ops(&["c=1"]));
+    assert_eq!(s.store().pending(), ops(&["c=1"]));
     assert!(s.systemd().calls().is_empty(), "kubelet stays stopped");
 }
 
@@ -383,19 +162,19 @@ async fn drain_keeps_operations_appended_while_the_patch_was_in_flight() {
 async fn a_failed_drain_leaves_the_list_unchanged_and_kubelet_stopped() {
     let queued = ops(&["a=1", "b-"]);
     let s = service(
-        FakeStore::with(&queued),
-        Master::Fails(ErrorKind::Transient),
+        FakeStore::with_pending(&queued),
+        MasterMode::Fails(ErrorKind::Transient),
     );
     let e = s.drain().await.expect_err("master fails");
     assert_eq!(e.kind(), ErrorKind::Transient);
     assert!(e.to_string().contains("drain 2 pending"), "{e}");
-    assert_eq!(s.store().list(), queued);
+    assert_eq!(s.store().pending(), queued);
     assert!(s.systemd().calls().is_empty());
 }
 
 #[tokio::test]
 async fn draining_an_empty_list_does_nothing() {
-    let s = service(FakeStore::default(), Master::Up);
+    let s = service(FakeStore::default(), MasterMode::Up);
     let d = s.drain().await.expect("drain");
     assert!(d.was_empty());
     assert!(s.labels().patches().is_empty());
@@ -404,33 +183,37 @@ async fn draining_an_empty_list_does_nothing() {
 
 #[tokio::test]
 async fn a_drain_whose_list_was_purged_meanwhile_removes_nothing_and_keeps_kubelet_stopped() {
-    let s = service(FakeStore::with(&ops(&["a=1"])), Master::Up);
-    *lock(&s.labels().during_patch) = Some(DuringPatch::Purge(Arc::clone(&s.store().pending)));
+    let s = service(FakeStore::with_pending(&ops(&["a=1"])), MasterMode::Up);
+    s.labels()
+        .set_during_patch(DuringPatch::Purge(s.store().shared_pending()));
     let d = s.drain().await.expect("drain");
     assert_eq!(d.drained, 1);
     assert!(!d.removed);
     assert!(!d.kubelet_started);
-    assert!(s.store().list().is_empty());
+    assert!(s.store().pending().is_empty());
     assert!(s.systemd().calls().is_empty());
 }
 
 #[tokio::test]
 async fn apply_after_drain_sends_older_operations_first() {
-    let s = service(FakeStore::with(&ops(&["a=1", "b=1"])), Master::Up);
+    let s = service(
+        FakeStore::with_pending(&ops(&["a=1", "b=1"])),
+        MasterMode::Up,
+    );
     let out = s.apply_after_drain(&ops(&["a-"])).await.expect("apply");
     assert_eq!(out, Applied::Sent);
     let mut want = BTreeMap::new();
     apply_ops(&mut want, &ops(&["a=1", "b=1", "a-"]));
     assert_eq!(s.labels().node_labels(), want);
-    assert!(s.store().list().is_empty());
+    assert!(s.store().pending().is_empty());
     assert_eq!(s.systemd().calls(), ["start kubelet"]);
 }
 
 #[tokio::test]
 async fn apply_after_drain_with_the_master_down_queues_behind_and_keeps_order() {
     let s = service(
-        FakeStore::with(&ops(&["a=1"])),
-        Master::Fails(ErrorKind::Transient),
+        FakeStore::with_pending(&ops(&["a=1"])),
+        MasterMode::Fails(ErrorKind::Transient),
     );
     let out = s.apply_after_drain(&ops(&["a=2"])).await.expect("apply");
     assert!(
@@ -443,12 +226,12 @@ async fn apply_after_drain_with_the_master_down_queues_behind_and_keeps_order() 
         ),
         "{out:?}"
     );
-    assert_eq!(s.store().list(), ops(&["a=1", "a=2"]));
+    assert_eq!(s.store().pending(), ops(&["a=1", "a=2"]));
 }
 
 #[tokio::test]
 async fn an_outage_then_a_drain_gives_the_labels_of_applying_every_operation_in_order() {
-    let s = service(FakeStore::default(), Master::Up);
+    let s = service(FakeStore::default(), MasterMode::Up);
     let history = [
         vec!["snmp_enabled=true"],
         vec!["lldp_enabled=true", "x=1"],
@@ -459,12 +242,12 @@ async fn an_outage_then_a_drain_gives_the_labels_of_applying_every_operation_in_
     s.apply(&ops(&history[0]))
         .await
         .expect("apply before outage");
-    set_master(&s, Master::Fails(ErrorKind::Transient));
+    set_master(&s, MasterMode::Fails(ErrorKind::Transient));
     for h in &history[1..] {
         s.apply(&ops(h)).await.expect("apply during outage");
     }
-    assert_eq!(s.store().list().len(), 6);
-    set_master(&s, Master::Up);
+    assert_eq!(s.store().pending().len(), 6);
+    set_master(&s, MasterMode::Up);
     let d = s.drain().await.expect("drain");
     assert!(d.kubelet_started);
     let mut want = BTreeMap::new();
@@ -478,8 +261,8 @@ async fn an_outage_then_a_drain_gives_the_labels_of_applying_every_operation_in_
 #[tokio::test]
 async fn a_failing_store_is_an_error_and_nothing_is_sent() {
     let store = FakeStore::default();
-    *lock(&store.fail) = true;
-    let s = service(store, Master::Up);
+    store.fail_pending(ErrorKind::Transient);
+    let s = service(store, MasterMode::Up);
     let e = s.apply(&ops(&["a=1"])).await.expect_err("store down");
     assert!(e.to_string().contains("pending-label list"), "{e}");
     assert!(s.labels().patches().is_empty());
@@ -574,13 +357,16 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 
 #[tokio::test(start_paused = true)]
 async fn the_drainer_drains_when_the_server_is_connected_and_stops_on_shutdown() {
-    let s = service(FakeStore::with(&ops(&["a=1", "b=1", "a-"])), Master::Up);
+    let s = service(
+        FakeStore::with_pending(&ops(&["a=1", "b=1", "a-"])),
+        MasterMode::Up,
+    );
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop, stopped) = oneshot::channel::<()>();
     let test = async {
         tx.send(DrainerEvent::Pending(true)).expect("send");
         tx.send(DrainerEvent::Connected(true)).expect("send");
-        eventually("the list is drained", || s.store().list().is_empty()).await;
+        eventually("the list is drained", || s.store().pending().is_empty()).await;
         eventually("kubelet is started", || {
             s.systemd().calls() == ["start kubelet"]
         })
@@ -604,22 +390,22 @@ async fn the_drainer_drains_when_the_server_is_connected_and_stops_on_shutdown()
 #[tokio::test(start_paused = true)]
 async fn the_drainer_retries_with_backoff_until_the_master_answers() {
     let s = service(
-        FakeStore::with(&ops(&["a=1"])),
-        Master::Fails(ErrorKind::Transient),
+        FakeStore::with_pending(&ops(&["a=1"])),
+        MasterMode::Fails(ErrorKind::Transient),
     );
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop, stopped) = oneshot::channel::<()>();
     let test = async {
         tx.send(DrainerEvent::Connected(true)).expect("send");
         tx.send(DrainerEvent::Pending(true)).expect("send");
-        eventually("three failed attempts", || *lock(&s.labels().attempts) >= 3).await;
+        eventually("three failed attempts", || s.labels().attempts() >= 3).await;
         assert_eq!(
-            s.store().list(),
+            s.store().pending(),
             ops(&["a=1"]),
             "a failed drain keeps the list"
         );
-        set_master(&s, Master::Up);
-        eventually("the list is drained", || s.store().list().is_empty()).await;
+        set_master(&s, MasterMode::Up);
+        eventually("the list is drained", || s.store().pending().is_empty()).await;
         stop.send(()).expect("drainer listens");
     };
     let (exit, ()) = tokio::join!(
@@ -634,7 +420,7 @@ async fn the_drainer_retries_with_backoff_until_the_master_answers() {
 
 #[tokio::test(start_paused = true)]
 async fn the_drainer_ends_when_its_events_end() {
-    let s = service(FakeStore::default(), Master::Up);
+    let s = service(FakeStore::default(), MasterMode::Up);
     let (tx, rx) = mpsc::unbounded_channel();
     drop(tx);
     let exit = run_drainer(&s, event_stream(rx), std::future::pending()).await;
