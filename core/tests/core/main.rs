@@ -9,6 +9,7 @@
 
 mod decoding;
 mod props;
+mod security;
 mod table;
 mod upstream;
 
