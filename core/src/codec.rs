@@ -1,9 +1,11 @@
 //! The DB field codec: every CONFIG_DB and STATE_DB string this project reads or writes, and
 //! total decoders from Redis hash fields to the [`crate::types`].
 //!
-//! Decoding never panics and never guesses: a value that is not one of the documented
-//! spellings is a [`DecodeError`] naming the key, the field and the value. Absent and empty
-//! fields take the documented defaults.
+//! Decoding never panics. CONFIG_DB (the operator's) is strict: a value that is not one of the
+//! documented spellings is a [`DecodeError`] naming the key, the field and the value. STATE_DB
+//! (this project's own) is decoded totally ([`decode_feature_state`]): such a value is read as
+//! the nearest known one with a [`DecodeWarning`], and the next write repairs it
+//! (docs/decisions.md, rel-1). Absent and empty fields take the documented defaults.
 
 use std::collections::HashMap;
 
@@ -308,44 +310,135 @@ pub fn decode_feature_record(key: &str, fields: &Fields) -> Result<FeatureRecord
     })
 }
 
-/// Decodes STATE_DB `FEATURE|<f>`, reading past bad *informational* fields: a timestamp that
-/// is not seconds since the epoch reads as absent, and an unknown `current_owner` is read from
-/// what the row records (a `docker_id` with `kube_running` is a kube owner, any other
-/// `docker_id` a local owner, no `docker_id` no owner) — so that a Stop can always act on what
-/// the row says runs. Each such field comes back as a [`DecodeError`] for the caller to log as
-/// a warning. `transition_mode` and `docker_id` stay errors: a Stop cannot guess them.
-pub fn decode_feature_record_lenient(
-    key: &str,
-    fields: &Fields,
-) -> Result<(FeatureRecord, Vec<DecodeError>), DecodeError> {
+/// A STATE_DB value that is none of its documented spellings, and what the total decoding
+/// ([`decode_feature_state`], [`decode_server_status_total`]) read it as. STATE_DB is this
+/// project's own table: such a value (a newer version's spelling after a rollback, a
+/// half-written row, a hand edit) is read as the nearest value and reported, never refused;
+/// the caller logs it and the next write repairs it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: field {field} has unknown value {value:?}: read as {read_as}")]
+pub struct DecodeWarning {
+    /// The row, as `TABLE|key`.
+    pub key: String,
+    /// The field name.
+    pub field: String,
+    /// The value found.
+    pub value: String,
+    /// What it was read as (a spelling, or `absent`).
+    pub read_as: String,
+}
+
+/// A STATE_DB `FEATURE|<f>` row read by the total rule: the record, and one warning per field
+/// whose value was not one of its documented spellings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DecodedRecord {
+    /// The record, every unknown value read as its nearest known one.
+    pub record: FeatureRecord,
+    /// One per field that was read past.
+    pub warnings: Vec<DecodeWarning>,
+}
+
+impl DecodedRecord {
+    /// Whether some field was read past (the next write must rewrite it).
+    pub fn needs_repair(&self) -> bool {
+        !self.warnings.is_empty()
+    }
+
+    /// Whether `field` was read past.
+    pub fn read_past(&self, field: &str) -> bool {
+        self.warnings.iter().any(|w| w.field == field)
+    }
+}
+
+/// `transition_mode` by the total rule: a documented spelling (any case) is its mode, absent
+/// or empty is `none`, and anything else is `none` too (see [`decode_feature_state`]); the
+/// flag says whether the value was one of the documented spellings.
+pub fn read_transition_mode(value: Option<&str>) -> (TransitionMode, bool) {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => (TransitionMode::None, true),
+        Some(v) => TransitionMode::ALL
+            .into_iter()
+            .find(|m| v.eq_ignore_ascii_case(m.as_str()))
+            .map_or((TransitionMode::None, false), |m| (m, true)),
+    }
+}
+
+/// Decodes STATE_DB `FEATURE|<f>` by the total rule of docs/decisions.md (rel-1): never an
+/// error; a value that is none of its field's documented spellings is read as the nearest
+/// one and named in a [`DecodeWarning`]:
+///
+/// - `transition_mode` unknown → `none`: the record then says what its owner says (a local
+///   owner reads as LOCAL, a kube owner with an id as KUBE_RUNNING, no owner as INIT), so a
+///   Stop stops the container the owner names — and from INIT the local container by name.
+///   `none` depends on nothing else in the row, so a compare-and-set that meets the unknown
+///   spelling knows what the reader saw ([`read_transition_mode`]).
+/// - `docker_id` not a container id → upstream's `container_id` mirror when that is one
+///   (the feature's name for a local owner, the short id for a kube owner: both name the
+///   running container to Docker), else absent (a local owner's container is then stopped by
+///   the feature's name).
+/// - `current_owner` unknown → `kube` when an id is recorded and the mode is `kube_running`,
+///   else `local`: the reading from which a Stop stops everything that may run (a Stop of
+///   LOCAL stops the feature's container, a no-op when none runs; reading `none` would leave
+///   a running local container alone).
+/// - a timestamp that is not seconds since the epoch → absent.
+pub fn decode_feature_state(key: &str, fields: &Fields) -> DecodedRecord {
     let mut warnings = Vec::new();
-    let transition_mode = parse_transition_mode(key, field(fields, TRANSITION_MODE))?;
+    let mut warn = |field: &str, value: &str, read_as: &str| {
+        warnings.push(DecodeWarning {
+            key: key.to_owned(),
+            field: field.to_owned(),
+            value: value.to_owned(),
+            read_as: read_as.to_owned(),
+        });
+    };
+    let raw = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
+    let (transition_mode, known) = read_transition_mode(field(fields, TRANSITION_MODE));
     let docker_id = match field(fields, DOCKER_ID) {
         None => None,
-        Some(v) => Some(
-            ContainerId::new(v).map_err(|_| bad(key, DOCKER_ID, v, "a container id or empty"))?,
-        ),
-    };
-    let current_owner =
-        parse_current_owner(key, field(fields, CURRENT_OWNER)).unwrap_or_else(|e| {
-            warnings.push(e);
-            match (&docker_id, transition_mode) {
-                (None, _) => CurrentOwner::None,
-                (Some(_), TransitionMode::KubeRunning) => CurrentOwner::Kube,
-                (Some(_), _) => CurrentOwner::Local,
+        Some(v) => match ContainerId::new(v) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                let mirror =
+                    field(fields, upstream::CONTAINER_ID).and_then(|c| ContainerId::new(c).ok());
+                let read_as = mirror.as_ref().map_or_else(
+                    || "absent".to_owned(),
+                    |m| format!("{} {m}", upstream::CONTAINER_ID),
+                );
+                warn(DOCKER_ID, raw(DOCKER_ID), &read_as);
+                mirror
             }
-        });
+        },
+    };
+    let current_owner = match parse_current_owner(key, field(fields, CURRENT_OWNER)) {
+        Ok(o) => o,
+        Err(_) => {
+            let o = if docker_id.is_some() && transition_mode == TransitionMode::KubeRunning {
+                CurrentOwner::Kube
+            } else {
+                CurrentOwner::Local
+            };
+            warn(CURRENT_OWNER, raw(CURRENT_OWNER), o.as_str());
+            o
+        }
+    };
+    if !known {
+        warn(
+            TRANSITION_MODE,
+            raw(TRANSITION_MODE),
+            transition_mode.as_str(),
+        );
+    }
     let mut ts = |name: &str| {
-        opt_ts(fields, key, name).unwrap_or_else(|e| {
-            warnings.push(e);
+        opt_ts(fields, key, name).unwrap_or_else(|_| {
+            warn(name, raw(name), "absent");
             None
         })
     };
     let current_owner_update_ts = ts(CURRENT_OWNER_UPDATE_TS);
     let transition_mode_update_ts = ts(TRANSITION_MODE_UPDATE_TS);
     let start_requested_ts = ts(START_REQUESTED_TS);
-    Ok((
-        FeatureRecord {
+    DecodedRecord {
+        record: FeatureRecord {
             current_owner,
             current_owner_update_ts,
             docker_id,
@@ -354,7 +447,7 @@ pub fn decode_feature_record_lenient(
             start_requested_ts,
         },
         warnings,
-    ))
+    }
 }
 
 /// Encodes a whole STATE_DB `FEATURE|<f>` record (absent timestamps are left out).
@@ -495,6 +588,42 @@ pub fn decode_server_status(key: &str, fields: &Fields) -> Result<ServerStatus, 
     })
 }
 
+/// Decodes STATE_DB `KUBERNETES_MASTER|SERVER` by the total rule (rel-1): `connected` that
+/// is not a boolean reads as `false` (not connected: the daemons then retry the join), a
+/// `last_update_ts` that is not seconds since the epoch as absent, each with a warning.
+pub fn decode_server_status_total(
+    key: &str,
+    fields: &Fields,
+) -> (ServerStatus, Vec<DecodeWarning>) {
+    let mut warnings = Vec::new();
+    let raw = |name: &str| fields.get(name).cloned().unwrap_or_default();
+    let connected = opt_bool(fields, key, SERVER_CONNECTED, false).unwrap_or_else(|_| {
+        warnings.push(DecodeWarning {
+            key: key.to_owned(),
+            field: SERVER_CONNECTED.to_owned(),
+            value: raw(SERVER_CONNECTED),
+            read_as: FALSE.to_owned(),
+        });
+        false
+    });
+    let last_update_ts = opt_ts(fields, key, SERVER_LAST_UPDATE_TS).unwrap_or_else(|_| {
+        warnings.push(DecodeWarning {
+            key: key.to_owned(),
+            field: SERVER_LAST_UPDATE_TS.to_owned(),
+            value: raw(SERVER_LAST_UPDATE_TS),
+            read_as: "absent".to_owned(),
+        });
+        None
+    });
+    (
+        ServerStatus {
+            connected,
+            last_update_ts,
+        },
+        warnings,
+    )
+}
+
 /// Encodes STATE_DB `KUBERNETES_MASTER|SERVER` (one HSET), with upstream's `update_time`
 /// beside `last_update_ts`.
 pub fn encode_server_status(st: &ServerStatus) -> Vec<(&'static str, String)> {
@@ -531,6 +660,32 @@ pub fn decode_pending_labels(key: &str, value: Option<&str>) -> Result<Vec<Label
             })
         })
         .collect()
+}
+
+/// Decodes the `labels@` list by the total rule (rel-1): a malformed item is left out with a
+/// warning naming it (it could never be applied; the next rewrite of the list drops it), the
+/// others keep their order.
+pub fn decode_pending_labels_total(
+    key: &str,
+    value: Option<&str>,
+) -> (Vec<LabelOp>, Vec<DecodeWarning>) {
+    let mut ops = Vec::new();
+    let mut warnings = Vec::new();
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return (ops, warnings);
+    };
+    for item in v.split(LIST_SEPARATOR) {
+        match item.parse::<LabelOp>() {
+            Ok(op) => ops.push(op),
+            Err(_) => warnings.push(DecodeWarning {
+                key: key.to_owned(),
+                field: PENDING_LABELS_FIELD.to_owned(),
+                value: item.to_owned(),
+                read_as: "absent (the item is left out)".to_owned(),
+            }),
+        }
+    }
+    (ops, warnings)
 }
 
 /// Encodes a pending-label list as SONiC's comma-joined list value.
@@ -643,8 +798,8 @@ mod tests {
     }
 
     #[test]
-    fn lenient_record_decoding_reads_past_bad_timestamps_and_owners_and_says_so() {
-        let (rec, warnings) = decode_feature_record_lenient(
+    fn state_decoding_is_total_and_names_what_it_read_past() {
+        let d = decode_feature_state(
             "FEATURE|snmp",
             &f(&[
                 ("current_owner", "garbage"),
@@ -653,13 +808,16 @@ mod tests {
                 ("transition_mode_update_ts", "yesterday"),
                 ("current_owner_update_ts", "17"),
             ]),
-        )
-        .expect("mode and id decode");
-        assert_eq!(rec.current_owner, CurrentOwner::Kube);
-        assert_eq!(rec.transition_mode_update_ts, None);
-        assert_eq!(rec.current_owner_update_ts, Some(17));
-        let named: Vec<_> = warnings.iter().map(|w| w.field.as_str()).collect();
+        );
+        assert_eq!(d.record.current_owner, CurrentOwner::Kube);
+        assert_eq!(d.record.transition_mode_update_ts, None);
+        assert_eq!(d.record.current_owner_update_ts, Some(17));
+        let named: Vec<_> = d.warnings.iter().map(|w| w.field.as_str()).collect();
         assert_eq!(named, ["current_owner", "transition_mode_update_ts"]);
+        assert_eq!(
+            d.warnings[0].to_string(),
+            "FEATURE|snmp: field current_owner has unknown value \"garbage\": read as kube"
+        );
         assert!(
             decode_feature_record(
                 "FEATURE|snmp",
@@ -668,21 +826,42 @@ mod tests {
             .is_err(),
             "the strict decoder still refuses"
         );
-        // The mode is not guessed.
-        assert!(
-            decode_feature_record_lenient("FEATURE|snmp", &f(&[("transition_mode", "weird")]))
-                .is_err()
-        );
-        // An unknown owner with a local container's id is a local owner; with none, no owner.
-        let (rec, _) = decode_feature_record_lenient(
+        // An unknown mode is none: the owner says what runs.
+        let d = decode_feature_state(
             "K",
-            &f(&[("current_owner", "x"), ("docker_id", "snmp")]),
-        )
-        .expect("decodes");
-        assert_eq!(rec.current_owner, CurrentOwner::Local);
-        let (rec, _) =
-            decode_feature_record_lenient("K", &f(&[("current_owner", "x")])).expect("decodes");
-        assert_eq!(rec.current_owner, CurrentOwner::None);
+            &f(&[("current_owner", "local"), ("transition_mode", "weird")]),
+        );
+        assert_eq!(d.record.state(), crate::types::State::Local);
+        assert_eq!(d.warnings[0].read_as, "none");
+        // An unknown owner without a kube id is local: a Stop stops the local container.
+        let d = decode_feature_state("K", &f(&[("current_owner", "x"), ("docker_id", "snmp")]));
+        assert_eq!(d.record.current_owner, CurrentOwner::Local);
+        let d = decode_feature_state("K", &f(&[("current_owner", "x")]));
+        assert_eq!(d.record.current_owner, CurrentOwner::Local);
+        // A docker_id that is no id falls back to upstream's container_id, else absent.
+        let d = decode_feature_state(
+            "K",
+            &f(&[
+                ("current_owner", "kube"),
+                ("transition_mode", "kube_running"),
+                ("docker_id", "not an id|*"),
+                ("container_id", "0123456789ab"),
+            ]),
+        );
+        assert_eq!(d.record.docker_id, ContainerId::new("0123456789ab").ok());
+        assert_eq!(d.record.state(), crate::types::State::KubeRunning);
+        let d = decode_feature_state("K", &f(&[("docker_id", "a b")]));
+        assert_eq!(d.record.docker_id, None);
+        assert!(d.read_past(DOCKER_ID));
+        // Documented spellings in any case are no warning.
+        let d = decode_feature_state(
+            "K",
+            &f(&[
+                ("current_owner", " LOCAL "),
+                ("transition_mode", "Kube_Pending"),
+            ]),
+        );
+        assert!(!d.needs_repair(), "{:?}", d.warnings);
     }
 
     #[test]

@@ -30,11 +30,11 @@ pub mod machine;
 pub mod ports;
 pub mod types;
 
-pub use codec::DecodeError;
+pub use codec::{DecodeError, DecodeWarning, DecodedRecord};
 pub use label::{LabelKey, LabelOp, LabelParseError, LabelValue};
 pub use machine::{
     Effect, Input, KubeAnswer, OwnerWrite, Reason, StateWrite, Step, StopOptions, Target,
-    apply_writes, approval_pending, next_deadline, step,
+    apply_writes, approval_pending, next_deadline, step, step_decoded,
 };
 pub use types::{
     Anomaly, ContainerId, CurrentOwner, DeviceMetadata, FeatureConfig, FeatureName, FeatureRecord,

@@ -483,9 +483,63 @@ fn write_both(
 /// canonical again. Without that, `local`/`kube_ready` read as LOCAL and stopped would leave
 /// `none`/`kube_ready` — an approval that no Start gave.
 pub fn step(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Timestamp) -> Step {
+    step_repairing(rec, &[], cfg, input, now)
+}
+
+/// [`step`] for a record read by the total rule ([`crate::codec::decode_feature_state`]) with
+/// the fields it read past (docs/decisions.md, rel-1). When a field was read past, the step's
+/// writes rewrite it: every write carries the canonical mode of the state the step goes to
+/// (guarded on the mode read), the owner too when the write leaves it and the owner was read
+/// past, and a `start_requested_ts` read past is cleared; a Stop or Kill that would write
+/// nothing writes the canonical record of the state it leaves. So the next write repairs
+/// the row, and a Stop always leaves a canonical record with no owner.
+pub fn step_decoded(
+    decoded: &crate::codec::DecodedRecord,
+    cfg: &FeatureConfig,
+    input: Input,
+    now: Timestamp,
+) -> Step {
+    let fields: Vec<&str> = decoded.warnings.iter().map(|w| w.field.as_str()).collect();
+    step_repairing(&decoded.record, &fields, cfg, input, now)
+}
+
+fn step_repairing(
+    rec: &FeatureRecord,
+    read_past: &[&str],
+    cfg: &FeatureConfig,
+    input: Input,
+    now: Timestamp,
+) -> Step {
     let start = matches!(input, Input::Start);
+    let stop_or_kill = matches!(input, Input::Stop(_) | Input::Kill);
     let start_or_stop = matches!(input, Input::Start | Input::Stop(_));
     let mut s = step_by_table(rec, cfg, input, now);
+    let (_, anomaly) = rec.classify();
+    if !read_past.is_empty() {
+        repair_writes(&mut s, rec, read_past);
+    }
+    // A Stop or Kill leaves a canonical record whatever it read: from a non-canonical or
+    // repaired record it writes the state it goes to even when its row writes nothing.
+    if stop_or_kill
+        && (anomaly.is_some() || !read_past.is_empty())
+        && !s.effects.iter().any(|e| matches!(e, Effect::Write(_)))
+    {
+        let (owner, mode) = s.next.pair();
+        s.effects.push(Effect::Write(StateWrite {
+            guard: Some(rec.transition_mode),
+            owner: Some(OwnerWrite {
+                owner,
+                docker_id: (owner != CurrentOwner::None)
+                    .then(|| rec.docker_id.clone())
+                    .flatten(),
+            }),
+            mode: Some(mode),
+            start_requested: read_past
+                .contains(&crate::codec::START_REQUESTED_TS)
+                .then_some(false),
+            now,
+        }));
+    }
     if let (read_as, Some(_)) = rec.classify() {
         // Every write from a non-canonical record makes it canonical: the mode of the state it
         // goes to (guarded on the mode it saw), and — when the state it was read as has no
@@ -523,6 +577,42 @@ pub fn step(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Timesta
         s.effects.insert(0, write_start_requested(None, false, now));
     }
     s
+}
+
+/// The repair of [`step_decoded`]: every write of `s` also rewrites the fields read past.
+fn repair_writes(s: &mut Step, rec: &FeatureRecord, read_past: &[&str]) {
+    let (next_owner, canonical_mode) = s.next.pair();
+    let owner_read_past = [
+        crate::codec::CURRENT_OWNER,
+        crate::codec::DOCKER_ID,
+        crate::codec::CURRENT_OWNER_UPDATE_TS,
+    ]
+    .iter()
+    .any(|f| read_past.contains(f));
+    for e in &mut s.effects {
+        if let Effect::Write(w) = e {
+            if w.mode.is_none() {
+                w.mode = Some(canonical_mode);
+                w.guard.get_or_insert(rec.transition_mode);
+            }
+            // The owner is rewritten as read only when the step keeps it: a write that leaves
+            // the owner to a later one (a Start's, once its container runs) is not pre-empted.
+            if w.owner.is_none() && owner_read_past && rec.current_owner == next_owner {
+                w.owner = Some(OwnerWrite {
+                    owner: rec.current_owner,
+                    docker_id: (rec.current_owner != CurrentOwner::None)
+                        .then(|| rec.docker_id.clone())
+                        .flatten(),
+                });
+            }
+            if w.start_requested.is_none()
+                && read_past.contains(&crate::codec::START_REQUESTED_TS)
+                && rec.start_requested_ts.is_none()
+            {
+                w.start_requested = Some(false);
+            }
+        }
+    }
 }
 
 /// The state a Start leads to from `rec` (for the `next` of a step whose effect starts the

@@ -41,8 +41,12 @@ pub trait PortError: std::error::Error + Send + Sync + 'static {
 pub struct FeatureView {
     /// CONFIG_DB `FEATURE|<f>`; `None` when the feature is not configured (unknown feature).
     pub config: Option<FeatureConfig>,
-    /// STATE_DB `FEATURE|<f>` (default record when absent).
+    /// STATE_DB `FEATURE|<f>` (default record when absent), read by the total rule
+    /// ([`crate::codec::decode_feature_state`]).
     pub record: FeatureRecord,
+    /// The STATE_DB fields read past (values none of the documented spellings), for the
+    /// caller to log; the next write repairs them ([`crate::machine::step_decoded`]).
+    pub warnings: Vec<crate::codec::DecodeWarning>,
 }
 
 /// SONiC's CONFIG_DB and STATE_DB.

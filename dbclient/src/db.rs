@@ -312,11 +312,16 @@ impl SonicDb {
         decode_config(&key, &fields)
     }
 
-    /// STATE_DB `FEATURE|<f>`; the default record (INIT) when absent.
+    /// STATE_DB `FEATURE|<f>` by the total rule (values it does not know are read as the
+    /// nearest and logged as warnings); the default record (INIT) when absent.
     pub async fn feature_record(&self, feature: &FeatureName) -> Result<FeatureRecord> {
         let key = self.state.key(codec::FEATURE_TABLE, feature.as_str());
         let fields = self.state.hgetall(&key).await?;
-        codec::decode_feature_record(&key, &fields).map_err(|e| Error::decode(codec::STATE_DB, e))
+        let decoded = codec::decode_feature_state(&key, &fields);
+        for w in &decoded.warnings {
+            tracing::warn!(db = codec::STATE_DB, "{w}");
+        }
+        Ok(decoded.record)
     }
 
     /// Writes the fields of CONFIG_DB `FEATURE|<f>` this project owns (`set_owner`,
@@ -626,17 +631,14 @@ impl StateStore for SonicDb {
 
     async fn feature(&self, feature: &FeatureName) -> Result<FeatureView> {
         let (ckey, cfields, skey, sfields) = self.feature_rows(feature).await?;
-        // STATE_DB is this project's: a bad informational field (a timestamp, an unknown
-        // current_owner) is read past with a warning, so that a Stop can always act on what the
-        // row says runs (issue 8, item 8).
-        let (record, warnings) = codec::decode_feature_record_lenient(&skey, &sfields)
-            .map_err(|e| Error::decode(codec::STATE_DB, e))?;
-        for w in warnings {
-            tracing::warn!(db = codec::STATE_DB, key = %skey, "{w}: read past it");
-        }
+        // STATE_DB is this project's: a value it does not know is read as the nearest one
+        // (docs/decisions.md, rel-1), returned for the caller to log, repaired by the next
+        // write.
+        let decoded = codec::decode_feature_state(&skey, &sfields);
         Ok(FeatureView {
             config: decode_config(&ckey, &cfields)?,
-            record,
+            record: decoded.record,
+            warnings: decoded.warnings,
         })
     }
 
@@ -684,8 +686,8 @@ impl StateStore for SonicDb {
             let Guarded::Mismatch(raw) = outcome else {
                 return Ok(true);
             };
-            let seen = codec::parse_transition_mode(&key, raw.as_deref())
-                .map_err(|e| Error::decode(codec::STATE_DB, e))?;
+            // Read as the reader read it: an unknown spelling is `none` (rel-1).
+            let (seen, _) = codec::read_transition_mode(raw.as_deref());
             if seen != guard {
                 return Ok(false);
             }
@@ -711,7 +713,12 @@ impl StateStore for SonicDb {
             .state
             .key(codec::KUBERNETES_MASTER_TABLE, codec::SERVER_KEY);
         let fields = self.state.hgetall(&key).await?;
-        codec::decode_server_status(&key, &fields).map_err(|e| Error::decode(codec::STATE_DB, e))
+        // STATE_DB is this project's: read past what it does not know (rel-1).
+        let (status, warnings) = codec::decode_server_status_total(&key, &fields);
+        for w in warnings {
+            tracing::warn!(db = codec::STATE_DB, "{w}");
+        }
+        Ok(status)
     }
 
     async fn set_server_status(&self, status: &ServerStatus) -> Result<()> {
@@ -751,8 +758,13 @@ impl StateStore for SonicDb {
     async fn pending_labels(&self) -> Result<Vec<LabelOp>> {
         let key = self.pending_key();
         let raw = self.state.hget(&key, codec::PENDING_LABELS_FIELD).await?;
-        codec::decode_pending_labels(&key, raw.as_deref())
-            .map_err(|e| Error::decode(codec::STATE_DB, e))
+        // STATE_DB is this project's: a malformed item is left out (rel-1); the drain's
+        // rewrite of the list drops it.
+        let (ops, warnings) = codec::decode_pending_labels_total(&key, raw.as_deref());
+        for w in warnings {
+            tracing::warn!(db = codec::STATE_DB, "{w}");
+        }
+        Ok(ops)
     }
 
     async fn append_pending_labels(&self, ops: &[LabelOp]) -> Result<bool> {
@@ -770,8 +782,7 @@ impl StateStore for SonicDb {
         let key = self.pending_key();
         let mut raw = self.state.hget(&key, codec::PENDING_LABELS_FIELD).await?;
         for _ in 0..CAS_ATTEMPTS {
-            let current = codec::decode_pending_labels(&key, raw.as_deref())
-                .map_err(|e| Error::decode(codec::STATE_DB, e))?;
+            let (current, _) = codec::decode_pending_labels_total(&key, raw.as_deref());
             let Some(rest) = label::remove_prefix(&current, drained) else {
                 return Ok(false);
             };

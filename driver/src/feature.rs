@@ -51,8 +51,9 @@ use ctrmgr_core::ports::{
     Containers, ErrorKind, LabelPatch, Labels, PortError, StateStore, Systemd,
 };
 use ctrmgr_core::{
-    ContainerId, Effect, FeatureConfig, FeatureName, FeatureRecord, Input, KubeAnswer, LabelOp,
-    Owner, Reason, State, Step, StopOptions, Target, Timestamp, UnitActivity, step,
+    ContainerId, DecodedRecord, Effect, FeatureConfig, FeatureName, FeatureRecord, Input,
+    KubeAnswer, LabelOp, Owner, Reason, State, Step, StopOptions, Target, Timestamp, UnitActivity,
+    step_decoded,
 };
 
 use crate::lock::{FeatureLock, LockDir};
@@ -108,6 +109,9 @@ pub struct KnownFeature {
     pub config: FeatureConfig,
     /// STATE_DB `FEATURE|<f>`.
     pub record: FeatureRecord,
+    /// The STATE_DB fields read past by the total decoding (already logged); the next write
+    /// repairs them ([`ctrmgr_core::step_decoded`]).
+    pub read_past: Vec<ctrmgr_core::DecodeWarning>,
 }
 
 impl KnownFeature {
@@ -161,6 +165,9 @@ pub async fn read_feature_with<S: StateStore>(
             });
         }
     };
+    for w in &view.warnings {
+        tracing::warn!(%feature, "STATE_DB {w}: the next write repairs it");
+    }
     if let (_, Some(anomaly)) = view.record.classify() {
         tracing::warn!(%feature, key = %key, "STATE_DB {key}: {anomaly}");
     }
@@ -174,6 +181,7 @@ pub async fn read_feature_with<S: StateStore>(
     Ok(KnownFeature {
         config,
         record: view.record,
+        read_past: view.warnings,
     })
 }
 
@@ -219,6 +227,9 @@ struct Progress {
     answer: Option<KubeAnswer>,
     started: Option<ContainerId>,
     labels_queued: bool,
+    /// Fields read past that no write has repaired yet: the `LocalUp` a `DockerStart` feeds
+    /// repairs them with its write (rel-1).
+    read_past: Vec<ctrmgr_core::DecodeWarning>,
 }
 
 /// Runs inputs for features: reads, steps, executes, logs. Generic over the four ports; the
@@ -352,13 +363,23 @@ where
             let config = known.config;
             let before = known.record;
             let mut record = before.clone();
+            // Fields read past are rewritten by this attempt's first write (rel-1).
+            let mut read_past = known.read_past;
             let now = now();
             let mut progress = Progress::default();
 
             if let Input::KubeUp(id) = &input
                 && let Some(old) = self.dead_kube_owner(feature, &record, id).await?
             {
-                let down = step(&record, &config, Input::Down(old), now);
+                let down = step_decoded(
+                    &DecodedRecord {
+                        record: record.clone(),
+                        warnings: std::mem::take(&mut read_past),
+                    },
+                    &config,
+                    Input::Down(old),
+                    now,
+                );
                 self.log_step(feature, &record, "Down", &down);
                 let flow = self
                     .execute(
@@ -377,7 +398,18 @@ where
                 }
             }
 
-            let s = step(&record, &config, input.clone(), now);
+            let s = step_decoded(
+                &DecodedRecord {
+                    record: record.clone(),
+                    warnings: read_past.clone(),
+                },
+                &config,
+                input.clone(),
+                now,
+            );
+            if !s.effects.iter().any(|e| matches!(e, Effect::Write(_))) {
+                progress.read_past = read_past;
+            }
             self.log_step(feature, &record, input.name(), &s);
             let from = before.state();
             let reason = s.reason;
@@ -487,7 +519,15 @@ where
                         .map_err(|e| Error::port(format!("start feature {feature}"), e))?;
                     tracing::debug!(%feature, container = %id, "local container started");
                     progress.started = Some(id.clone());
-                    let up = step(record, config, Input::LocalUp(id), now);
+                    let up = step_decoded(
+                        &DecodedRecord {
+                            record: record.clone(),
+                            warnings: std::mem::take(&mut progress.read_past),
+                        },
+                        config,
+                        Input::LocalUp(id),
+                        now,
+                    );
                     self.log_step(feature, record, "LocalUp", &up);
                     progress.to = Some(up.next);
                     for e in up.effects.into_iter().rev() {

@@ -132,6 +132,7 @@ impl StateStore for FakeStore {
         Ok(FeatureView {
             config: lock(&self.0.config).clone(),
             record: self.record(),
+            warnings: Vec::new(),
         })
     }
     async fn features(&self) -> Result<Vec<FeatureName>, FakeError> {

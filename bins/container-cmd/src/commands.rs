@@ -423,9 +423,12 @@ async fn await_docker_id(
             match event {
                 Ok(WatchEvent::Row(row)) if row.key == feature.as_str() => {
                     let fields = row.fields.unwrap_or_default();
-                    let rec = codec::decode_feature_record(&full_key, &fields)
-                        .with_context(|| format!("cannot wait for feature {feature}"))?;
-                    if let Some(id) = rec.docker_id {
+                    // STATE_DB is read by the total rule (rel-1).
+                    let decoded = codec::decode_feature_state(&full_key, &fields);
+                    for w in &decoded.warnings {
+                        tracing::warn!(%feature, "STATE_DB {w}");
+                    }
+                    if let Some(id) = decoded.record.docker_id {
                         return Ok(id);
                     }
                 }

@@ -7,7 +7,9 @@
 //! - [`props`]: proptest properties: the DB codec is total and round-trips, and random input
 //!   sequences driven through a small world simulator keep the invariants of DESIGN.md §4.
 
+mod decoding;
 mod props;
+mod security;
 mod table;
 mod upstream;
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ctrmgr_core::ports::{ErrorKind, StateStore};
+use ctrmgr_core::ports::StateStore;
 use ctrmgr_core::{
     ContainerId, CurrentOwner, FeatureRecord, LabelOp, OwnerWrite, State, StateWrite,
     TransitionMode,
@@ -277,7 +277,9 @@ async fn guarded_write_accepts_every_spelling_of_the_guarded_mode_and_refuses_ot
 }
 
 #[tokio::test]
-async fn guarded_write_on_a_malformed_mode_is_invalid_data() {
+async fn guarded_write_on_an_unknown_mode_compares_it_as_read_and_repairs_it() {
+    // rel-1: an unknown `transition_mode` reads as `none`; a write guarded on `none` applies
+    // over it (and so repairs it), a write guarded on anything else does not.
     let r = redis();
     let db = connect(&r).await;
     let mut raw = Raw::new(&r).await;
@@ -288,24 +290,31 @@ async fn guarded_write_on_a_malformed_mode_is_invalid_data() {
         &[("transition_mode", "pending?")],
     )
     .await;
-    let e = db
-        .write_state(
-            &feature("snmp"),
-            &StateWrite {
-                guard: Some(TransitionMode::KubePending),
-                owner: None,
-                mode: Some(TransitionMode::KubeReady),
-                start_requested: None,
-                now: 1,
-            },
-        )
-        .await
-        .expect_err("the mode cannot be compared");
-    assert_eq!(e.kind(), ErrorKind::InvalidData);
-    assert_eq!(e.decode_error().map(|d| d.value.as_str()), Some("pending?"));
+    let write = |guard| StateWrite {
+        guard: Some(guard),
+        owner: None,
+        mode: Some(TransitionMode::KubeReady),
+        start_requested: None,
+        now: 1,
+    };
+    assert!(
+        !db.write_state(&feature("snmp"), &write(TransitionMode::KubePending))
+            .await
+            .expect("compared")
+    );
     let row = raw.hgetall(&db, DbName::StateDb, "FEATURE|snmp").await;
     assert_eq!(
         row.get("transition_mode").map(String::as_str),
         Some("pending?")
+    );
+    assert!(
+        db.write_state(&feature("snmp"), &write(TransitionMode::None))
+            .await
+            .expect("applied")
+    );
+    let row = raw.hgetall(&db, DbName::StateDb, "FEATURE|snmp").await;
+    assert_eq!(
+        row.get("transition_mode").map(String::as_str),
+        Some("kube_ready")
     );
 }

@@ -46,30 +46,6 @@ async fn a_name_without_a_feature_row_whose_container_does_not_exist_fails_and_w
 }
 
 #[tokio::test]
-async fn a_malformed_state_row_fails_naming_the_field_and_value_and_is_left_alone() {
-    let Some(sw) = Switch::new().await else {
-        return;
-    };
-    let f = sw.feature.clone();
-    sw.configure(&f, Owner::Local, false).await;
-    let local = sw.local_container(&f, true).await;
-    sw.raw_set(
-        &f,
-        &[("transition_mode", "bogus"), ("docker_id", local.as_str())],
-    )
-    .await;
-    let before = sw.raw_row(&f).await;
-
-    for cmd in ["start", "stop", "kill"] {
-        let out = sw.run_quiet(&[cmd, sw.f()]).await;
-        assert_fails_with(&out, &[sw.f(), "transition_mode", "\"bogus\""]);
-    }
-
-    assert_eq!(sw.raw_row(&f).await, before);
-    assert!(sw.running(&local).await, "nothing was stopped");
-}
-
-#[tokio::test]
 async fn a_malformed_informational_field_does_not_stop_container_stop() {
     // Issue 8, item 8: a timestamp that is not a number, or an unknown current_owner, made
     // wave 1's `container stop` fail, so the feature could not be stopped. A Stop acts on

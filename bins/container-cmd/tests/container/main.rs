@@ -31,6 +31,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 
 mod compat;
+mod decoding;
 mod errors;
 mod inspect_exec;
 mod kill_all;
