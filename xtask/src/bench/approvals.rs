@@ -21,9 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail, ensure};
 use ctrmgr_core::codec;
 
-use super::{
-    Bins, DEADLINE, Met, Row, Section, Setup, daemon, json_string, output, quiet, stop_daemon,
-};
+use super::{Bins, DEADLINE, Met, Row, Section, Setup, daemon, output, quiet, stop_daemon};
 use crate::cmd;
 
 /// The section's title.
@@ -61,7 +59,7 @@ pub(super) fn section(bins: &Bins, setup: &Setup) -> Section {
     ));
     let row = (|| -> Result<Row> {
         let stand_in = write_stand_in(bins, setup)?;
-        let tunables = tunables(setup, &stand_in)?;
+        let tunables = super::daemon_tunables(setup, &stand_in)?;
         let mut one = Vec::with_capacity(ONE_RUNS);
         for run in 0..ONE_RUNS {
             one.push(approve_batch(bins, setup, &tunables, 1, run)?);
@@ -125,7 +123,8 @@ fn write_stand_in(bins: &Bins, setup: &Setup) -> Result<PathBuf> {
         "{} --db-config {} --config {}",
         sh_word(&bins.kube.to_string_lossy()),
         sh_word(&setup.db_config.to_string_lossy()),
-        sh_word(&setup.work.join("approvals.json").to_string_lossy()),
+        // The tunables `daemon_tunables` writes next, naming this stand-in.
+        sh_word(&setup.work.join("daemons.json").to_string_lossy()),
     );
     let script = format!(
         "#!/bin/sh\n\
@@ -139,21 +138,6 @@ fn write_stand_in(bins: &Bins, setup: &Setup) -> Result<PathBuf> {
     );
     fs::write(&path, script).with_context(|| format!("failed to write {}", path.display()))?;
     cmd::run(Command::new("chmod").arg("755").arg(&path))?;
-    Ok(path)
-}
-
-/// The tunables of this benchmark: the stand-in as systemctl, no master.
-fn tunables(setup: &Setup, systemctl: &Path) -> Result<PathBuf> {
-    let path = setup.work.join("approvals.json");
-    fs::write(
-        &path,
-        format!(
-            "{{\"lock_dir\": {}, \"systemctl\": {}, \"probe_interval_secs\": 60, \"kubeconfig\": \"/nonexistent/kubeconfig\"}}\n",
-            json_string(&setup.work.join("locks").to_string_lossy()),
-            json_string(&systemctl.to_string_lossy()),
-        ),
-    )
-    .with_context(|| format!("failed to write {}", path.display()))?;
     Ok(path)
 }
 

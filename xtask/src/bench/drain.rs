@@ -25,19 +25,7 @@ pub(super) fn drain_section(root: &Path) -> Result<Section> {
         "--iterations",
         &DRAIN_RUNS.to_string(),
     ]);
-    eprintln!("$ {}", cmd::display(&run));
-    let out = run
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("failed to run `{}`", cmd::display(&run)))?;
-    ensure!(
-        out.status.success(),
-        "`{}` failed: {}",
-        cmd::display(&run),
-        out.status
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = example_output(&mut run)?;
     let mut cases = 0;
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("BENCH drain ") else {

@@ -39,19 +39,7 @@ pub(super) fn handover_section(root: &Path) -> Result<Section> {
         &HANDOVER_RUNS.to_string(),
     ]);
     run.env("CTRMGR_REQUIRE_DOCKER", "1");
-    eprintln!("$ {}", cmd::display(&run));
-    let out = run
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("failed to run `{}`", cmd::display(&run)))?;
-    ensure!(
-        out.status.success(),
-        "`{}` failed: {}",
-        cmd::display(&run),
-        out.status
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = example_output(&mut run)?;
     let line = text
         .lines()
         .find_map(|l| l.strip_prefix("BENCH handover "))

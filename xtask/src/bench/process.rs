@@ -270,3 +270,21 @@ pub(super) fn target_dir(root: &Path) -> Result<PathBuf> {
         meta[start..start + end].replace("\\\\", "\\"),
     ))
 }
+
+/// Runs a benchmark example to its end, its stderr shown, and answers its stdout; fails when
+/// it does.
+pub(super) fn example_output(run: &mut Command) -> Result<String> {
+    eprintln!("$ {}", cmd::display(run));
+    let out = run
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("failed to run `{}`", cmd::display(run)))?;
+    ensure!(
+        out.status.success(),
+        "`{}` failed: {}",
+        cmd::display(run),
+        out.status
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
