@@ -17,7 +17,15 @@ use anyhow::{Context as _, Result, bail};
 use crate::cmd;
 
 /// The Debian packages the tests use.
-const PACKAGES: [&str; 3] = ["redis-server", "docker.io", "busybox-static"];
+/// The Debian packages the tests use: Redis, Docker, the static busybox of the test image,
+/// `systemd-analyze` (units are verified with it) and `shellcheck` (rendered scripts are).
+const PACKAGES: [&str; 5] = [
+    "redis-server",
+    "docker.io",
+    "busybox-static",
+    "systemd",
+    "shellcheck",
+];
 /// The static busybox the local test image is made of (Debian `busybox-static`).
 const BUSYBOX: &str = "/bin/busybox";
 /// Where the Docker Engine started here listens (the Docker CLI's and bollard's default).
@@ -60,10 +68,14 @@ pub fn ensure() -> Result<Prereqs> {
 pub fn ensure_with(require_docker: bool) -> Result<Prereqs> {
     let root_user = is_root();
     let busybox_missing = require_docker && !Path::new(BUSYBOX).is_file();
-    if cmd::on_path("redis-server").is_none() || busybox_missing {
+    let tools_missing = ["redis-server", "systemd-analyze", "shellcheck"]
+        .iter()
+        .any(|tool| cmd::on_path(tool).is_none());
+    if tools_missing || busybox_missing {
         if !root_user {
             bail!(
-                "redis-server is not on PATH or {BUSYBOX} is missing: install them with \
+                "redis-server, systemd-analyze or shellcheck is not on PATH, or {BUSYBOX} is \
+                 missing: install them with \
                  `sudo apt-get install -y {}` (or run the task as root, which installs them)",
                 PACKAGES.join(" ")
             );
