@@ -30,4 +30,5 @@ pub mod invariant;
 pub mod kubelet;
 pub mod sim;
 pub mod switch;
+pub mod systemd;
 pub mod world;

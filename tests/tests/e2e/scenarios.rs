@@ -237,13 +237,9 @@ async fn master_unreachable_queues_the_label_stops_kubelet_and_drains_when_back(
         "the label removal is queued: {pending:?}"
     );
     assert!(
-        w.fixture
-            .systemctl
-            .calls()
-            .iter()
-            .any(|c| c == "stop kubelet"),
+        w.systemd.calls().iter().any(|c| c == "stop kubelet"),
         "kubelet stopped: {:?}",
-        w.fixture.systemctl.calls()
+        w.systemd.calls()
     );
     assert!(
         w.label_set(),
@@ -267,13 +263,9 @@ async fn master_unreachable_queues_the_label_stops_kubelet_and_drains_when_back(
     );
     assert!(!w.label_set(), "{:?}", w.labels());
     assert!(
-        w.fixture
-            .systemctl
-            .calls()
-            .iter()
-            .any(|c| c == "start kubelet"),
+        w.systemd.calls().iter().any(|c| c == "start kubelet"),
         "{:?}",
-        w.fixture.systemctl.calls()
+        w.systemd.calls()
     );
     if let Some(k) = &w.kubelet {
         k.poke(); // systemd started the kubelet process
