@@ -388,34 +388,87 @@ async fn restart_unit(w: &World) {
     w.container(&["start", w.f()]).await;
 }
 
-/// Kube with fallback: `container start` labels the node and runs the local image at once;
-/// the kubelet deploys the pod, whose container waits for approval (LOCAL_TO_KUBE) while the
-/// local image keeps running; the approval (the unit's restart) stops the local image and the
-/// pod's container claims the feature. Never two owners.
+/// Kube with fallback, on the units and the daemons: `systemctl start <f>` (the unit
+/// `sonic-kube service install` rendered, under the systemd simulator) labels the node and runs
+/// the local image at once; the kubelet deploys the pod, whose container waits for approval
+/// (LOCAL_TO_KUBE) while the local image keeps running; the real hostcfgd-watcher approves it
+/// (`systemctl try-restart <f>`): the local image stops and the pod's container claims the
+/// feature. Never two owners.
 #[tokio::test]
 async fn kube_with_fallback_runs_local_first_then_hands_over_on_approval() {
     let w = World::new(Owner::Kube, true).await;
-    w.container(&["start", w.f()]).await;
+    w.unit("start").await;
     assert!(w.label_set(), "{:?}", w.labels());
     let r = w
-        .await_record("local_to_kube", |r| {
+        .await_record("local (kube pending)", |r| {
             r.current_owner == CurrentOwner::Local
-                && r.transition_mode == TransitionMode::KubePending
         })
         .await;
     assert!(names(&r, w.local.id().as_str()), "{r:?}");
+    w.await_kube_running(1).await;
     assert!(
-        w.local_running().await,
+        w.local_running().await || w.record().await.current_owner == CurrentOwner::Kube,
         "local keeps running while kube waits"
     );
-    w.await_kube_running(1).await;
 
-    restart_unit(&w).await;
+    w.start_daemons().await;
     let r = w.await_record("kube_running", kube_running).await;
     let pods = w.await_kube_running(1).await;
     assert!(names(&r, &pods[0].id), "{r:?} {pods:?}");
     assert!(!w.local_running().await, "the local image stopped");
     assert!(w.label_set());
+    assert!(
+        w.systemd
+            .calls()
+            .iter()
+            .any(|c| c == &format!("try-restart {}", w.f())),
+        "hostcfgd-watcher approved through systemctl: {:?}",
+        w.systemd.calls()
+    );
+    assert_eq!(w.systemd.state(w.f()).as_str(), "active");
+    w.finish().await;
+}
+
+/// Failure fallback by the real kube-monit: kube with fallback and `kube_failure_detection=1`
+/// (a minute is 1 s here, tunable `failure_detection_minute_secs`). The feature runs from kube
+/// after hostcfgd-watcher's approval; then Kubernetes withdraws it (the DaemonSet is
+/// deleted): the pod stops and records itself down, nothing runs the feature, and after the
+/// scaled minute kube-monit restarts the unit, whose start falls back to the local image.
+#[tokio::test]
+async fn failure_fallback_runs_the_local_image_after_n_scaled_minutes() {
+    let w = World::new(Owner::Kube, true).await;
+    let mut cfg = ctrmgr_core::FeatureConfig::new(Owner::Kube, true);
+    cfg.kube_failure_detection_mins = 1;
+    w.fixture
+        .db
+        .set_feature_config(&w.feature, &cfg)
+        .await
+        .expect("write CONFIG_DB FEATURE");
+    w.start_daemons().await;
+    w.unit("start").await;
+    w.await_record("kube_running", kube_running).await;
+    w.await_kube_running(1).await;
+
+    assert!(
+        w.fixture
+            .fake
+            .delete_daemonset(ctrmgr_tests::world::NAMESPACE, w.f()),
+        "the DaemonSet existed"
+    );
+    w.await_kube_running(0).await;
+    let r = w
+        .await_record("local after the failure fallback", |r| {
+            r.current_owner == CurrentOwner::Local
+        })
+        .await;
+    assert!(names(&r, w.local.id().as_str()), "{r:?}");
+    assert!(w.local_running().await);
+    assert!(w.kube_running().await.is_empty(), "{:?}", w.pods().await);
+    let journal = w.systemd.journal();
+    assert!(
+        journal.contains("failure fallback"),
+        "kube-monit fell back: {journal}"
+    );
     w.finish().await;
 }
 
