@@ -193,6 +193,46 @@ impl World {
         self.systemd.ok(&[verb, self.f()]).await;
     }
 
+    /// Runs `sonic-kube service install` of `spec` (a JSON spec) into the world's root and
+    /// `systemctl daemon-reload` (which sonic-kube runs); expects exit 0.
+    ///
+    /// # Panics
+    /// When it fails.
+    pub async fn install_service(&self, spec: &serde_json::Value) {
+        let name = spec["name"].as_str().unwrap_or("spec");
+        let path = self.fixture.dir.path().join(format!("{name}.spec.json"));
+        std::fs::write(&path, spec.to_string()).expect("write the service spec");
+        let out = run_ok(
+            self,
+            "sonic-kube",
+            &[
+                "service",
+                "install",
+                "--root",
+                &self.root.display().to_string(),
+                &path.display().to_string(),
+            ],
+        )
+        .await;
+        assert!(out.status.success());
+    }
+
+    /// Adds a DaemonSet `<name>` selecting `<name>_enabled=true` with image `<name>:v1`.
+    ///
+    /// # Panics
+    /// When the fake refuses it.
+    pub fn add_daemonset(&self, name: &str) {
+        self.fixture
+            .fake
+            .insert_daemonset(&daemonset_manifest(
+                NAMESPACE,
+                name,
+                &format!("{name}:v1"),
+                BTreeMap::from([(format!("{name}_enabled"), "true".to_owned())]),
+            ))
+            .expect("create the DaemonSet");
+    }
+
     /// Starts the daemons' units (hostcfgd-watcher, kube-monit, kube-labeler).
     ///
     /// # Panics

@@ -88,7 +88,10 @@ async fn units_start_in_dependency_order_and_stop_their_dependents_first() {
     assert_eq!(code, 0, "{err}");
     let l = log(dir.path());
     assert_eq!(l.len(), 3, "{l:?}");
-    assert_eq!(l[1], "b-stop dropin", "b first, its ExecStop's failure ignored");
+    assert_eq!(
+        l[1], "b-stop dropin",
+        "b first, its ExecStop's failure ignored"
+    );
     assert!(
         l[2].starts_with("a-stop ") && l[2].len() > "a-stop ".len(),
         "MAINPID given: {l:?}"
@@ -137,7 +140,10 @@ async fn restart_always_is_bounded_by_the_start_limit_and_reset_failed_clears_it
     })
     .await
     .expect("c fails after its start limit");
-    assert_eq!(log(dir.path()), ["run", "stop", "run", "stop", "run", "stop"]);
+    assert_eq!(
+        log(dir.path()),
+        ["run", "stop", "run", "stop", "run", "stop"]
+    );
     assert_eq!(
         ctl_async(&sim, &["is-failed", "c"]).await,
         (0, "failed\n".to_owned(), String::new())
@@ -151,8 +157,15 @@ async fn restart_always_is_bounded_by_the_start_limit_and_reset_failed_clears_it
 
     let (code, _, err) = ctl_async(&sim, &["start", "d"]).await;
     assert_eq!(code, 1);
-    assert!(err.contains("control process exited with error code"), "{err}");
+    assert!(
+        err.contains("control process exited with error code"),
+        "{err}"
+    );
     assert_eq!(sim.state("d").as_str(), "failed");
-    assert!(sim.calls().contains(&"start d".to_owned()), "{:?}", sim.calls());
+    assert!(
+        sim.calls().contains(&"start d".to_owned()),
+        "{:?}",
+        sim.calls()
+    );
     sim.shutdown().await;
 }
