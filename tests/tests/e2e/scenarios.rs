@@ -1,7 +1,8 @@
-//! The seed's scenarios as real processes (issue 14 item 4): the real `container` binary, the
-//! kubelet simulator running pods on the real Docker Engine (each running the real
-//! `container state <f> up kube`), a real redis-server and the fake master, with the invariant
-//! checker sampling all of it. Each asserts STATE_DB, Docker and the node's labels along the
+//! The seed's scenarios as real processes (issue 14 item 4): the feature's unit rendered by
+//! `sonic-kube service install` run by the systemd simulator (its commands the real
+//! `container` binary), the real daemons as units, the kubelet simulator running pods on the
+//! real Docker Engine (each running the real `container state <f> up kube`), a real
+//! redis-server and the fake master, with the invariant checker sampling all of it. Each asserts STATE_DB, Docker and the node's labels along the
 //! way and at the end.
 
 use ctrmgr_core::ports::StateStore as _;
@@ -16,7 +17,7 @@ use ctrmgr_tests::world::{World, kube_running, names, run_ok};
 #[tokio::test]
 async fn default_local_feature_runs_the_local_image_and_never_kube() {
     let w = World::new(Owner::Local, false).await;
-    w.container(&["start", w.f()]).await;
+    w.unit("start").await;
     let r = w
         .await_record("local", |r| r.current_owner == CurrentOwner::Local)
         .await;
@@ -32,11 +33,12 @@ async fn default_local_feature_runs_the_local_image_and_never_kube() {
     );
     assert!(w.pods().await.is_empty(), "no pod: {:?}", w.pods().await);
 
-    w.container(&["stop", w.f()]).await;
+    w.unit("stop").await;
     let r = w.record().await;
     assert_eq!(r.current_owner, CurrentOwner::None, "{r:?}");
     assert!(r.docker_id.is_none());
     assert!(!w.local_running().await);
+    assert_eq!(w.systemd.state(w.f()).as_str(), "inactive");
     w.finish().await;
 }
 
@@ -49,7 +51,7 @@ async fn default_local_feature_runs_the_local_image_and_never_kube() {
 #[tokio::test]
 async fn kube_without_fallback_is_deployed_by_the_kubelet_and_withdrawn_on_stop() {
     let w = World::new(Owner::Kube, false).await;
-    w.container(&["start", w.f()]).await;
+    w.unit("start").await;
     assert!(w.label_set(), "start labels the node: {:?}", w.labels());
     let r = w.await_record("kube_running", kube_running).await;
     let pods = w.await_kube_running(1).await;
@@ -63,7 +65,7 @@ async fn kube_without_fallback_is_deployed_by_the_kubelet_and_withdrawn_on_stop(
     );
     assert!(!w.local_running().await, "the local image never runs");
 
-    w.container(&["stop", w.f()]).await;
+    w.unit("stop").await;
     assert!(!w.label_set(), "stop removes the label: {:?}", w.labels());
     let r = w
         .await_record("kube_stopped", |r| {
@@ -82,13 +84,12 @@ async fn kube_without_fallback_is_deployed_by_the_kubelet_and_withdrawn_on_stop(
 #[tokio::test]
 async fn kube_to_local_hands_over_without_two_owners() {
     let w = World::new(Owner::Kube, false).await;
-    w.container(&["start", w.f()]).await;
+    w.unit("start").await;
     w.await_record("kube_running", kube_running).await;
     w.await_kube_running(1).await;
 
     w.set_owner(Owner::Local, false).await;
-    w.container(&["stop", w.f()]).await;
-    w.container(&["start", w.f()]).await;
+    w.unit("restart").await;
     let r = w
         .await_record("local", |r| r.current_owner == CurrentOwner::Local)
         .await;
@@ -216,14 +217,13 @@ async fn the_invariant_checker_reports_a_lying_record_and_two_owners() {
 #[tokio::test]
 async fn master_unreachable_queues_the_label_stops_kubelet_and_drains_when_back() {
     let w = World::new(Owner::Kube, false).await;
-    w.container(&["start", w.f()]).await;
+    w.unit("start").await;
     w.await_record("kube_running", kube_running).await;
     w.await_kube_running(1).await;
 
     w.fixture.fake.set_fault(Fault::Refuse);
     w.set_owner(Owner::Local, false).await;
-    w.container(&["stop", w.f()]).await;
-    w.container(&["start", w.f()]).await;
+    w.unit("restart").await;
     let r = w
         .await_record("local", |r| r.current_owner == CurrentOwner::Local)
         .await;
@@ -267,9 +267,7 @@ async fn master_unreachable_queues_the_label_stops_kubelet_and_drains_when_back(
         "{:?}",
         w.systemd.calls()
     );
-    if let Some(k) = &w.kubelet {
-        k.poke(); // systemd started the kubelet process
-    }
+    assert_eq!(w.systemd.state("kubelet").as_str(), "active");
     let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
     while !w.pods().await.is_empty() {
         assert!(
@@ -282,23 +280,20 @@ async fn master_unreachable_queues_the_label_stops_kubelet_and_drains_when_back(
     let r = w.record().await;
     assert_eq!(r.current_owner, CurrentOwner::Local, "{r:?}");
     assert!(w.local_running().await);
-    w.docker
-        .client()
-        .stop(w.local.id(), 2)
-        .await
-        .expect("stop the local container");
+    w.unit("stop").await;
+    assert!(!w.local_running().await);
     w.finish().await;
 }
 
 /// Manifest update: the DaemonSet's image goes v1 → v2. The kubelet stops the v1 pod (its
-/// container records itself down: KUBE_STOPPED) and starts v2, whose `container state up
-/// kube` asks for approval (KUBE_PENDING) instead of claiming a feature nobody approved.
-/// The unit's start (`container start`, what the approval's `systemctl try-restart` runs)
-/// approves it in place and v2 claims the feature.
+/// container records itself down) and starts v2, which is approved (hostcfgd-watcher's
+/// `systemctl try-restart`, or the unit's own restart after its main process `container wait`
+/// ended with v1) and claims the feature. Never two owners; the label stays.
 #[tokio::test]
 async fn manifest_update_replaces_the_pod_and_the_new_image_claims_after_approval() {
     let w = World::new(Owner::Kube, false).await;
-    w.container(&["start", w.f()]).await;
+    w.start_daemons().await;
+    w.unit("start").await;
     w.await_record("kube_running", kube_running).await;
     let v1 = w.await_kube_running(1).await;
     assert_eq!(v1[0].image, format!("{}:v1", w.f()));
@@ -311,23 +306,31 @@ async fn manifest_update_replaces_the_pod_and_the_new_image_claims_after_approva
             &format!("{}:v2", w.f()),
         )
         .expect("update the DaemonSet");
-    w.await_record("kube_pending", |r| {
-        r.transition_mode == TransitionMode::KubePending
-    })
-    .await;
-    let v2 = w.await_kube_running(1).await;
-    assert_eq!(v2[0].image, format!("{}:v2", w.f()), "rolled to v2: {v2:?}");
+    let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
+    let (r, v2) = loop {
+        let r = w.record().await;
+        let k = w.kube_running().await;
+        if kube_running(&r) && k.len() == 1 && k[0].image.ends_with(":v2") {
+            break (r, k);
+        }
+        if let Some(c) = &w.checker {
+            c.assert_clean();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "v2 never claimed: {r:?} {k:?}; calls {:?}",
+            w.systemd.calls()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(names(&r, &v2[0].id), "v2 claimed: {r:?} {v2:?}");
     assert!(
         w.pods().await.iter().all(|c| c.image.ends_with(":v2")),
         "the v1 pod is gone: {:?}",
         w.pods().await
     );
-    assert_eq!(w.record().await.current_owner, CurrentOwner::None);
-
-    w.container(&["start", w.f()]).await;
-    let r = w.await_record("kube_running", kube_running).await;
-    assert!(names(&r, &v2[0].id), "v2 claimed: {r:?} {v2:?}");
     assert!(!w.local_running().await);
+    assert!(w.label_set());
     w.finish().await;
 }
 
@@ -378,14 +381,6 @@ async fn kubelet_restarts_a_dead_pod_container_which_then_asks_for_approval() {
         .await;
     assert_eq!(r.current_owner, CurrentOwner::None, "{r:?}");
     w.finish().await;
-}
-
-/// The unit's restart as the approval runs it (`systemctl try-restart`: ExecStop `container
-/// stop`, then ExecStartPre `container start`), until hostcfgd-watcher and the systemd
-/// simulator run it themselves.
-async fn restart_unit(w: &World) {
-    w.container(&["stop", w.f()]).await;
-    w.container(&["start", w.f()]).await;
 }
 
 /// Kube with fallback, on the units and the daemons: `systemctl start <f>` (the unit
@@ -478,13 +473,13 @@ async fn failure_fallback_runs_the_local_image_after_n_scaled_minutes() {
 #[tokio::test]
 async fn local_to_kube_hands_over_on_approval() {
     let w = World::new(Owner::Local, false).await;
-    w.container(&["start", w.f()]).await;
+    w.unit("start").await;
     w.await_record("local", |r| r.current_owner == CurrentOwner::Local)
         .await;
     assert!(w.pods().await.is_empty());
 
     w.set_owner(Owner::Kube, true).await;
-    restart_unit(&w).await;
+    w.unit("restart").await;
     assert!(w.label_set(), "{:?}", w.labels());
     w.await_record("local_to_kube", |r| {
         r.current_owner == CurrentOwner::Local && r.transition_mode == TransitionMode::KubePending
@@ -492,7 +487,8 @@ async fn local_to_kube_hands_over_on_approval() {
     .await;
     assert!(w.local_running().await);
 
-    restart_unit(&w).await;
+    // hostcfgd-watcher approves the waiting pod (`systemctl try-restart`).
+    w.start_daemons().await;
     let r = w.await_record("kube_running", kube_running).await;
     let pods = w.await_kube_running(1).await;
     assert!(names(&r, &pods[0].id), "{r:?} {pods:?}");
