@@ -85,6 +85,9 @@ pub struct SimOptions {
     pub scale: f64,
     /// Units that are not simulated and count as active (`database.service`).
     pub external: Vec<String>,
+    /// The text of every unit that has no file (`%p` in it is the unit's name without its
+    /// suffix); `None`: such a unit is not found, as in systemd.
+    pub default_unit: Option<String>,
 }
 
 /// A unit's state, as `is-active` prints it.
@@ -103,6 +106,17 @@ pub enum Active {
 }
 
 impl Active {
+    /// The state `is-active` prints as `s` (`inactive` for anything else).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "active" => Self::Active,
+            "failed" => Self::Failed,
+            "activating" => Self::Activating,
+            "deactivating" => Self::Deactivating,
+            _ => Self::Inactive,
+        }
+    }
+
     /// What `is-active` prints.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -386,6 +400,23 @@ impl SystemdSim {
             .unwrap_or_default()
     }
 
+    /// Forgets the calls so far.
+    pub fn clear_calls(&self) {
+        if let Ok(mut c) = self.inner.calls.lock() {
+            c.clear();
+        }
+    }
+
+    /// Sets a unit's state as if systemd had got there, running nothing (a unit the test
+    /// claims is running without a main process).
+    pub fn force_state(&self, unit: &str, state: Active) {
+        let u = self.inner.unit(&unit_name(unit));
+        if let Ok(mut s) = u.st.lock() {
+            s.active = state;
+        }
+        self.inner.changes.send_modify(|n| *n += 1);
+    }
+
     /// Changes each time a unit changes state.
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.inner.changes.subscribe()
@@ -500,7 +531,8 @@ impl Inner {
             }
         }
         if !found {
-            return None;
+            let text = self.opts.default_unit.as_ref()?;
+            def.parse_into(&text.replace("%p", &Self::prefix(name)));
         }
         for cand in &candidates {
             for d in dirs {
@@ -522,6 +554,12 @@ impl Inner {
             }
         }
         Some(def)
+    }
+
+    /// `lldp@1.service` → `lldp`; `snmp.service` → `snmp`.
+    fn prefix(name: &str) -> String {
+        let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+        stem.split_once('@').map_or(stem, |(p, _)| p).to_owned()
     }
 
     fn instance(name: &str) -> String {

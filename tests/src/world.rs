@@ -535,6 +535,7 @@ async fn install_units(
             ],
             scale: UNIT_TIME_SCALE,
             external: vec!["database.service".to_owned()],
+            default_unit: None,
         },
     );
     let spec = fixture

@@ -38,6 +38,7 @@ fn sim(dir: &Path) -> SystemdSim {
             env: vec![("LOG".to_owned(), dir.join("log").display().to_string())],
             scale: 0.01,
             external: vec!["database.service".to_owned()],
+            default_unit: None,
         },
     )
 }
