@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ctrmgr_core::ports::StateStore as _;
-use ctrmgr_core::{CurrentOwner, FeatureName, Owner, TransitionMode};
+use ctrmgr_core::{CurrentOwner, FeatureName, Owner};
 use ctrmgr_tests::fakekube::Fault;
 use ctrmgr_tests::world::{NAMESPACE, World, kube_running, run_ok};
 
@@ -132,69 +132,83 @@ impl Transcript {
     }
 }
 
+/// Prints `sonic-kube show …` as an operator would see it.
+async fn show(t: &Transcript, w: &World, args: &[&str]) {
+    t.say(&format!("sonic-kube show {}", args.join(" ")));
+    let mut full = vec!["show"];
+    full.extend_from_slice(args);
+    let out = run_ok(w, "sonic-kube", &full).await;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        println!("           {line}");
+    }
+}
+
 async fn story(w: &World) {
     let mut t = Transcript {
         start: Instant::now(),
         last: None,
     };
     let f = w.f().to_owned();
+    t.say(
+        "boot: systemd (the simulator) starts kubelet, hostcfgd-watcher, kube-monit, kube-labeler",
+    );
+    w.start_daemons().await;
     t.say(&format!(
-        "boot: {f} is configured set_owner=local; systemd starts its unit (container start {f})"
+        "boot: {f} is configured set_owner=local; systemctl start {f} (its unit from sonic-kube service install)"
     ));
-    w.container(&["start", &f]).await;
+    w.unit("start").await;
     t.until(w, "local", async |w| {
         w.record().await.current_owner == CurrentOwner::Local
     })
     .await;
+    show(&t, w, &["feature", "status", &f]).await;
 
     t.say(&format!(
-        "operator: sonic-kube config feature owner {f} kube (fallback on) → systemctl restart {f}"
+        "operator: owner {f} kube (fallback on) → systemctl restart {f}; hostcfgd-watcher approves the pod"
     ));
     w.set_owner(Owner::Kube, true).await;
-    w.container(&["stop", &f]).await;
-    w.container(&["start", &f]).await;
-    t.until(w, "the pod waiting for approval", async |w| {
-        w.record().await.transition_mode == TransitionMode::KubePending
-            && !w.kube_running().await.is_empty()
-    })
-    .await;
-    t.say("hostcfgd's approval: systemctl try-restart (container stop; container start)");
-    w.container(&["stop", &f]).await;
-    w.container(&["start", &f]).await;
+    w.unit("restart").await;
     t.until(w, "kube_running", async |w| kube_running(&w.record().await))
         .await;
+    show(&t, w, &["feature", "status", &f]).await;
 
     t.say("the master becomes unreachable");
     w.fixture.fake.set_fault(Fault::Refuse);
     t.say(&format!(
-        "operator: sonic-kube config feature owner {f} local → systemctl restart {f}"
+        "operator: owner {f} local → systemctl restart {f}"
     ));
     w.set_owner(Owner::Local, false).await;
-    w.container(&["stop", &f]).await;
-    w.container(&["start", &f]).await;
+    w.unit("restart").await;
     t.until(w, "local with the label queued", async |w| {
         w.record().await.current_owner == CurrentOwner::Local
     })
     .await;
     t.say(&format!(
-        "systemctl calls so far: {}",
-        w.fixture.systemctl.calls().join("; ")
+        "kubelet.service: {} (stopped while a label change is queued)",
+        w.systemd.state("kubelet").as_str()
     ));
+    show(&t, w, &["kubernetes", "status"]).await;
     t.say("the master is back: kube-labeler drain (sends the queue, starts kubelet)");
     w.fixture.fake.set_fault(Fault::None);
     run_ok(w, "kube-labeler", &["drain"]).await;
-    if let Some(k) = &w.kubelet {
-        k.poke();
-    }
     t.until(w, "the pod withdrawn", async |w| w.pods().await.is_empty())
         .await;
+    t.say(&format!(
+        "kubelet.service: {}",
+        w.systemd.state("kubelet").as_str()
+    ));
 
     t.say(&format!(
-        "operator: owner {f} kube again (without fallback) → systemctl restart {f}"
+        "operator: owner {f} kube (fallback on, kube_failure_detection=1 minute, 1 s here) → systemctl restart {f}"
     ));
-    w.set_owner(Owner::Kube, false).await;
-    w.container(&["stop", &f]).await;
-    w.container(&["start", &f]).await;
+    let mut cfg = ctrmgr_core::FeatureConfig::new(Owner::Kube, true);
+    cfg.kube_failure_detection_mins = 1;
+    w.fixture
+        .db
+        .set_feature_config(&w.feature, &cfg)
+        .await
+        .expect("write CONFIG_DB FEATURE");
+    w.unit("restart").await;
     t.until(w, "kube_running", async |w| kube_running(&w.record().await))
         .await;
 
@@ -203,28 +217,33 @@ async fn story(w: &World) {
         .fake
         .set_daemonset_image(NAMESPACE, &f, &format!("{f}:v2"))
         .expect("update the DaemonSet");
-    t.until(w, "v2 waiting for approval", async |w| {
-        w.record().await.transition_mode == TransitionMode::KubePending
+    t.until(w, "v2 running", async |w| {
+        kube_running(&w.record().await)
+            && w.kube_running()
+                .await
+                .iter()
+                .any(|c| c.image.ends_with(":v2"))
     })
     .await;
-    t.say("approval (container start approves the waiting v2 in place)");
-    w.container(&["start", &f]).await;
-    t.until(w, "v2 running", async |w| kube_running(&w.record().await))
-        .await;
+    show(&t, w, &["feature", "status", &f]).await;
 
-    t.say(&format!(
-        "kube withdrawn: operator sets owner {f} local → systemctl restart {f}"
-    ));
-    w.set_owner(Owner::Local, false).await;
-    w.container(&["stop", &f]).await;
-    w.container(&["start", &f]).await;
-    t.until(w, "local", async |w| {
+    t.say(
+        "fleet: kube withdrawn (the DaemonSet is deleted); kube-monit falls back after the minute",
+    );
+    w.fixture.fake.delete_daemonset(NAMESPACE, &f);
+    t.until(w, "local after the failure fallback", async |w| {
         w.record().await.current_owner == CurrentOwner::Local && w.pods().await.is_empty()
     })
     .await;
+    t.say(&format!(
+        "kube-monit's \"failure fallback\" in the units' journal: {}",
+        w.systemd.journal().contains("failure fallback")
+    ));
+    show(&t, w, &["feature", "status", &f]).await;
+    show(&t, w, &["kubernetes", "status"]).await;
     t.say(&format!("systemctl stop {f}"));
-    w.container(&["stop", &f]).await;
-    t.until(w, "init", async |w| {
+    w.unit("stop").await;
+    t.until(w, "stopped", async |w| {
         w.record().await.current_owner == CurrentOwner::None
     })
     .await;
@@ -239,7 +258,9 @@ async fn story(w: &World) {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let feature = FeatureName::new("snmp").expect("a feature name");
-    println!("switch in a box: redis-server, fake master (HTTPS), kubelet simulator, Docker");
+    println!(
+        "switch in a box: redis-server, fake master (HTTPS), kubelet simulator, systemd simulator, daemons, Docker"
+    );
     let w = World::with_names(
         feature,
         "sonic".to_owned(),
@@ -253,7 +274,9 @@ async fn main() -> std::process::ExitCode {
         r = tokio::signal::ctrl_c() => Err(r),
     };
     let clean = w.checker.as_ref().is_none_or(|c| c.violations().is_empty());
-    println!("tearing down: pods, the local container, Redis, the master, the temp dir");
+    println!(
+        "tearing down: units and daemons, pods, the local container, Redis, the master, the temp dir"
+    );
     w.finish().await;
     match outcome {
         Ok(()) if clean => {

@@ -291,6 +291,13 @@ impl KubeletSim {
         self.shared.wake.notify_one();
     }
 
+    /// What [`Self::poke`] notifies, for a task that wakes the simulator (the world's mirror
+    /// of `kubelet.service`).
+    pub fn notifier(&self) -> impl Fn() + Send + 'static {
+        let shared = self.shared.clone();
+        move || shared.wake.notify_one()
+    }
+
     /// What it did so far, oldest first.
     pub fn events(&self) -> Vec<Event> {
         self.shared

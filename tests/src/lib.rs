@@ -16,8 +16,11 @@
 //!   redis-server with DEVICE_METADATA, the fake API server with the node and a kubeconfig, a
 //!   tunables file) and [`switch::RecordingSystemctl`], a `systemctl` stand-in that records its
 //!   calls.
-//! - [`sim`]: [`sim::SystemdSim`], a `systemctl` that keeps unit states and runs a feature's
-//!   unit commands through the real `container`, and [`sim::RecordingKubeadm`].
+//! - [`systemd`]: the systemd simulator, which runs unit files (ExecStartPre, the main
+//!   process, ExecStop, Restart=, the start limit, Requires/After) and answers the binaries'
+//!   `systemctl` through the client binary `systemctl-sim`.
+//! - [`sim`]: [`sim::SystemdSim`], that simulator with a default unit per feature whose
+//!   commands are the real `container` (the daemons' tests), and [`sim::RecordingKubeadm`].
 //! - [`kubelet`]: a kubelet simulator running the node's DaemonSet pods on the real Docker
 //!   Engine, with the real `container state <f> up kube` inside.
 //! - [`invariant`]: the invariant checker of DESIGN.md §4 (2 and 3) the scenarios run.
@@ -30,4 +33,5 @@ pub mod invariant;
 pub mod kubelet;
 pub mod sim;
 pub mod switch;
+pub mod systemd;
 pub mod world;

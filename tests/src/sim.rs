@@ -1,13 +1,12 @@
 //! Stand-ins for the programs the daemons run, as processes the code under test starts the way
 //! it would start the real ones:
 //!
-//! - [`SystemdSim`]: a `systemctl` that records each call and keeps each unit's state
-//!   (`active`, `inactive`, `failed`) in a file. `start`, `stop`, `restart` and `try-restart`
-//!   of a feature's unit run its unit script's commands through the real `container` binary
+//! - [`SystemdSim`]: the systemd simulator ([`crate::systemd`], the one the switch in a box
+//!   runs) with a unit for every feature whose commands are the real `container` binary
 //!   (`container start <f>` as ExecStartPre, `container stop <f>` as ExecStop), so an approval
 //!   really stops and starts containers; `kubelet` and units without a `container` only change
-//!   state. `is-active` prints the state and exits 0 only when active; `reset-failed` turns
-//!   `failed` into `inactive`.
+//!   state. It records each call; `is-active` prints the state and exits 0 only when active;
+//!   `reset-failed` turns `failed` into `inactive`.
 //! - [`RecordingKubeadm`]: a `kubeadm` that records each call and fails (exit 1, one line on
 //!   stderr) while a fail file exists.
 
@@ -39,139 +38,87 @@ pub struct UnitCommands {
     pub restart_pause_secs: Option<f64>,
 }
 
-/// A `systemctl` simulator; see the [module documentation](self).
-#[derive(Debug, Clone)]
+/// The systemd simulator ([`crate::systemd`]) with one unit for every feature: `ExecStartPre`
+/// `container start <f>`, `ExecStop` `container stop <f>`, no main process; `kubelet` a unit
+/// that only changes state. See the [module documentation](self).
+#[derive(Debug)]
 pub struct SystemdSim {
-    script: PathBuf,
-    calls: PathBuf,
-    units: PathBuf,
-    log: PathBuf,
+    sim: crate::systemd::SystemdSim,
 }
 
 impl SystemdSim {
-    /// Writes `<dir>/systemctl`, recording calls in `<dir>/systemctl.calls`, unit states in
-    /// `<dir>/units/`, and what the unit commands print in `<dir>/units.log`.
+    /// Starts the simulator in `dir` (`<dir>/systemctl`, `<dir>/systemd.sock`, the units below
+    /// `<dir>/units-root`, what they print in `<dir>/journal.log`). Needs a tokio runtime and
+    /// the `systemctl-sim` binary of this package (built by a workspace build).
     ///
     /// # Panics
-    /// When the files cannot be written.
+    /// When the files cannot be written or the socket bound.
     pub fn create(dir: &Path, commands: &UnitCommands) -> Self {
-        let script = dir.join("systemctl");
-        let calls = dir.join("systemctl.calls");
-        let units = dir.join("units");
-        let log = dir.join("units.log");
+        let root = dir.join("units-root");
+        let units = root.join("etc/systemd/system");
         std::fs::create_dir_all(&units).expect("create the units dir");
-        let q = |p: &Path| sh_quote(&p.display().to_string());
-        let mut env = String::new();
-        for (k, v) in &commands.env {
-            env.push_str(&format!("export {k}={}\n", sh_quote(v)));
-        }
-        let run = match &commands.container {
-            Some(c) => {
-                let args: Vec<String> = commands.args.iter().map(|a| sh_quote(a)).collect();
-                format!(
-                    "{} {} \"$1\" \"$unit\" >> {} 2>&1",
-                    q(c),
-                    args.join(" "),
-                    q(&log)
-                )
+        std::fs::write(units.join("kubelet.service"), "[Service]\n")
+            .expect("write kubelet.service");
+        let mut unit = String::from("[Service]\n");
+        if let Some(c) = &commands.container {
+            let line = |verb: &str| {
+                let mut words = vec![sh_quote(&c.display().to_string())];
+                words.extend(commands.args.iter().map(|a| sh_quote(a)));
+                words.push(verb.to_owned());
+                words.push("%p".to_owned());
+                words.join(" ")
+            };
+            if let Some(secs) = commands.restart_pause_secs {
+                // Between a restart's stop and its start.
+                unit.push_str(&format!("ExecStartPre=/bin/sleep {secs}\n"));
             }
-            None => "true".to_owned(),
-        };
-        let pause = commands
-            .restart_pause_secs
-            .map_or_else(String::new, |s| format!("sleep {s}"));
-        let body = format!(
-            r#"#!/bin/sh
-echo "$*" >> {calls}
-{env}verb=$1
-unit=$2
-st={units}/$unit
-state=inactive
-[ -f "$st" ] && read -r state < "$st"
-# Replace the state file whole, so that a reader never sees it half-written.
-setst() {{ echo "$1" > "$st.$$" && mv -f "$st.$$" "$st"; }}
-run() {{
-    if [ "$unit" = kubelet ]; then return 0; fi
-    {run}
-}}
-case "$verb" in
-is-active)
-    echo "$state"
-    [ "$state" = active ] && exit 0
-    exit 3 ;;
-start)
-    [ "$state" = active ] && exit 0
-    if run start; then setst active; else setst failed; echo "Job for $unit failed" >&2; exit 1; fi ;;
-stop)
-    [ "$state" = active ] && run stop
-    setst inactive ;;
-restart)
-    [ "$state" = active ] && run stop
-    setst inactive
-    {pause}
-    if run start; then setst active; else setst failed; echo "Job for $unit failed" >&2; exit 1; fi ;;
-try-restart)
-    [ "$state" = active ] || exit 0
-    run stop
-    setst inactive
-    {pause}
-    if run start; then setst active; else setst failed; exit 1; fi ;;
-reset-failed)
-    [ "$state" = failed ] && setst inactive ;;
-*)
-    echo "systemctl simulator: unknown verb $verb" >&2; exit 2 ;;
-esac
-exit 0
-"#,
-            calls = q(&calls),
-            units = q(&units),
-        );
-        write_script(&script, &body);
-        Self {
-            script,
-            calls,
-            units,
-            log,
+            unit.push_str(&format!("ExecStartPre={}\n", line("start")));
+            unit.push_str(&format!("ExecStop={}\n", line("stop")));
         }
+        let sim = crate::systemd::SystemdSim::start(
+            dir,
+            &workspace_binary("systemctl-sim"),
+            crate::systemd::SimOptions {
+                root,
+                programs: Vec::new(),
+                env: commands.env.clone(),
+                scale: 1.0,
+                external: Vec::new(),
+                default_unit: Some(unit),
+            },
+        );
+        Self { sim }
     }
 
     /// The program, to configure as `systemctl`.
     pub fn path(&self) -> &Path {
-        &self.script
+        self.sim.path()
     }
 
     /// The calls so far, oldest first (`"stop snmp"`).
     pub fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.calls)
-            .map(|t| t.lines().map(str::to_owned).collect())
-            .unwrap_or_default()
+        self.sim.calls()
     }
 
     /// Forgets the calls so far.
     pub fn clear_calls(&self) {
-        let _ = std::fs::remove_file(&self.calls);
+        self.sim.clear_calls();
     }
 
     /// A unit's state (`inactive` when never set).
     pub fn state(&self, unit: &str) -> String {
-        std::fs::read_to_string(self.units.join(unit))
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_else(|_| "inactive".to_owned())
+        self.sim.state(unit).as_str().to_owned()
     }
 
     /// Sets a unit's state, as if systemd had got there.
-    ///
-    /// # Panics
-    /// When the state file cannot be written.
     pub fn set_state(&self, unit: &str, state: &str) {
-        let tmp = self.units.join(format!(".{unit}.tmp"));
-        std::fs::write(&tmp, format!("{state}\n")).expect("write unit state");
-        std::fs::rename(&tmp, self.units.join(unit)).expect("replace unit state");
+        self.sim
+            .force_state(unit, crate::systemd::Active::parse(state));
     }
 
     /// What the unit commands (`container …`) printed so far.
     pub fn unit_log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.sim.journal()
     }
 }
 

@@ -16,6 +16,7 @@ use crate::fakekube::daemonset_manifest;
 use crate::invariant::InvariantChecker;
 use crate::kubelet::{KubeletOptions, KubeletSim, PodContainer, pod_containers};
 use crate::switch::SwitchFixture;
+use crate::systemd::{ProgramMap, SimOptions, SystemdSim};
 use ctrmgr_core::{
     ContainerId, CurrentOwner, FeatureConfig, FeatureName, FeatureRecord, Owner, TransitionMode,
 };
@@ -44,8 +45,20 @@ pub struct World {
     pub checker: Option<InvariantChecker>,
     /// The feature's local container (named after the feature), created, not started.
     pub local: TestContainer,
+    /// The systemd simulator: `kubelet.service`, the feature's unit as `sonic-kube service
+    /// install` rendered it, and the daemons' units from `packaging/systemd/`.
+    pub systemd: SystemdSim,
+    /// The root the units were installed into.
+    pub root: std::path::PathBuf,
     container_bin: std::path::PathBuf,
+    mirror: tokio::task::JoinHandle<()>,
 }
+
+/// Time in the units (RestartSec, StartLimitIntervalSec, TimeoutStopSec) runs this much faster.
+pub const UNIT_TIME_SCALE: f64 = 0.01;
+
+/// The daemons whose units (`packaging/systemd/<name>.service`) the world runs.
+pub const DAEMONS: [&str; 3] = ["hostcfgd-watcher", "kube-monit", "kube-labeler"];
 
 impl World {
     /// A switch with feature `<unique>` configured with `owner`/`fallback`, its local
@@ -84,6 +97,9 @@ impl World {
             "kube_exit_wait_secs": 10,
             "local_wait_timeout_secs": 5,
             "lock_dir": fixture.dir.path().join("locks"),
+            "api_timeout_secs": 2,
+            "probe_interval_secs": 1,
+            "failure_detection_minute_secs": 1,
         }));
         fixture
             .db
@@ -106,10 +122,19 @@ impl World {
                 BTreeMap::from([(format!("{f}_enabled"), "true".to_owned())]),
             ))
             .expect("create the DaemonSet");
-        write_systemctl(fixture.dir.path());
         let container_bin = workspace_binary("container");
         let socket = docker.host().trim_start_matches("unix://").to_owned();
         let dir = |p: &std::path::Path| p.display().to_string();
+        let (systemd, root) = install_units(
+            &fixture,
+            &docker,
+            &container_bin,
+            &feature,
+            owner,
+            fallback,
+            image,
+        )
+        .await;
         let kubelet = KubeletSim::start(
             KubeletOptions {
                 node: node.clone(),
@@ -129,12 +154,14 @@ impl World {
                 grace_secs: 3,
                 reaction_delay,
                 restart_backoff: Duration::from_millis(500),
-                unit_state_file: Some(fixture.dir.path().join("units").join("kubelet")),
+                unit_state_file: Some(kubelet_state_file(&fixture)),
             },
             fixture.fake.subscribe(),
         )
         .await
         .expect("kubelet simulator starts");
+        let mirror = mirror_kubelet(&systemd, kubelet_state_file(&fixture), kubelet.notifier());
+        systemd.ok(&["start", "kubelet"]).await;
         let checker = InvariantChecker::start(
             fixture.db.clone(),
             docker.client().clone(),
@@ -151,7 +178,85 @@ impl World {
             kubelet: Some(kubelet),
             checker: Some(checker),
             local,
+            systemd,
+            root,
             container_bin,
+            mirror,
+        }
+    }
+
+    /// Runs `systemctl <verb> <feature>` through the simulator; expects exit 0.
+    ///
+    /// # Panics
+    /// When it fails.
+    pub async fn unit(&self, verb: &str) {
+        self.systemd.ok(&[verb, self.f()]).await;
+    }
+
+    /// Runs `sonic-kube service install` of `spec` (a JSON spec) into the world's root and
+    /// `systemctl daemon-reload` (which sonic-kube runs); expects exit 0.
+    ///
+    /// # Panics
+    /// When it fails.
+    pub async fn install_service(&self, spec: &serde_json::Value) {
+        let name = spec["name"].as_str().unwrap_or("spec");
+        let path = self.fixture.dir.path().join(format!("{name}.spec.json"));
+        std::fs::write(&path, spec.to_string()).expect("write the service spec");
+        let out = run_ok(
+            self,
+            "sonic-kube",
+            &[
+                "service",
+                "install",
+                "--root",
+                &self.root.display().to_string(),
+                &path.display().to_string(),
+            ],
+        )
+        .await;
+        assert!(out.status.success());
+    }
+
+    /// Adds a DaemonSet `<name>` selecting `<name>_enabled=true` with image `<name>:v1`.
+    ///
+    /// # Panics
+    /// When the fake refuses it.
+    pub fn add_daemonset(&self, name: &str) {
+        self.fixture
+            .fake
+            .insert_daemonset(&daemonset_manifest(
+                NAMESPACE,
+                name,
+                &format!("{name}:v1"),
+                BTreeMap::from([(format!("{name}_enabled"), "true".to_owned())]),
+            ))
+            .expect("create the DaemonSet");
+    }
+
+    /// Starts the daemons' units (hostcfgd-watcher, kube-monit, kube-labeler).
+    ///
+    /// # Panics
+    /// When one does not start.
+    pub async fn start_daemons(&self) {
+        for d in DAEMONS {
+            self.systemd.ok(&["start", d]).await;
+        }
+    }
+
+    /// Waits (bounded) until `unit` is in `state` (`active`, `failed`, …).
+    pub async fn await_unit(&self, unit: &str, state: &str) {
+        let mut changes = self.systemd.changes();
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while self.systemd.state(unit).as_str() != state {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "{unit} never {state}: {}; calls {:?}; journal:\n{}",
+                self.systemd.state(unit).as_str(),
+                self.systemd.calls(),
+                self.systemd.journal()
+            );
+            let _ = tokio::time::timeout(left, changes.changed()).await;
         }
     }
 
@@ -302,6 +407,8 @@ impl World {
         if let Some(c) = self.checker.take() {
             c.finish();
         }
+        self.systemd.shutdown().await;
+        self.mirror.abort();
         if let Some(k) = self.kubelet.take() {
             k.shutdown().await;
         }
@@ -348,29 +455,148 @@ pub fn workspace_binary(name: &str) -> std::path::PathBuf {
     path
 }
 
-/// Replaces the fixture's recording `systemctl` (same path, same calls file) with one that also
-/// keeps each unit's state in `<dir>/units/<unit>` (`start`/`restart` → active, `stop` →
-/// inactive; kubelet starts active), which the kubelet simulator reads: `systemctl stop
-/// kubelet` really pauses it.
-fn write_systemctl(dir: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt as _;
-    let units = dir.join("units");
-    std::fs::create_dir_all(&units).expect("units dir");
-    std::fs::write(units.join("kubelet"), "active\n").expect("kubelet state");
-    let q = |p: &std::path::Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
-    let script = dir.join("systemctl");
-    let body = format!(
-        "#!/bin/sh\necho \"$*\" >> {calls}\ncase \"$1\" in\n\
-         start|restart) echo active > {units}/\"$2\" ;;\n\
-         stop) echo inactive > {units}/\"$2\" ;;\n\
-         is-active) s=inactive; [ -f {units}/\"$2\" ] && read -r s < {units}/\"$2\"; echo \"$s\"; [ \"$s\" = active ] || exit 3 ;;\n\
-         esac\nexit 0\n",
-        calls = q(&dir.join("systemctl.calls")),
-        units = q(&units),
+/// The `docker` client on `$PATH` (docker.io's `/usr/bin/docker` on a switch), which the
+/// feature scripts run to find the local container.
+///
+/// # Panics
+/// When there is none, naming the package.
+pub fn docker_cli() -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("docker"))
+        .find(|p| p.is_file())
+        .expect("the docker client is not on $PATH: install docker.io")
+}
+
+fn kubelet_state_file(fixture: &SwitchFixture) -> std::path::PathBuf {
+    fixture.dir.path().join("kubelet.state")
+}
+
+/// Installs the units into `<dir>/root` and starts the systemd simulator on them: the
+/// feature's unit through `sonic-kube service install` (a spec with the feature's owner and
+/// fallback, no local image: the world created the local container), the daemons' units from
+/// `packaging/systemd/`, and `kubelet.service` (a `sleep infinity` main process: the kubelet
+/// simulator acts while it is active).
+async fn install_units(
+    fixture: &SwitchFixture,
+    docker: &TestDocker,
+    container_bin: &std::path::Path,
+    feature: &FeatureName,
+    owner: Owner,
+    fallback: bool,
+    image: &str,
+) -> (SystemdSim, std::path::PathBuf) {
+    let root = fixture.dir.path().join("root");
+    let units = root.join("etc/systemd/system");
+    std::fs::create_dir_all(&units).expect("create the units dir");
+    std::fs::write(
+        units.join("kubelet.service"),
+        "[Unit]\nDescription=kubelet (the kubelet simulator acts while this unit is active)\n\n[Service]\nExecStart=/bin/sleep infinity\n",
+    )
+    .expect("write kubelet.service");
+    let packaging = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/systemd");
+    let mut programs = Vec::new();
+    for d in DAEMONS {
+        let unit = format!("{d}.service");
+        std::fs::copy(packaging.join(&unit), units.join(&unit))
+            .unwrap_or_else(|e| panic!("copy packaging/systemd/{unit}: {e}"));
+        programs.push(ProgramMap {
+            unit_path: format!("/usr/bin/{d}"),
+            program: workspace_binary(d),
+            args: fixture.cli_args(),
+        });
+    }
+    let systemd = SystemdSim::start(
+        fixture.dir.path(),
+        &workspace_binary("systemctl-sim"),
+        SimOptions {
+            root: root.clone(),
+            programs,
+            env: vec![
+                (
+                    "CTRMGR_CONTAINER".to_owned(),
+                    container_bin.display().to_string(),
+                ),
+                (
+                    "CTRMGR_CONFIG".to_owned(),
+                    fixture.tunables_path().display().to_string(),
+                ),
+                (
+                    "SONIC_DB_CONFIG".to_owned(),
+                    fixture.redis.db_config_path().display().to_string(),
+                ),
+                (
+                    "CTRMGR_DOCKER".to_owned(),
+                    docker_cli().display().to_string(),
+                ),
+                ("DOCKER_HOST".to_owned(), docker.host().to_owned()),
+                ("RUST_LOG".to_owned(), "info".to_owned()),
+            ],
+            scale: UNIT_TIME_SCALE,
+            external: vec!["database.service".to_owned()],
+            default_unit: None,
+        },
     );
-    std::fs::write(&script, body).expect("write systemctl");
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
-        .expect("make systemctl executable");
+    let spec = fixture
+        .dir
+        .path()
+        .join(format!("{}.spec.json", feature.as_str()));
+    std::fs::write(
+        &spec,
+        serde_json::json!({
+            "name": feature.as_str(),
+            "set_owner": if owner == Owner::Kube { "kube" } else { "local" },
+            "local_image": image,
+            "fallback": fallback,
+        })
+        .to_string(),
+    )
+    .expect("write the service spec");
+    let out = fixture
+        .command(workspace_binary("sonic-kube"))
+        .args(["service", "install", "--root"])
+        .arg(&root)
+        .arg(&spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .expect("sonic-kube runs");
+    assert!(
+        out.status.success(),
+        "sonic-kube service install: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (systemd, root)
+}
+
+/// Mirrors `kubelet.service`'s state into the kubelet simulator's state file and wakes it on
+/// every change: `systemctl stop kubelet` really stops the kubelet.
+fn mirror_kubelet(
+    systemd: &SystemdSim,
+    file: std::path::PathBuf,
+    wake: impl Fn() + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let mut changes = systemd.changes();
+    let state = systemd.state_reader();
+    tokio::spawn(async move {
+        let mut last = String::new();
+        loop {
+            let now = state("kubelet").as_str().to_owned();
+            if now != last {
+                let tmp = file.with_extension("tmp");
+                if std::fs::write(&tmp, format!("{now}\n")).is_ok() {
+                    let _ = std::fs::rename(&tmp, &file);
+                }
+                wake();
+                last = now;
+            }
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    })
 }
 
 /// Runs a workspace binary (`kube-labeler`) with the switch's arguments; expects exit 0.

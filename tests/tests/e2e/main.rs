@@ -9,3 +9,4 @@
 mod fakekube;
 mod labels;
 mod scenarios;
+mod systemd;

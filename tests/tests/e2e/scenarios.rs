@@ -1,7 +1,8 @@
-//! The seed's scenarios as real processes (issue 14 item 4): the real `container` binary, the
-//! kubelet simulator running pods on the real Docker Engine (each running the real
-//! `container state <f> up kube`), a real redis-server and the fake master, with the invariant
-//! checker sampling all of it. Each asserts STATE_DB, Docker and the node's labels along the
+//! The seed's scenarios as real processes (issue 14 item 4): the feature's unit rendered by
+//! `sonic-kube service install` run by the systemd simulator (its commands the real
+//! `container` binary), the real daemons as units, the kubelet simulator running pods on the
+//! real Docker Engine (each running the real `container state <f> up kube`), a real
+//! redis-server and the fake master, with the invariant checker sampling all of it. Each asserts STATE_DB, Docker and the node's labels along the
 //! way and at the end.
 
 use ctrmgr_core::ports::StateStore as _;
@@ -16,7 +17,7 @@ use ctrmgr_tests::world::{World, kube_running, names, run_ok};
 #[tokio::test]
 async fn default_local_feature_runs_the_local_image_and_never_kube() {
     let w = World::new(Owner::Local, false).await;
-    w.container(&["start", w.f()]).await;
+    w.unit("start").await;
     let r = w
         .await_record("local", |r| r.current_owner == CurrentOwner::Local)
         .await;
@@ -32,11 +33,12 @@ async fn default_local_feature_runs_the_local_image_and_never_kube() {
     );
     assert!(w.pods().await.is_empty(), "no pod: {:?}", w.pods().await);
 
-    w.container(&["stop", w.f()]).await;
+    w.unit("stop").await;
     let r = w.record().await;
     assert_eq!(r.current_owner, CurrentOwner::None, "{r:?}");
     assert!(r.docker_id.is_none());
     assert!(!w.local_running().await);
+    assert_eq!(w.systemd.state(w.f()).as_str(), "inactive");
     w.finish().await;
 }
 
@@ -49,7 +51,7 @@ async fn default_local_feature_runs_the_local_image_and_never_kube() {
 #[tokio::test]
 async fn kube_without_fallback_is_deployed_by_the_kubelet_and_withdrawn_on_stop() {
     let w = World::new(Owner::Kube, false).await;
-    w.container(&["start", w.f()]).await;
+    w.unit("start").await;
     assert!(w.label_set(), "start labels the node: {:?}", w.labels());
     let r = w.await_record("kube_running", kube_running).await;
     let pods = w.await_kube_running(1).await;
@@ -63,7 +65,7 @@ async fn kube_without_fallback_is_deployed_by_the_kubelet_and_withdrawn_on_stop(
     );
     assert!(!w.local_running().await, "the local image never runs");
 
-    w.container(&["stop", w.f()]).await;
+    w.unit("stop").await;
     assert!(!w.label_set(), "stop removes the label: {:?}", w.labels());
     let r = w
         .await_record("kube_stopped", |r| {
@@ -82,13 +84,12 @@ async fn kube_without_fallback_is_deployed_by_the_kubelet_and_withdrawn_on_stop(
 #[tokio::test]
 async fn kube_to_local_hands_over_without_two_owners() {
     let w = World::new(Owner::Kube, false).await;
-    w.container(&["start", w.f()]).await;
+    w.unit("start").await;
     w.await_record("kube_running", kube_running).await;
     w.await_kube_running(1).await;
 
     w.set_owner(Owner::Local, false).await;
-    w.container(&["stop", w.f()]).await;
-    w.container(&["start", w.f()]).await;
+    w.unit("restart").await;
     let r = w
         .await_record("local", |r| r.current_owner == CurrentOwner::Local)
         .await;
@@ -216,14 +217,13 @@ async fn the_invariant_checker_reports_a_lying_record_and_two_owners() {
 #[tokio::test]
 async fn master_unreachable_queues_the_label_stops_kubelet_and_drains_when_back() {
     let w = World::new(Owner::Kube, false).await;
-    w.container(&["start", w.f()]).await;
+    w.unit("start").await;
     w.await_record("kube_running", kube_running).await;
     w.await_kube_running(1).await;
 
     w.fixture.fake.set_fault(Fault::Refuse);
     w.set_owner(Owner::Local, false).await;
-    w.container(&["stop", w.f()]).await;
-    w.container(&["start", w.f()]).await;
+    w.unit("restart").await;
     let r = w
         .await_record("local", |r| r.current_owner == CurrentOwner::Local)
         .await;
@@ -237,13 +237,9 @@ async fn master_unreachable_queues_the_label_stops_kubelet_and_drains_when_back(
         "the label removal is queued: {pending:?}"
     );
     assert!(
-        w.fixture
-            .systemctl
-            .calls()
-            .iter()
-            .any(|c| c == "stop kubelet"),
+        w.systemd.calls().iter().any(|c| c == "stop kubelet"),
         "kubelet stopped: {:?}",
-        w.fixture.systemctl.calls()
+        w.systemd.calls()
     );
     assert!(
         w.label_set(),
@@ -267,17 +263,11 @@ async fn master_unreachable_queues_the_label_stops_kubelet_and_drains_when_back(
     );
     assert!(!w.label_set(), "{:?}", w.labels());
     assert!(
-        w.fixture
-            .systemctl
-            .calls()
-            .iter()
-            .any(|c| c == "start kubelet"),
+        w.systemd.calls().iter().any(|c| c == "start kubelet"),
         "{:?}",
-        w.fixture.systemctl.calls()
+        w.systemd.calls()
     );
-    if let Some(k) = &w.kubelet {
-        k.poke(); // systemd started the kubelet process
-    }
+    assert_eq!(w.systemd.state("kubelet").as_str(), "active");
     let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
     while !w.pods().await.is_empty() {
         assert!(
@@ -290,23 +280,20 @@ async fn master_unreachable_queues_the_label_stops_kubelet_and_drains_when_back(
     let r = w.record().await;
     assert_eq!(r.current_owner, CurrentOwner::Local, "{r:?}");
     assert!(w.local_running().await);
-    w.docker
-        .client()
-        .stop(w.local.id(), 2)
-        .await
-        .expect("stop the local container");
+    w.unit("stop").await;
+    assert!(!w.local_running().await);
     w.finish().await;
 }
 
 /// Manifest update: the DaemonSet's image goes v1 → v2. The kubelet stops the v1 pod (its
-/// container records itself down: KUBE_STOPPED) and starts v2, whose `container state up
-/// kube` asks for approval (KUBE_PENDING) instead of claiming a feature nobody approved.
-/// The unit's start (`container start`, what the approval's `systemctl try-restart` runs)
-/// approves it in place and v2 claims the feature.
+/// container records itself down) and starts v2, which is approved (hostcfgd-watcher's
+/// `systemctl try-restart`, or the unit's own restart after its main process `container wait`
+/// ended with v1) and claims the feature. Never two owners; the label stays.
 #[tokio::test]
 async fn manifest_update_replaces_the_pod_and_the_new_image_claims_after_approval() {
     let w = World::new(Owner::Kube, false).await;
-    w.container(&["start", w.f()]).await;
+    w.start_daemons().await;
+    w.unit("start").await;
     w.await_record("kube_running", kube_running).await;
     let v1 = w.await_kube_running(1).await;
     assert_eq!(v1[0].image, format!("{}:v1", w.f()));
@@ -319,23 +306,31 @@ async fn manifest_update_replaces_the_pod_and_the_new_image_claims_after_approva
             &format!("{}:v2", w.f()),
         )
         .expect("update the DaemonSet");
-    w.await_record("kube_pending", |r| {
-        r.transition_mode == TransitionMode::KubePending
-    })
-    .await;
-    let v2 = w.await_kube_running(1).await;
-    assert_eq!(v2[0].image, format!("{}:v2", w.f()), "rolled to v2: {v2:?}");
+    let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
+    let (r, v2) = loop {
+        let r = w.record().await;
+        let k = w.kube_running().await;
+        if kube_running(&r) && k.len() == 1 && k[0].image.ends_with(":v2") {
+            break (r, k);
+        }
+        if let Some(c) = &w.checker {
+            c.assert_clean();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "v2 never claimed: {r:?} {k:?}; calls {:?}",
+            w.systemd.calls()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(names(&r, &v2[0].id), "v2 claimed: {r:?} {v2:?}");
     assert!(
         w.pods().await.iter().all(|c| c.image.ends_with(":v2")),
         "the v1 pod is gone: {:?}",
         w.pods().await
     );
-    assert_eq!(w.record().await.current_owner, CurrentOwner::None);
-
-    w.container(&["start", w.f()]).await;
-    let r = w.await_record("kube_running", kube_running).await;
-    assert!(names(&r, &v2[0].id), "v2 claimed: {r:?} {v2:?}");
     assert!(!w.local_running().await);
+    assert!(w.label_set());
     w.finish().await;
 }
 
@@ -388,42 +383,87 @@ async fn kubelet_restarts_a_dead_pod_container_which_then_asks_for_approval() {
     w.finish().await;
 }
 
-/// The unit's restart as the approval runs it (`systemctl try-restart`: ExecStop `container
-/// stop`, then ExecStartPre `container start`), until hostcfgd-watcher and the systemd
-/// simulator run it themselves.
-async fn restart_unit(w: &World) {
-    w.container(&["stop", w.f()]).await;
-    w.container(&["start", w.f()]).await;
-}
-
-/// Kube with fallback: `container start` labels the node and runs the local image at once;
-/// the kubelet deploys the pod, whose container waits for approval (LOCAL_TO_KUBE) while the
-/// local image keeps running; the approval (the unit's restart) stops the local image and the
-/// pod's container claims the feature. Never two owners.
+/// Kube with fallback, on the units and the daemons: `systemctl start <f>` (the unit
+/// `sonic-kube service install` rendered, under the systemd simulator) labels the node and runs
+/// the local image at once; the kubelet deploys the pod, whose container waits for approval
+/// (LOCAL_TO_KUBE) while the local image keeps running; the real hostcfgd-watcher approves it
+/// (`systemctl try-restart <f>`): the local image stops and the pod's container claims the
+/// feature. Never two owners.
 #[tokio::test]
 async fn kube_with_fallback_runs_local_first_then_hands_over_on_approval() {
     let w = World::new(Owner::Kube, true).await;
-    w.container(&["start", w.f()]).await;
+    w.unit("start").await;
     assert!(w.label_set(), "{:?}", w.labels());
     let r = w
-        .await_record("local_to_kube", |r| {
+        .await_record("local (kube pending)", |r| {
             r.current_owner == CurrentOwner::Local
-                && r.transition_mode == TransitionMode::KubePending
         })
         .await;
     assert!(names(&r, w.local.id().as_str()), "{r:?}");
+    w.await_kube_running(1).await;
     assert!(
-        w.local_running().await,
+        w.local_running().await || w.record().await.current_owner == CurrentOwner::Kube,
         "local keeps running while kube waits"
     );
-    w.await_kube_running(1).await;
 
-    restart_unit(&w).await;
+    w.start_daemons().await;
     let r = w.await_record("kube_running", kube_running).await;
     let pods = w.await_kube_running(1).await;
     assert!(names(&r, &pods[0].id), "{r:?} {pods:?}");
     assert!(!w.local_running().await, "the local image stopped");
     assert!(w.label_set());
+    assert!(
+        w.systemd
+            .calls()
+            .iter()
+            .any(|c| c == &format!("try-restart {}", w.f())),
+        "hostcfgd-watcher approved through systemctl: {:?}",
+        w.systemd.calls()
+    );
+    assert_eq!(w.systemd.state(w.f()).as_str(), "active");
+    w.finish().await;
+}
+
+/// Failure fallback by the real kube-monit: kube with fallback and `kube_failure_detection=1`
+/// (a minute is 1 s here, tunable `failure_detection_minute_secs`). The feature runs from kube
+/// after hostcfgd-watcher's approval; then Kubernetes withdraws it (the DaemonSet is
+/// deleted): the pod stops and records itself down, nothing runs the feature, and after the
+/// scaled minute kube-monit restarts the unit, whose start falls back to the local image.
+#[tokio::test]
+async fn failure_fallback_runs_the_local_image_after_n_scaled_minutes() {
+    let w = World::new(Owner::Kube, true).await;
+    let mut cfg = ctrmgr_core::FeatureConfig::new(Owner::Kube, true);
+    cfg.kube_failure_detection_mins = 1;
+    w.fixture
+        .db
+        .set_feature_config(&w.feature, &cfg)
+        .await
+        .expect("write CONFIG_DB FEATURE");
+    w.start_daemons().await;
+    w.unit("start").await;
+    w.await_record("kube_running", kube_running).await;
+    w.await_kube_running(1).await;
+
+    assert!(
+        w.fixture
+            .fake
+            .delete_daemonset(ctrmgr_tests::world::NAMESPACE, w.f()),
+        "the DaemonSet existed"
+    );
+    w.await_kube_running(0).await;
+    let r = w
+        .await_record("local after the failure fallback", |r| {
+            r.current_owner == CurrentOwner::Local
+        })
+        .await;
+    assert!(names(&r, w.local.id().as_str()), "{r:?}");
+    assert!(w.local_running().await);
+    assert!(w.kube_running().await.is_empty(), "{:?}", w.pods().await);
+    let journal = w.systemd.journal();
+    assert!(
+        journal.contains("failure fallback"),
+        "kube-monit fell back: {journal}"
+    );
     w.finish().await;
 }
 
@@ -433,13 +473,13 @@ async fn kube_with_fallback_runs_local_first_then_hands_over_on_approval() {
 #[tokio::test]
 async fn local_to_kube_hands_over_on_approval() {
     let w = World::new(Owner::Local, false).await;
-    w.container(&["start", w.f()]).await;
+    w.unit("start").await;
     w.await_record("local", |r| r.current_owner == CurrentOwner::Local)
         .await;
     assert!(w.pods().await.is_empty());
 
     w.set_owner(Owner::Kube, true).await;
-    restart_unit(&w).await;
+    w.unit("restart").await;
     assert!(w.label_set(), "{:?}", w.labels());
     w.await_record("local_to_kube", |r| {
         r.current_owner == CurrentOwner::Local && r.transition_mode == TransitionMode::KubePending
@@ -447,7 +487,8 @@ async fn local_to_kube_hands_over_on_approval() {
     .await;
     assert!(w.local_running().await);
 
-    restart_unit(&w).await;
+    // hostcfgd-watcher approves the waiting pod (`systemctl try-restart`).
+    w.start_daemons().await;
     let r = w.await_record("kube_running", kube_running).await;
     let pods = w.await_kube_running(1).await;
     assert!(names(&r, &pods[0].id), "{r:?} {pods:?}");
@@ -455,25 +496,21 @@ async fn local_to_kube_hands_over_on_approval() {
     w.finish().await;
 }
 
-/// Cold reboot of a kube feature: everything stops at once (SIGKILL, kubelet down), Redis
-/// comes back empty and CONFIG_DB is loaded again (as from config_db.json), then kubelet and
-/// the unit start again (`container start`). The node kept its label, so the pod comes back
-/// and ends up claiming the feature: directly without fallback, after the local image and
-/// an approval with it.
+/// Cold reboot of a kube feature, on the units and the daemons: the feature's unit and
+/// hostcfgd-watcher run; power is cut (every unit process and pod container killed at once,
+/// kubelet down), Redis comes back empty and CONFIG_DB is loaded again (as from
+/// config_db.json), then the units start again in order: kubelet, the daemons, the feature.
+/// The node kept its label, so the pod comes back and ends up claiming the feature: directly
+/// without fallback, after the local image and hostcfgd-watcher's approval with it.
 async fn cold_reboot(fallback: bool) {
     let mut w = World::new(Owner::Kube, fallback).await;
-    w.container(&["start", w.f()]).await;
-    if fallback {
-        w.await_record("local_to_kube", |r| {
-            r.transition_mode == TransitionMode::KubePending
-        })
-        .await;
-        restart_unit(&w).await;
-    }
+    w.start_daemons().await;
+    w.unit("start").await;
     w.await_record("kube_running", kube_running).await;
     let before = w.await_kube_running(1).await;
 
     // Power off.
+    w.systemd.power_off();
     if let Some(k) = &w.kubelet {
         k.set_running(false);
     }
@@ -484,8 +521,9 @@ async fn cold_reboot(fallback: bool) {
             .kill(&ctrmgr_tests::world::id(&c.id))
             .await;
     }
+    let _ = w.docker.client().kill(w.local.id()).await;
     w.fixture.redis.restart().expect("redis-server restarts");
-    // Boot: CONFIG_DB from config_db.json, DEVICE_METADATA, then kubelet and the unit.
+    // Boot: CONFIG_DB from config_db.json, DEVICE_METADATA, then the units.
     let db = w.fixture.db.clone();
     let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
     while db
@@ -508,25 +546,13 @@ async fn cold_reboot(fallback: bool) {
         CurrentOwner::None,
         "STATE_DB flushed"
     );
+    assert_eq!(w.systemd.state(w.f()).as_str(), "inactive");
     if let Some(k) = &w.kubelet {
         k.set_running(true);
     }
-    w.container(&["start", w.f()]).await;
-    if fallback {
-        // The local image runs at once; the returning pod waits for approval.
-        w.await_record("local_to_kube", |r| {
-            r.current_owner == CurrentOwner::Local
-                && r.transition_mode == TransitionMode::KubePending
-        })
-        .await;
-        restart_unit(&w).await;
-    } else {
-        // The pod may have asked before the unit started: the start approves it in place.
-        let r = w.record().await;
-        if r.transition_mode == TransitionMode::KubePending {
-            w.container(&["start", w.f()]).await;
-        }
-    }
+    w.systemd.ok(&["start", "kubelet"]).await;
+    w.start_daemons().await;
+    w.unit("start").await;
     let r = w.await_record("kube_running", kube_running).await;
     let after = w.await_kube_running(1).await;
     assert!(names(&r, &after[0].id), "{r:?} {after:?}");
@@ -535,6 +561,8 @@ async fn cold_reboot(fallback: bool) {
         "a new container after the reboot"
     );
     assert!(!w.local_running().await);
+    assert!(w.label_set());
+    assert_eq!(w.systemd.state(w.f()).as_str(), "active");
     w.finish().await;
 }
 
@@ -546,4 +574,112 @@ async fn cold_reboot_of_a_kube_feature_without_fallback() {
 #[tokio::test]
 async fn cold_reboot_of_a_kube_feature_with_fallback() {
     cold_reboot(true).await;
+}
+
+/// A kube-only feature (no local image) installed with `sonic-kube service install`: its unit
+/// starts (`systemctl start`), the node is labelled, the kubelet deploys the pod and its
+/// container claims the feature; `systemctl stop` withdraws it.
+#[tokio::test]
+async fn a_kube_only_feature_installed_with_service_install_runs_from_kube() {
+    let w = World::new(Owner::Local, false).await;
+    let g = format!("{}-k", w.f());
+    w.install_service(&serde_json::json!({ "name": g, "set_owner": "kube" }))
+        .await;
+    w.add_daemonset(&g);
+    w.systemd.ok(&["start", &g]).await;
+    let gf = ctrmgr_core::FeatureName::new(&g).expect("name");
+    assert_eq!(
+        w.labels().get(&format!("{g}_enabled")).map(String::as_str),
+        Some("true"),
+        "{:?}",
+        w.labels()
+    );
+    let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
+    let r = loop {
+        let r = w.fixture.db.feature_record(&gf).await.expect("STATE_DB");
+        if kube_running(&r) {
+            break r;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never kube_running: {r:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let pods = w.pods().await;
+    let pod = pods
+        .iter()
+        .find(|c| c.role == "feature" && c.name.starts_with(&format!("k8s_{g}_")))
+        .expect("the pod's container");
+    assert!(names(&r, &pod.id), "{r:?} {pods:?}");
+    assert_eq!(w.systemd.state(&g).as_str(), "active");
+
+    w.systemd.ok(&["stop", &g]).await;
+    assert!(
+        !w.labels().contains_key(&format!("{g}_enabled")),
+        "{:?}",
+        w.labels()
+    );
+    let r = w.fixture.db.feature_record(&gf).await.expect("STATE_DB");
+    assert_ne!(r.current_owner, CurrentOwner::Kube, "{r:?}");
+    assert_eq!(w.systemd.state(&g).as_str(), "inactive");
+    w.finish().await;
+}
+
+/// Two features, the second requiring the first, both installed with `sonic-kube service
+/// install` (`requires`): starting the dependent's unit starts the required unit first (the
+/// local feature runs, then the kube one is deployed); stopping the required unit stops the
+/// dependent first.
+#[tokio::test]
+async fn a_feature_requiring_another_starts_after_it_and_stops_before_it() {
+    let w = World::new(Owner::Local, false).await;
+    let g = format!("{}-d", w.f());
+    w.install_service(&serde_json::json!({
+        "name": g,
+        "set_owner": "kube",
+        "requires": [w.f()],
+    }))
+    .await;
+    w.add_daemonset(&g);
+    w.systemd.ok(&["start", &g]).await;
+    assert_eq!(
+        w.systemd.state(w.f()).as_str(),
+        "active",
+        "required unit started"
+    );
+    let r = w
+        .await_record("local", |r| r.current_owner == CurrentOwner::Local)
+        .await;
+    assert!(names(&r, w.local.id().as_str()), "{r:?}");
+    assert!(w.local_running().await);
+    let gf = ctrmgr_core::FeatureName::new(&g).expect("name");
+    let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
+    while !kube_running(&w.fixture.db.feature_record(&gf).await.expect("STATE_DB")) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{g} never kube_running"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let calls = w.systemd.calls();
+    assert_eq!(
+        calls.first().map(String::as_str),
+        Some("daemon-reload"),
+        "{calls:?}"
+    );
+
+    w.unit("stop").await;
+    assert_eq!(
+        w.systemd.state(&g).as_str(),
+        "inactive",
+        "dependent stopped first"
+    );
+    assert_eq!(w.systemd.state(w.f()).as_str(), "inactive");
+    assert!(!w.local_running().await);
+    assert!(
+        !w.labels().contains_key(&format!("{g}_enabled")),
+        "{:?}",
+        w.labels()
+    );
+    w.finish().await;
 }
