@@ -345,6 +345,18 @@ fn the_packages_build_lint_clean_install_into_a_fresh_debian_and_their_units_and
             .map(|p| format!("/{p}")),
     );
     assert!(units.len() >= 5, "rendered units: {written:?}");
+    // The daemons are part of sonic.target, as upstream's ctrmgrd.service (decisions pkg-4).
+    for unit in &units[..3] {
+        let text = std::fs::read_to_string(root.path().join(&unit[1..])).expect("installed unit");
+        for line in [
+            "BindsTo=sonic.target",
+            "After=sonic.target",
+            "WantedBy=sonic.target",
+            "Restart=always",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{unit} lacks {line}");
+        }
+    }
     ok(Command::new("systemd-analyze")
         .arg("verify")
         .arg(format!("--root={}", root.path().display()))
