@@ -285,6 +285,7 @@ fn the_packages_build_lint_clean_install_into_a_fresh_debian_and_their_units_and
             "snmp",
             r#""set_owner": "kube", "fallback": true, "local_image": "docker-snmp:latest",
                "docker_create_args": "--net=host", "warm_reboot": ["/usr/bin/sync"],
+               "user": "admin", "stop_timeout": 60,
                "required_by": ["lldp"]"#,
         ),
     ];
