@@ -568,6 +568,15 @@ async fn install_units(
         "sonic-kube service install: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // What SONiC's featured writes for a FEATURE row with auto_restart=enabled (which
+    // `service install` set): the base unit has no Restart= of its own (decisions pkg-5).
+    let drop_in = units.join(format!("{}.service.d", feature.as_str()));
+    std::fs::create_dir_all(&drop_in).expect("create the unit's drop-in dir");
+    std::fs::write(
+        drop_in.join("auto_restart.conf"),
+        "[Service]\nRestart=always\n",
+    )
+    .expect("write featured's auto_restart.conf");
     (systemd, root)
 }
 

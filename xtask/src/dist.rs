@@ -1,7 +1,10 @@
-//! `cargo xtask dist`: the package layout of sonic-ctrmgr in `target/dist/root/` — the binaries
-//! (built with the `dist` profile), the files of `packaging/`, and, generated from the clap
+//! `cargo xtask dist`: the Debian packages `sonic-ctrmgr` and `sonic-ctrmgr-local`, built by
+//! `dpkg-buildpackage -b -us -uc` from `debian/` (cargo profile `dist`, or the one named by
+//! `CTRMGR_CARGO_PROFILE`) and checked by lintian, in `target/dist/`; and the package layout in
+//! `target/dist/root/` — the binaries, the files of `packaging/`, and, generated from the clap
 //! definitions of the binaries, shell completions (bash, zsh, fish) and man pages (one per
-//! command and subcommand).
+//! command and subcommand). `cargo xtask completions <dir>` writes only the generated files
+//! (debian/rules calls it).
 //!
 //! The clap definitions are read from each binary's `src/cli.rs` (clap derive, ctrmgr-core's
 //! name types and ctrmgr-bin's global options only), included here as modules.
@@ -116,25 +119,150 @@ const BINARIES: &[&str] = &[
     "kube-monit",
 ];
 
-/// `cargo xtask dist [--no-build]`.
+/// The environment variable debian/rules reads for the cargo profile of the packaged binaries
+/// (default `dist`).
+pub const PROFILE_ENV: &str = "CTRMGR_CARGO_PROFILE";
+
+/// The binary packages of `debian/control`, in that order.
+pub const PACKAGES: [&str; 2] = ["sonic-ctrmgr", "sonic-ctrmgr-local"];
+
+/// The cargo profile of the packages: `CTRMGR_CARGO_PROFILE`, else `dist`.
+pub fn profile() -> String {
+    std::env::var(PROFILE_ENV)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "dist".to_owned())
+}
+
+/// cargo's output directory of `profile` below `target/`.
+fn profile_dir(profile: &str) -> &str {
+    match profile {
+        "dev" | "test" => "debug",
+        p => p,
+    }
+}
+
+/// Builds both packages with `dpkg-buildpackage -b -us -uc` at the root of `project`, the
+/// binaries in cargo profile `profile`; the `.deb` files (and the `.buildinfo` and `.changes`)
+/// are written to `out`, whose older `.deb` files of these packages are removed first. Returns
+/// the two `.deb` paths in [`PACKAGES`] order.
+pub fn build_debs(project: &Path, profile: &str, out: &Path) -> Result<[PathBuf; 2]> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let out = out
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", out.display()))?;
+    for deb in find_debs(&out)? {
+        std::fs::remove_file(&deb).with_context(|| format!("cannot remove {}", deb.display()))?;
+    }
+    let mut c = std::process::Command::new("dpkg-buildpackage");
+    c.current_dir(project)
+        .args(["-b", "-us", "-uc"])
+        .arg(format!(
+            "--buildinfo-file={}",
+            out.join("sonic-ctrmgr.buildinfo").display()
+        ))
+        .arg(format!(
+            "--changes-file={}",
+            out.join("sonic-ctrmgr.changes").display()
+        ))
+        .arg(format!("--buildinfo-option=-u{}", out.display()))
+        .arg(format!("--changes-option=-u{}", out.display()))
+        .env(PROFILE_ENV, profile)
+        .env("CTRMGR_DEB_DESTDIR", &out);
+    cmd::run(&mut c).context("dpkg-buildpackage failed (apt-get install debhelper dpkg-dev)")?;
+    let debs = find_debs(&out)?;
+    let pick = |name: &str| {
+        debs.iter()
+            .find(|d| {
+                d.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{name}_")))
+            })
+            .cloned()
+            .with_context(|| {
+                format!(
+                    "dpkg-buildpackage wrote no {name}_*.deb in {}",
+                    out.display()
+                )
+            })
+    };
+    Ok([pick(PACKAGES[0])?, pick(PACKAGES[1])?])
+}
+
+/// The `.deb` files of [`PACKAGES`] in `dir`.
+fn find_debs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut debs = Vec::new();
+    for e in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let path = e?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.ends_with(".deb") && PACKAGES.iter().any(|p| name.starts_with(&format!("{p}_"))) {
+            debs.push(path);
+        }
+    }
+    Ok(debs)
+}
+
+/// Runs lintian on `debs`; fails on any error-level tag (the overrides in
+/// `debian/*.lintian-overrides` each carry their reason). Returns lintian's report.
+pub fn lintian(debs: &[PathBuf]) -> Result<String> {
+    let mut c = std::process::Command::new("lintian");
+    c.args(["--fail-on", "error", "--tag-display-limit", "0"])
+        .args(debs);
+    let shown = cmd::display(&c);
+    eprintln!("$ {shown}");
+    let out = c
+        .output()
+        .with_context(|| format!("failed to run `{shown}` (apt-get install lintian)"))?;
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        anyhow::bail!(
+            "lintian found errors ({}):\n{report}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(report)
+}
+
+/// `cargo xtask completions <dir>`: the completions and man pages of every binary below `dir`.
+pub fn completions(dir: &Path) -> Result<()> {
+    let mut n = 0;
+    for c in commands() {
+        n += generate(&c, dir)?.len();
+    }
+    eprintln!(
+        "xtask: {n} completion and man page files in {}",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// `cargo xtask dist [--no-build]`: with `build`, both packages (profile [`profile`]) into
+/// `target/dist/`, lintian-checked; then, in either case, the layout in `target/dist/root/`
+/// from the binaries already built in that profile.
 pub fn run(project: &Path, build: bool) -> Result<()> {
+    let profile = profile();
+    if build {
+        let out = project.join("target/dist");
+        let debs = build_debs(project, &profile, &out)?;
+        let report = lintian(&debs)?;
+        eprint!("{report}");
+        for d in &debs {
+            eprintln!("xtask: built {}", d.display());
+        }
+    }
     let root = project.join("target/dist/root");
     if root.exists() {
         std::fs::remove_dir_all(&root)
             .with_context(|| format!("cannot clear {}", root.display()))?;
     }
-    if build {
-        let mut c = cmd::cargo(project);
-        c.args(["build", "--profile", "dist"]);
-        for b in BINARIES {
-            c.args(["--bin", b]);
-        }
-        cmd::run(&mut c)?;
-    }
     let bin_dir = root.join("usr/bin");
     std::fs::create_dir_all(&bin_dir)?;
     for b in BINARIES {
-        let from = project.join("target/dist").join(b);
+        let from = project.join("target").join(profile_dir(&profile)).join(b);
         if from.exists() {
             copy(&from, &bin_dir.join(b))?;
         } else {
@@ -160,14 +288,8 @@ pub fn run(project: &Path, build: bool) -> Result<()> {
             )?;
         }
     }
-    let mut n = 0;
-    for c in commands() {
-        n += generate(&c, &root)?.len();
-    }
-    eprintln!(
-        "xtask: package layout in {} ({n} completion and man page files)",
-        root.display()
-    );
+    completions(&root)?;
+    eprintln!("xtask: package layout in {}", root.display());
     Ok(())
 }
 
@@ -269,3 +391,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod packaging_tests;

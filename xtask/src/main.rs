@@ -9,8 +9,9 @@
 //!   same run, written to `BENCHMARKS.md`.
 //! - [`codegen`]: `docs/state-machine.md`, generated from `ctrmgr_core::step` itself (every
 //!   state × input × configuration), and its staleness check.
-//! - [`dist`]: the package layout in `target/dist/root/`, with shell completions and man pages
-//!   generated from the binaries' clap definitions.
+//! - [`dist`]: the Debian packages (`debian/`, dpkg-buildpackage, lintian) in `target/dist/`, the
+//!   package layout in `target/dist/root/`, with shell completions and man pages generated from
+//!   the binaries' clap definitions.
 //! - [`demo`]: the seed's end-to-end scenarios walked through the core with a tiny in-process
 //!   world, printed as tables.
 //! - [`prereq`]: what the tests need on the machine (redis-server, a Docker Engine), installed
@@ -55,9 +56,14 @@ commands:
                     BENCHMARKS.md
   codegen [--check] write docs/state-machine.md from ctrmgr_core::step; with --check, fail
                     when the file on disk is stale
-  dist [--no-build] build the binaries (profile dist) and lay out the package in
-                    target/dist/root/: binaries, packaging/ files, shell completions (bash,
-                    zsh, fish) and man pages generated from the clap definitions
+  dist [--no-build] build the Debian packages sonic-ctrmgr and sonic-ctrmgr-local
+                    (dpkg-buildpackage -b -us -uc; cargo profile dist, or CTRMGR_CARGO_PROFILE)
+                    into target/dist/ and check them with lintian; then lay out the package
+                    in target/dist/root/: binaries, packaging/ files, shell completions (bash,
+                    zsh, fish) and man pages generated from the clap definitions; with
+                    --no-build, only the layout, from binaries already built
+  completions <dir> write the shell completions and man pages of every binary below <dir>
+                    (debian/rules calls it)
   help              print this help
 ";
 
@@ -85,6 +91,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
         }
         ["dist"] => dist::run(&project_root(), true).map(|()| ExitCode::SUCCESS),
         ["dist", "--no-build"] => dist::run(&project_root(), false).map(|()| ExitCode::SUCCESS),
+        ["completions", dir] => dist::completions(Path::new(dir)).map(|()| ExitCode::SUCCESS),
         ["demo"] => live_demo(),
         ["demo", "--model"] => {
             let mut out = std::io::stdout().lock();

@@ -87,6 +87,13 @@ pub(crate) struct Spec {
     /// `fallback_to_local` (default false).
     #[serde(default)]
     fallback: bool,
+    /// The unit's `User=` (default root), as SONiC's own units (telemetry, pmon and lldp run as
+    /// admin): `[a-z_][a-z0-9_-]{0,31}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    /// The unit's `TimeoutStopSec=`, seconds (default: systemd's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stop_timeout: Option<u32>,
 }
 
 fn default_owner() -> String {
@@ -198,6 +205,20 @@ impl Spec {
         if self.fallback && self.local_image.is_none() {
             bail!("fallback needs a local_image to fall back to");
         }
+        if let Some(u) = &self.user {
+            let b = u.as_bytes();
+            let ok = !b.is_empty()
+                && b.len() <= 32
+                && (b[0].is_ascii_lowercase() || b[0] == b'_')
+                && b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"_-".contains(c));
+            if !ok {
+                bail!("user {u:?} is not a user name ([a-z_][a-z0-9_-]{{0,31}})");
+            }
+        }
+        if self.stop_timeout == Some(0) {
+            bail!("stop_timeout 0: seconds, at least 1, expected");
+        }
         Ok(())
     }
 }
@@ -235,6 +256,13 @@ fn plan(spec: &Spec) -> Result<Vec<Planned>> {
     unit_ctx.insert("requires", minijinja::Value::from(spec.requires.clone()));
     if let Some(d) = &spec.description {
         unit_ctx.insert("description", minijinja::Value::from(d.as_str()));
+    }
+    unit_ctx.insert(
+        "user",
+        minijinja::Value::from(spec.user.as_deref().unwrap_or("root")),
+    );
+    if let Some(t) = spec.stop_timeout {
+        unit_ctx.insert("stop_timeout", minijinja::Value::from(t));
     }
     out.push(Planned {
         rel: format!("etc/systemd/system/{name}.service"),

@@ -322,7 +322,7 @@ async fn the_feature_script_creates_starts_and_stops_the_local_container_through
 fn the_feature_unit_requires_and_follows_its_dependencies_and_runs_the_script() {
     let unit = render(
         "feature.service.j2",
-        context! { name => "snmp", requires => vec!["database", "swss"] },
+        context! { name => "snmp", requires => vec!["database", "swss"], user => "root" },
     );
     let lines: Vec<&str> = unit.lines().collect();
     let with = |prefix: &str| -> Vec<&str> {
@@ -338,8 +338,14 @@ fn the_feature_unit_requires_and_follows_its_dependencies_and_runs_the_script() 
     );
     assert_eq!(
         with("After="),
-        ["After=database.service", "After=swss.service"]
+        [
+            "After=database.service",
+            "After=swss.service",
+            "After=sonic.target"
+        ]
     );
+    assert_eq!(with("BindsTo="), ["BindsTo=sonic.target"]);
+    assert_eq!(with("User="), ["User=root"]);
     assert_eq!(with("Description="), ["Description=snmp container"]);
     assert_eq!(
         with("ExecStartPre="),
@@ -350,7 +356,9 @@ fn the_feature_unit_requires_and_follows_its_dependencies_and_runs_the_script() 
         ["ExecStart=/usr/local/bin/snmp.sh wait"]
     );
     assert_eq!(with("ExecStop="), ["ExecStop=/usr/local/bin/snmp.sh stop"]);
-    assert_eq!(with("Restart="), ["Restart=always"]);
+    // featured's auto_restart drop-in decides (decisions pkg-5); systemd's stop timeout.
+    assert!(with("Restart=").is_empty(), "{unit}");
+    assert!(with("TimeoutStopSec=").is_empty(), "{unit}");
 
     // Dependencies belong to [Unit], the scripts to [Service].
     let section = |line: &str| {
@@ -373,10 +381,15 @@ fn the_feature_unit_requires_and_follows_its_dependencies_and_runs_the_script() 
 
     let described = render(
         "feature.service.j2",
-        context! { name => "lldp", requires => Vec::<String>::new(), description => "LLDP" },
+        context! {
+            name => "lldp", requires => Vec::<String>::new(), description => "LLDP",
+            user => "admin", stop_timeout => 30
+        },
     );
     assert!(described.contains("\nDescription=LLDP\n"), "{described}");
     assert!(!described.contains("Requires="), "{described}");
+    assert!(described.contains("\nUser=admin\n"), "{described}");
+    assert!(described.contains("\nTimeoutStopSec=30\n"), "{described}");
 }
 
 /// `container <args>` or `system container <args>`, with the shipped tunables file.

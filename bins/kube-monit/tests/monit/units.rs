@@ -1,4 +1,5 @@
 //! The daemons' systemd units in `packaging/systemd/`: `Restart=always`, after the database,
+//! part of `sonic.target`,
 //! the right program, and accepted by `systemd-analyze verify` without a warning.
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,12 @@ fn the_daemons_units_restart_always_after_the_database_and_verify_cleanly() {
         "[Unit]\nDescription=SONiC databases (stand-in)\n[Service]\nExecStart=/bin/true\n",
     )
     .expect("write database.service");
+    // And for sonic.target, which they are part of (decisions pkg-4).
+    std::fs::write(
+        dir.path().join("sonic.target"),
+        "[Unit]\nDescription=SONiC (stand-in)\n",
+    )
+    .expect("write sonic.target");
     let built = Path::new(super::BIN)
         .parent()
         .expect("target dir")
@@ -36,7 +43,13 @@ fn the_daemons_units_restart_always_after_the_database_and_verify_cleanly() {
         assert_eq!(key_values(&text, "Restart"), vec!["always"], "{unit}");
         assert_eq!(
             key_values(&text, "After"),
-            vec!["database.service"],
+            vec!["database.service", "sonic.target"],
+            "{unit}"
+        );
+        assert_eq!(key_values(&text, "BindsTo"), vec!["sonic.target"], "{unit}");
+        assert_eq!(
+            key_values(&text, "WantedBy"),
+            vec!["sonic.target"],
             "{unit}"
         );
         assert_eq!(

@@ -110,6 +110,22 @@ async fn install_writes_unit_script_dropins_hooks_and_row_and_remove_restores_ex
         unit.contains("\nExecStartPre=/usr/local/bin/telemetry.sh start\n"),
         "{unit}"
     );
+    // SONiC's shape (decisions pkg-5): part of sonic.target, root unless the spec says, no
+    // Restart= (featured's auto_restart drop-in decides), systemd's stop timeout by default.
+    for line in [
+        "BindsTo=sonic.target",
+        "After=sonic.target",
+        "User=root",
+        "WantedBy=sonic.target",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line}: {unit}");
+    }
+    assert!(
+        !unit
+            .lines()
+            .any(|l| l.starts_with("Restart=") || l.starts_with("TimeoutStopSec=")),
+        "{unit}"
+    );
     let script = std::fs::read_to_string(r.join("usr/local/bin/telemetry.sh")).expect("script");
     assert!(
         script.contains("readonly FEATURE=\"telemetry\""),
@@ -257,7 +273,9 @@ async fn an_existing_feature_row_is_kept_and_restored_and_a_changed_spec_updates
         "docker_create_args": "--net=host",
         "set_owner": "kube",
         "fallback": true,
-        "required_by": ["lldp"]
+        "required_by": ["lldp"],
+        "user": "admin",
+        "stop_timeout": 60
     });
     let root_s = r.display().to_string();
     let spec_s = write_spec(specs.path(), &spec).display().to_string();
@@ -279,6 +297,9 @@ async fn an_existing_feature_row_is_kept_and_restored_and_a_changed_spec_updates
         row.get("fallback_to_local").map(String::as_str),
         Some("true")
     );
+    let unit = std::fs::read_to_string(r.join("etc/systemd/system/snmp.service")).expect("unit");
+    assert!(unit.lines().any(|l| l == "User=admin"), "{unit}");
+    assert!(unit.lines().any(|l| l == "TimeoutStopSec=60"), "{unit}");
     let script = std::fs::read_to_string(r.join("usr/local/bin/snmp.sh")).expect("script");
     assert!(
         script.contains("create --name \"$FEATURE\" --net=host \"docker-snmp:latest\""),
@@ -377,6 +398,12 @@ async fn invalid_specs_and_names_are_refused_and_nothing_is_written() {
             "fallback needs a local_image",
         ),
         (with("unknown_key", 1.into()), "unknown field"),
+        (
+            with("user", "root\nExecStart=/x".into()),
+            "is not a user name",
+        ),
+        (with("user", "Admin".into()), "is not a user name"),
+        (with("stop_timeout", 0.into()), "stop_timeout 0"),
         (base.clone(), "symbolic link"),
     ] {
         let p = write_spec(specs.path(), &spec).display().to_string();
