@@ -23,7 +23,9 @@ pub enum NameError {
     )]
     Feature(String),
     /// A container id or name that is empty or has characters Docker never uses.
-    #[error("invalid container id {0:?}: expected 1-128 characters of [A-Za-z0-9_.-]")]
+    #[error(
+        "invalid container id {0:?}: expected 1-128 characters of [A-Za-z0-9_.-], starting with a letter or digit"
+    )]
     Container(String),
 }
 
@@ -99,10 +101,12 @@ impl fmt::Display for FeatureName {
 pub struct ContainerId(String);
 
 impl ContainerId {
-    /// Validates `id`: 1-128 characters of `[A-Za-z0-9_.-]`.
+    /// Validates `id`: 1-128 characters of `[A-Za-z0-9_.-]`, starting with a letter or digit
+    /// as Docker's own names and ids do, so that `.` and `..` (a path in the Docker API's
+    /// URLs) are never an id (docs/decisions.md, rel-3).
     pub fn new(id: &str) -> Result<Self, NameError> {
-        let ok = !id.is_empty()
-            && id.len() <= 128
+        let ok = id.len() <= 128
+            && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
             && id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');

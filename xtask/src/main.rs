@@ -16,6 +16,7 @@
 //!   world, printed as tables.
 //! - [`prereq`]: what the tests need on the machine (redis-server, a Docker Engine), installed
 //!   or started when we may, or a clear message saying what to install.
+//! - [`reliability`]: the bounded reliability checks run large, written to `RELIABILITY.md`.
 //! - [`cmd`]: running child processes from argv (never through a shell), echoing each one.
 //! - [`render`]: the plain-text spelling of the core's effects, shared by codegen and demo.
 
@@ -25,6 +26,7 @@ mod codegen;
 mod demo;
 mod dist;
 mod prereq;
+mod reliability;
 mod render;
 
 use std::io::Write as _;
@@ -54,6 +56,8 @@ commands:
   bench --only <section>...
                     run only these sections (daemons, approvals) and print them; no
                     BENCHMARKS.md
+  reliability       run the reliability checks (hostile input, …) with many seeded inputs;
+                    write RELIABILITY.md with tried / survived / lost / violations / panics
   codegen [--check] write docs/state-machine.md from ctrmgr_core::step; with --check, fail
                     when the file on disk is stale
   dist [--no-build] build the Debian packages sonic-ctrmgr and sonic-ctrmgr-local
@@ -89,6 +93,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
         ["bench", "--only", names @ ..] if !names.is_empty() => {
             bench::run_only(&project_root(), names).map(|()| ExitCode::SUCCESS)
         }
+        ["reliability"] => reliability::run(&project_root()).map(|()| ExitCode::SUCCESS),
         ["dist"] => dist::run(&project_root(), true).map(|()| ExitCode::SUCCESS),
         ["dist", "--no-build"] => dist::run(&project_root(), false).map(|()| ExitCode::SUCCESS),
         ["completions", dir] => dist::completions(Path::new(dir)).map(|()| ExitCode::SUCCESS),

@@ -4,10 +4,12 @@
 //!   table, plus the decoding rule for non-canonical pairs, `next_deadline`,
 //!   `approval_pending`, totality and determinism of `step`.
 //! - [`upstream`]: the upstream mirror of STATE_DB writes (issue 12), property-tested.
+//! - [`hostile`]: hostile input fed to every decoder: no panic, every rejection one line.
 //! - [`props`]: proptest properties: the DB codec is total and round-trips, and random input
 //!   sequences driven through a small world simulator keep the invariants of DESIGN.md §4.
 
 mod decoding;
+mod hostile;
 mod props;
 mod security;
 mod table;

@@ -151,7 +151,7 @@ fn trimmed<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
 }
 
 fn valid_id() -> impl Strategy<Value = ContainerId> {
-    prop_oneof!["[0-9a-f]{64}", "[A-Za-z0-9_.-]{1,40}"]
+    prop_oneof!["[0-9a-f]{64}", "[A-Za-z0-9][A-Za-z0-9_.-]{0,39}"]
         .prop_map(|s| ContainerId::new(&s).expect("generated ids are valid"))
 }
 

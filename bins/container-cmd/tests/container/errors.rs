@@ -205,3 +205,78 @@ fn help_exits_0_and_lists_every_command() {
         assert!(help.contains(&format!("  {cmd} ")), "{cmd} missing: {help}");
     }
 }
+
+/// Every key in every database of the switch's Redis, with its hash fields, sorted.
+async fn all_keys(sw: &Switch) -> Vec<(i64, String, Vec<(String, String)>)> {
+    let mut conn = sw.raw_conn().await;
+    let mut all = Vec::new();
+    for db in 0..16_i64 {
+        redis::cmd("SELECT")
+            .arg(db)
+            .query_async::<()>(&mut conn)
+            .await
+            .expect("SELECT");
+        let mut keys: Vec<String> = redis::cmd("KEYS")
+            .arg("*")
+            .query_async(&mut conn)
+            .await
+            .expect("KEYS");
+        keys.sort();
+        for key in keys {
+            let mut fields: Vec<(String, String)> = redis::cmd("HGETALL")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            fields.sort();
+            all.push((db, key, fields));
+        }
+    }
+    all
+}
+
+/// Hostile input (issue 15, point 5): names that try path traversal, Redis-key syntax (`|`,
+/// `*`, a new line) or shell metacharacters are refused by every command with one error line
+/// and a non-zero exit, and nothing in Redis changes.
+#[tokio::test]
+async fn hostile_feature_names_are_refused_with_one_line_and_nothing_written() {
+    let Some(sw) = Switch::new().await else {
+        return;
+    };
+    let f = sw.feature.clone();
+    sw.configure(&f, Owner::Local, false).await;
+    let before = all_keys(&sw).await;
+    let hostile = [
+        "../x".to_owned(),
+        format!("../{}", sw.f()),
+        format!("{}|x", sw.f()),
+        "*".to_owned(),
+        format!("{}*", sw.f()),
+        format!("{}\nFEATURE|x", sw.f()),
+        format!("{};touch /tmp/pwned", sw.f()),
+        "$(id)".to_owned(),
+        "`id`".to_owned(),
+        "-rf".to_owned(),
+        String::new(),
+    ];
+    for name in &hostile {
+        for cmd in ["start", "stop", "kill", "wait", "id"] {
+            let out = sw.run_quiet(&[cmd, name]).await;
+            let lines = stderr_lines(&out);
+            assert!(
+                matches!(out.status.code(), Some(1 | 2)),
+                "{cmd} {name:?}: exit {:?}, {lines:?}",
+                out.status.code()
+            );
+            assert!(!lines.is_empty(), "{cmd} {name:?}: an error line");
+            assert!(
+                lines[0].starts_with("container: error") || lines[0].starts_with("error:"),
+                "{cmd} {name:?}: {lines:?}"
+            );
+            if out.status.code() == Some(1) {
+                assert_eq!(lines.len(), 1, "{cmd} {name:?}: one line: {lines:?}");
+            }
+        }
+    }
+    assert_eq!(all_keys(&sw).await, before, "nothing written to Redis");
+}
