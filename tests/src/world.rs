@@ -270,23 +270,7 @@ impl World {
     /// # Panics
     /// When it fails.
     pub async fn container(&self, args: &[&str]) -> Output {
-        let mut c = self.fixture.command(&self.container_bin);
-        c.args(args)
-            .env("DOCKER_HOST", self.docker.host())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let out = tokio::time::timeout(DEADLINE, c.output())
-            .await
-            .expect("container finishes")
-            .expect("container runs");
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "container {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        program_ok(self, &self.container_bin, "container", args).await
     }
 
     /// Starts `container <args>` in the background (killed when dropped), its output piped.
@@ -610,7 +594,13 @@ fn mirror_kubelet(
 
 /// Runs a workspace binary (`kube-labeler`) with the switch's arguments; expects exit 0.
 pub async fn run_ok(w: &World, bin: &str, args: &[&str]) -> Output {
-    let mut c = w.fixture.command(workspace_binary(bin));
+    program_ok(w, &workspace_binary(bin), bin, args).await
+}
+
+/// Runs `program <args>` with the switch's arguments, the engine and `RUST_LOG=info`, output
+/// piped; expects exit 0 (`name` in the message).
+async fn program_ok(w: &World, program: &std::path::Path, name: &str, args: &[&str]) -> Output {
+    let mut c = w.fixture.command(program);
     c.args(args)
         .env("DOCKER_HOST", w.docker.host())
         .env("RUST_LOG", "info")
@@ -623,7 +613,7 @@ pub async fn run_ok(w: &World, bin: &str, args: &[&str]) -> Output {
     assert_eq!(
         out.status.code(),
         Some(0),
-        "{bin} {args:?} failed: {}",
+        "{name} {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out
