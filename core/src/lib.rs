@@ -13,6 +13,7 @@
 //!   [`Effect`]s and [`Reason`]s; [`next_deadline`] for kube-monit.
 //! - [`label`]: node label keys, values and operations, and the pending-label list functions.
 //! - [`ports`]: the traits adapters implement for the driver.
+//! - [`retry`]: the one [`retry::Backoff`] and the one-line error chain [`retry::error_line`].
 //!
 //! Driving it:
 //! ```
@@ -28,6 +29,7 @@ pub mod codec;
 pub mod label;
 pub mod machine;
 pub mod ports;
+pub mod retry;
 pub mod types;
 
 pub use codec::{DecodeError, DecodeWarning, DecodedRecord};

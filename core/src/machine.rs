@@ -1115,8 +1115,3 @@ pub fn apply_writes(rec: &mut FeatureRecord, effects: &[Effect]) {
         }
     }
 }
-
-/// Exponential backoff for retries against the master or Redis: 250 ms doubling to 30 s.
-pub fn backoff_ms(attempt: u32) -> u64 {
-    250u64.saturating_mul(1u64 << attempt.min(7)).min(30_000)
-}

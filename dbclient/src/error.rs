@@ -13,7 +13,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// `database_config.json` could not be read (missing, unreadable).
-    #[error("failed to read database config {}", path.display())]
+    #[error("cannot read database config {}", path.display())]
     ConfigRead {
         /// The file.
         path: PathBuf,
@@ -47,7 +47,7 @@ pub enum Error {
         origin: String,
     },
     /// No address of a Redis instance accepted a connection.
-    #[error("failed to connect to redis instance {instance} ({address}) for {db}")]
+    #[error("cannot connect to redis instance {instance} ({address}) for {db}")]
     Connect {
         /// The DB the connection was for.
         db: String,
@@ -60,7 +60,7 @@ pub enum Error {
         source: redis::RedisError,
     },
     /// A request failed (connection lost, timeout, server error).
-    #[error("failed to {action} in {db}")]
+    #[error("cannot {action} in {db}")]
     Redis {
         /// What was being done (`read FEATURE|snmp`).
         action: String,

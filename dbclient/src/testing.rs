@@ -204,7 +204,7 @@ impl TestRedis {
                     "redis-server not found on PATH: apt-get install redis-server",
                 )
             } else {
-                io::Error::new(e.kind(), format!("failed to start redis-server: {e}"))
+                io::Error::new(e.kind(), format!("cannot start redis-server: {e}"))
             }
         })?;
         let Some(stdout) = child.stdout.take() else {

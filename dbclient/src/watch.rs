@@ -8,10 +8,10 @@
 //! and rescans, reporting rows that disappeared meanwhile as deletions.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::time::Duration;
 
 use ctrmgr_core::codec::Fields;
 use ctrmgr_core::ports::ErrorKind;
+use ctrmgr_core::retry::{self, error_line};
 use futures_util::{FutureExt, Stream, StreamExt};
 use redis::aio::PubSubStream;
 
@@ -37,10 +37,6 @@ pub enum WatchEvent {
     Synced,
 }
 
-/// The first delay before reconnecting; doubled per failure up to [`MAX_BACKOFF`].
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-/// The longest delay between reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// At most this many notifications that are already waiting are read together (their rows
 /// are then fetched in one round trip).
 const MAX_BATCH: usize = 256;
@@ -102,7 +98,7 @@ impl Watcher {
                     Ok(()) => self.failures = 0,
                     Err(e) if e.kind() == ErrorKind::Transient => {
                         self.failures = self.failures.saturating_add(1);
-                        tracing::warn!(db = self.db.name, table = %self.prefix, error = %error_chain(&e), "watch: cannot subscribe and scan; retrying");
+                        tracing::warn!(db = self.db.name, table = %self.prefix, error = %error_line(&e), "watch: cannot subscribe and scan; retrying");
                     }
                     Err(e) => {
                         self.finished = true;
@@ -135,7 +131,7 @@ impl Watcher {
             }
             if let Err(e) = self.read_rows(&keys).await {
                 // The rows will be re-read by the rescan that follows the reconnection.
-                tracing::warn!(db = self.db.name, table = %self.prefix, error = %error_chain(&e), "watch: cannot read changed rows; resubscribing");
+                tracing::warn!(db = self.db.name, table = %self.prefix, error = %error_line(&e), "watch: cannot read changed rows; resubscribing");
                 lost = true;
             }
             if lost {
@@ -144,15 +140,12 @@ impl Watcher {
         }
     }
 
-    /// Sleeps before a reconnection attempt: not at all the first time, then 100 ms, 200 ms,
-    /// … up to 5 s.
+    /// Sleeps before a reconnection attempt: not at all the first time, then as
+    /// [`retry::WATCH`] says (100 ms doubling to 5 s).
     async fn backoff(&self) {
-        if self.failures == 0 {
-            return;
+        if let Some(retry) = self.failures.checked_sub(1) {
+            tokio::time::sleep(retry::WATCH.delay(retry)).await;
         }
-        let factor = 1u32 << self.failures.saturating_sub(1).min(16);
-        let delay = MIN_BACKOFF.saturating_mul(factor).min(MAX_BACKOFF);
-        tokio::time::sleep(delay).await;
     }
 
     /// Adds the row key a notification names (once).
@@ -321,18 +314,6 @@ async fn ensure_keyspace_events(db: &Db) -> Result<()> {
                 }
             }
         })
-}
-
-/// An error and its causes on one line, for logs.
-fn error_chain(e: &Error) -> String {
-    let mut out = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

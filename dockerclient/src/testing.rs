@@ -141,20 +141,8 @@ pub enum TestDockerError {
 
 impl fmt::Debug for TestDockerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&chain(self))
+        f.write_str(&ctrmgr_core::retry::error_line(self))
     }
-}
-
-/// An error and its causes on one line, `a: b: c`.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }
 
 /// Whether [`REQUIRE_ENV`] is set.
@@ -388,10 +376,11 @@ impl Drop for TestContainer {
                 .build()
                 .map_err(|e| e.to_string())?;
             rt.block_on(async {
-                let client = DockerClient::connect_pinned(&host, api).map_err(|e| chain(&e))?;
+                let client = DockerClient::connect_pinned(&host, api)
+                    .map_err(|e| ctrmgr_core::retry::error_line(&e))?;
                 match client.remove(&id, true).await {
                     Ok(()) | Err(Error::NotFound { .. }) => Ok(()),
-                    Err(e) => Err(chain(&e)),
+                    Err(e) => Err(ctrmgr_core::retry::error_line(&e)),
                 }
             })
         });
@@ -446,7 +435,7 @@ async fn probe(host: &str) -> Result<(), String> {
     };
     match tokio::time::timeout(PROBE_TIMEOUT, attempt).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(chain(&e)),
+        Ok(Err(e)) => Err(ctrmgr_core::retry::error_line(&e)),
         Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
     }
 }

@@ -26,8 +26,8 @@ use ctrmgr_core::ports::{
 };
 use ctrmgr_core::{ContainerId, FeatureName, Input, KubeAnswer, Owner};
 
-use crate::labels::chain;
 use crate::{Error, FeatureDriver};
+use ctrmgr_core::retry::error_line;
 
 /// Stop requests (SIGTERM, SIGINT) of the process running [`kube_up`].
 pub trait StopRequests: Send {
@@ -189,7 +189,7 @@ where
             }
             Ok(c) => synced && about(&c, feature),
             Err(e) => {
-                tracing::warn!(%feature, error = %chain(&e), "watching the FEATURE tables");
+                tracing::warn!(%feature, error = %error_line(&e), "watching the FEATURE tables");
                 false
             }
         };
@@ -203,9 +203,9 @@ where
             match ask(driver, feature, id).await {
                 Ok(a) => break a,
                 Err(e) => {
-                    let pause = Duration::from_millis(ctrmgr_core::machine::backoff_ms(attempt));
+                    let pause = ctrmgr_core::retry::MASTER.delay(attempt);
                     attempt = attempt.saturating_add(1);
-                    tracing::warn!(%feature, container = %id, error = %chain(&e), retry_ms = pause.as_millis(), "cannot ask while waiting for approval: asking again");
+                    tracing::warn!(%feature, container = %id, error = %error_line(&e), retry_ms = pause.as_millis(), "cannot ask while waiting for approval: asking again");
                     tokio::select! {
                         code = stopped(stops) => return Ok(Waited::Stopped(code)),
                         () = tokio::time::sleep(pause) => {}
@@ -263,7 +263,7 @@ where
             }
             Ok(c) => synced && about(&c, feature),
             Err(e) => {
-                tracing::warn!(%feature, error = %chain(&e), "watching CONFIG_DB FEATURE");
+                tracing::warn!(%feature, error = %error_line(&e), "watching CONFIG_DB FEATURE");
                 false
             }
         };
@@ -274,7 +274,7 @@ where
             Ok(known) if known.config.set_owner == Owner::Kube => {}
             Ok(_) => continue,
             Err(e) => {
-                tracing::warn!(%feature, error = %chain(&e), "parked: cannot read the feature");
+                tracing::warn!(%feature, error = %error_line(&e), "parked: cannot read the feature");
                 continue;
             }
         }
@@ -283,7 +283,7 @@ where
             Ok(KubeAnswer::Park) => {}
             Ok(other) => return Ok(Some(other)),
             Err(e) => {
-                tracing::warn!(%feature, container = %id, error = %chain(&e), "parked: cannot ask again");
+                tracing::warn!(%feature, container = %id, error = %error_line(&e), "parked: cannot ask again");
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The draining loop of `kube-labeler run` (DESIGN.md §6): drain the pending-label list as soon
 //! as STATE_DB says the server is connected, and retry with exponential backoff
-//! ([`ctrmgr_core::machine::backoff_ms`]) after failures and while it says not connected.
+//! ([`ctrmgr_core::retry::MASTER`]) after failures and while it says not connected.
 //!
 //! The loop is event-driven: it sleeps until an event (the server's `connected` changed, the
 //! list became empty or non-empty), a retry deadline, or shutdown. Events are level-triggered
@@ -9,8 +9,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use ctrmgr_core::machine::backoff_ms;
 use ctrmgr_core::ports::{Labels, StateStore, Systemd};
+use ctrmgr_core::retry;
 use futures_util::{Stream, StreamExt};
 use tokio::time::Instant;
 
@@ -47,7 +47,7 @@ struct Drainer {
 
 impl Drainer {
     fn backoff(&self) -> Duration {
-        Duration::from_millis(backoff_ms(self.failures))
+        retry::MASTER.delay(self.failures)
     }
 
     fn on_event(&mut self, ev: DrainerEvent, now: Instant) {
@@ -129,7 +129,7 @@ where
                         st.failures = st.failures.saturating_add(1);
                         st.next = Some(Instant::now() + wait);
                         tracing::warn!(
-                            error = %crate::labels::chain(&e),
+                            error = %ctrmgr_core::retry::error_line(&e),
                             retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                             connected = st.connected,
                             "cannot drain pending labels; will retry"
@@ -160,7 +160,7 @@ mod tests {
         let now = Instant::now();
         let mut d = Drainer::default();
         d.on_event(DrainerEvent::Pending(true), now);
-        assert_eq!(d.next, Some(now + Duration::from_millis(backoff_ms(0))));
+        assert_eq!(d.next, Some(now + retry::MASTER.delay(0)));
         d.failures = 5;
         let later = now + Duration::from_secs(1);
         d.on_event(DrainerEvent::Connected(true), later);

@@ -469,7 +469,7 @@ where
         let running = match self.containers.is_running(old).await {
             Ok(running) => running,
             Err(e) => {
-                tracing::info!(%feature, old = %old, error = %crate::labels::chain(&e), "cannot check whether the recorded kube container still runs: taking it as running");
+                tracing::info!(%feature, old = %old, error = %ctrmgr_core::retry::error_line(&e), "cannot check whether the recorded kube container still runs: taking it as running");
                 true
             }
         };
@@ -605,7 +605,7 @@ where
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::debug!(%feature, error = %crate::labels::chain(&e), "cannot read the master's configuration: removing the label anyway");
+                    tracing::debug!(%feature, error = %ctrmgr_core::retry::error_line(&e), "cannot read the master's configuration: removing the label anyway");
                 }
             }
         }
@@ -684,7 +684,7 @@ where
                 Ok(())
             }
             Ok(Err(e)) => {
-                tracing::warn!(%feature, container = %id, error = %crate::labels::chain(&e), "cannot wait for the kube container: stopping it");
+                tracing::warn!(%feature, container = %id, error = %ctrmgr_core::retry::error_line(&e), "cannot wait for the kube container: stopping it");
                 self.stop_container(feature, id, grace_secs).await
             }
             Err(_) => {

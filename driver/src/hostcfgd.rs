@@ -21,17 +21,21 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ctrmgr_core::machine::{approval_pending, backoff_ms};
+use ctrmgr_core::machine::approval_pending;
 use ctrmgr_core::ports::{
     Change, Containers, Labels, StateStore, Subscription, Systemd, Watch, Watched,
 };
+use ctrmgr_core::retry::{self, Backoff};
 use ctrmgr_core::{FeatureName, Input};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::labels::chain;
 use crate::{Error, FeatureDriver, JoinEngine, Joined, Master, Outcome, Tunables};
+use ctrmgr_core::retry::error_line;
+
+/// Retrying a failed join or reset: 1 s doubling, up to [`HostcfgdOptions::join_retry_max`].
+const JOIN_RETRY: Backoff = Backoff::new(1_000, 1_000);
 
 /// What hostcfgd-watcher's loop needs besides its ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +171,7 @@ where
             }
             change = sub.next() => match change {
                 None => break HostcfgdExit::WatchEnded,
-                Some(Err(e)) => tracing::warn!(error = %chain(&e), "watching STATE_DB/CONFIG_DB"),
+                Some(Err(e)) => tracing::warn!(error = %error_line(&e), "watching STATE_DB/CONFIG_DB"),
                 Some(Ok(Change::Feature { key, .. })) => match FeatureName::new(&key) {
                     Ok(f) => approvals.consider(f),
                     Err(_) => tracing::debug!(key, "not a feature this project manages"),
@@ -260,9 +264,9 @@ impl Approvals {
             }
             Err(e) => {
                 let n = self.failures.entry(f.clone()).or_insert(0);
-                let wait = Duration::from_millis(backoff_ms(*n));
+                let wait = retry::MASTER.delay(*n);
                 *n = n.saturating_add(1);
-                tracing::error!(feature = %f, error = %chain(&e), retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "approval failed; will retry");
+                tracing::error!(feature = %f, error = %error_line(&e), retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "approval failed; will retry");
                 self.retries.insert(f.clone(), (Instant::now() + wait, *n));
             }
         }
@@ -320,9 +324,11 @@ where
                 retry_at = None;
             }
             Err(e) => {
-                let wait = Duration::from_secs(1u64 << failures.min(20)).min(max);
+                let wait = JOIN_RETRY
+                    .with_max(u64::try_from(max.as_millis()).unwrap_or(u64::MAX))
+                    .delay(failures);
                 failures = failures.saturating_add(1);
-                tracing::error!(error = %chain(&e), retry_in_secs = wait.as_secs(), "join/reset failed; will retry");
+                tracing::error!(error = %error_line(&e), retry_in_secs = wait.as_secs(), "join/reset failed; will retry");
                 retry_at = Some(Instant::now() + wait);
             }
         }

@@ -282,7 +282,7 @@ where
         }
 
         if let Err(e) = self.kubeadm.reset().await {
-            tracing::warn!(error = %crate::labels::chain(&e), "kubeadm reset before the join failed; joining anyway");
+            tracing::warn!(error = %ctrmgr_core::retry::error_line(&e), "kubeadm reset before the join failed; joining anyway");
         }
         write_atomically(&self.options.kubeconfig, text.as_bytes(), 0o600).await?;
         if let Err(e) = self.finish_join().await {
@@ -311,16 +311,16 @@ where
     /// error is the one reported.
     async fn undo_join(&self) {
         remove_file(&self.options.kubeconfig).await.unwrap_or_else(
-            |e| tracing::error!(error = %crate::labels::chain(&e), "undoing a failed join"),
+            |e| tracing::error!(error = %ctrmgr_core::retry::error_line(&e), "undoing a failed join"),
         );
         if let Err(e) = self.kubeadm.reset().await {
-            tracing::error!(error = %crate::labels::chain(&e), "undoing a failed join");
+            tracing::error!(error = %ctrmgr_core::retry::error_line(&e), "undoing a failed join");
         }
         if let Err(e) = self.kubelet(false).await {
-            tracing::error!(error = %crate::labels::chain(&e), "undoing a failed join");
+            tracing::error!(error = %ctrmgr_core::retry::error_line(&e), "undoing a failed join");
         }
         if let Err(e) = self.set_connected(false).await {
-            tracing::error!(error = %crate::labels::chain(&e), "undoing a failed join");
+            tracing::error!(error = %ctrmgr_core::retry::error_line(&e), "undoing a failed join");
         }
     }
 
@@ -366,7 +366,7 @@ where
         let mut first: Option<Error> = None;
         let mut keep = |r: Result<(), Error>| {
             if let Err(e) = r {
-                tracing::error!(error = %crate::labels::chain(&e), "reset");
+                tracing::error!(error = %ctrmgr_core::retry::error_line(&e), "reset");
                 first.get_or_insert(e);
             }
         };

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use ctrmgr_core::label::{coalesce, may_send_directly};
 use ctrmgr_core::ports::{ErrorKind, Labels, PortError, StateStore, Systemd};
+use ctrmgr_core::retry::error_line;
 use ctrmgr_core::{DeviceMetadata, LabelKey, LabelOp, LabelValue};
 
 use crate::lock::FeatureLock;
@@ -141,18 +142,6 @@ impl Drained {
     pub fn was_empty(&self) -> bool {
         self.drained == 0
     }
-}
-
-/// One line of an error and its causes (`a: b: c`).
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cur = c.source();
-    }
-    out
 }
 
 /// Label operations on this node through the pending list, over the state store, the API
@@ -277,7 +266,7 @@ impl<S: StateStore, L: Labels, D: Systemd> LabelService<S, L, D> {
             Err(e) => Ok(Applied::Queued {
                 cause: QueueCause::Failed {
                     kind: e.kind(),
-                    message: chain(&e),
+                    message: error_line(&e),
                 },
                 kubelet_stopped: false,
             }),
@@ -340,7 +329,7 @@ impl<S: StateStore, L: Labels, D: Systemd> LabelService<S, L, D> {
     async fn start_kubelet_if_nothing_pending(&self) -> Result<bool, Error> {
         let unit = &self.options.kubelet_unit;
         if let Err(e) = self.systemd.start(unit).await {
-            tracing::warn!(unit, error = %chain(&e), "cannot start kubelet after draining labels");
+            tracing::warn!(unit, error = %error_line(&e), "cannot start kubelet after draining labels");
             return Ok(false);
         }
         if !self.pending().await?.is_empty() {
@@ -394,7 +383,7 @@ impl<S: StateStore, L: Labels, D: Systemd> LabelService<S, L, D> {
         match self.systemd.stop(unit).await {
             Ok(()) => true,
             Err(e) => {
-                tracing::error!(unit, error = %chain(&e), "cannot stop kubelet while labels are pending");
+                tracing::error!(unit, error = %error_line(&e), "cannot stop kubelet while labels are pending");
                 false
             }
         }
@@ -418,7 +407,7 @@ impl<E: PortError> PatchError<E> {
 
     fn message(&self) -> String {
         match self {
-            PatchError::Port(e) => chain(e),
+            PatchError::Port(e) => error_line(e),
             PatchError::Timeout(after) => format!(
                 "no answer from the api server within {} ms",
                 after.as_millis()

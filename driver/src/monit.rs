@@ -33,8 +33,8 @@ use ctrmgr_core::ports::{
 use ctrmgr_core::{FeatureConfig, FeatureName, FeatureRecord, Input, Timestamp};
 use tokio::time::Instant;
 
-use crate::labels::chain;
 use crate::{Error, FeatureDriver, Master, Tunables};
+use ctrmgr_core::retry::error_line;
 
 /// Seconds before a failure fallback that failed (Redis or systemctl error) is tried again.
 pub const FAILURE_RETRY_SECS: u64 = 10;
@@ -139,7 +139,7 @@ where
             () = &mut shutdown => return MonitExit::Shutdown,
             change = sub.next() => match change {
                 None => return MonitExit::WatchEnded,
-                Some(Err(e)) => tracing::warn!(error = %chain(&e), "watching CONFIG_DB/STATE_DB"),
+                Some(Err(e)) => tracing::warn!(error = %error_line(&e), "watching CONFIG_DB/STATE_DB"),
                 Some(Ok(Change::Feature { key, .. })) => match FeatureName::new(&key) {
                     Ok(f) => monit.refresh(&mut deadlines, &f).await,
                     Err(_) => tracing::debug!(key, "not a feature this project manages"),
@@ -230,7 +230,7 @@ where
                 deadlines.fired.remove(f);
             }
             Err(e) => {
-                tracing::warn!(feature = %f, error = %chain(&e), "cannot read the feature; its deadline is kept");
+                tracing::warn!(feature = %f, error = %error_line(&e), "cannot read the feature; its deadline is kept");
             }
         }
     }
@@ -240,7 +240,7 @@ where
         let features = match self.driver.store().features().await {
             Ok(f) => f,
             Err(e) => {
-                tracing::warn!(error = %chain(&e), "cannot list the features");
+                tracing::warn!(error = %error_line(&e), "cannot list the features");
                 return;
             }
         };
@@ -257,7 +257,7 @@ where
         let known = match self.driver.read(f).await {
             Ok(k) => k,
             Err(e) => {
-                tracing::warn!(feature = %f, error = %chain(&e), "cannot read the feature at its failure deadline");
+                tracing::warn!(feature = %f, error = %error_line(&e), "cannot read the feature at its failure deadline");
                 return;
             }
         };
@@ -283,7 +283,7 @@ where
             known.config.kube_failure_detection_mins,
         );
         if let Err(e) = self.fail_over(f).await {
-            tracing::error!(feature = %f, error = %chain(&e), retry_in_secs = FAILURE_RETRY_SECS, "failure fallback failed; will retry");
+            tracing::error!(feature = %f, error = %error_line(&e), retry_in_secs = FAILURE_RETRY_SECS, "failure fallback failed; will retry");
             deadlines.fired.remove(f);
             deadlines
                 .at
@@ -324,7 +324,7 @@ where
         let store = self.driver.store();
         let connected = match store.server_config().await {
             Err(e) => {
-                tracing::warn!(error = %chain(&e), "cannot read CONFIG_DB KUBERNETES_MASTER|SERVER; probe skipped");
+                tracing::warn!(error = %error_line(&e), "cannot read CONFIG_DB KUBERNETES_MASTER|SERVER; probe skipped");
                 return;
             }
             Ok(cfg) if cfg.disable || cfg.ip.as_deref().is_none_or(|ip| ip.trim().is_empty()) => {
@@ -333,7 +333,7 @@ where
             Ok(_) => match self.master.probe().await {
                 Ok(()) => true,
                 Err(e) => {
-                    tracing::debug!(error = %chain(&e), "probe failed");
+                    tracing::debug!(error = %error_line(&e), "probe failed");
                     false
                 }
             },
@@ -343,7 +343,7 @@ where
                 tracing::warn!("the Kubernetes API server does not answer: connected=false");
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %chain(&e), "cannot record the probe's result"),
+            Err(e) => tracing::warn!(error = %error_line(&e), "cannot record the probe's result"),
         }
     }
 
@@ -356,7 +356,7 @@ where
             Ok(s) if s.connected => {}
             Ok(_) => return,
             Err(e) => {
-                tracing::warn!(error = %chain(&e), "cannot read STATE_DB KUBERNETES_MASTER|SERVER");
+                tracing::warn!(error = %error_line(&e), "cannot read STATE_DB KUBERNETES_MASTER|SERVER");
                 return;
             }
         }
@@ -366,7 +366,7 @@ where
             Ok(true) => return,
             Ok(false) => {}
             Err(e) => {
-                tracing::warn!(error = %chain(&e), "cannot ask whether {unit} runs");
+                tracing::warn!(error = %error_line(&e), "cannot ask whether {unit} runs");
                 return;
             }
         }
@@ -374,13 +374,13 @@ where
             Ok(p) if p.is_empty() => {}
             Ok(_) => return,
             Err(e) => {
-                tracing::warn!(error = %chain(&e), "cannot read the pending-label list");
+                tracing::warn!(error = %error_line(&e), "cannot read the pending-label list");
                 return;
             }
         }
         tracing::warn!("connected, no label pending, but {unit} does not run: starting it");
         if let Err(e) = systemd.start(unit).await {
-            tracing::error!(error = %chain(&e), "cannot start {unit}");
+            tracing::error!(error = %error_line(&e), "cannot start {unit}");
         }
     }
 }

@@ -38,7 +38,7 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("$ {shown}");
     let status = cmd
         .status()
-        .with_context(|| format!("failed to run `{shown}`"))?;
+        .with_context(|| format!("cannot run `{shown}`"))?;
     if !status.success() {
         bail!("`{shown}` failed: {status}");
     }
@@ -52,7 +52,7 @@ pub fn output(cmd: &mut Command) -> Result<String> {
     let out = cmd
         .stdin(Stdio::null())
         .output()
-        .with_context(|| format!("failed to run `{shown}`"))?;
+        .with_context(|| format!("cannot run `{shown}`"))?;
     if !out.status.success() {
         bail!(
             "`{shown}` failed: {}: {}",

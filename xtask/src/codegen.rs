@@ -40,15 +40,13 @@ pub fn write(root: &Path) -> Result<()> {
     let path = root.join(DOC_PATH);
     let text = generate();
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("failed to create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let unchanged = std::fs::read_to_string(&path).is_ok_and(|old| old == text);
     if unchanged {
         eprintln!("{DOC_PATH} is up to date");
     } else {
-        std::fs::write(&path, text)
-            .with_context(|| format!("failed to write {}", path.display()))?;
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("wrote {DOC_PATH}");
     }
     Ok(())
@@ -60,7 +58,7 @@ pub fn check(root: &Path) -> Result<ExitCode> {
     let on_disk = match std::fs::read_to_string(&path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
     if on_disk.as_deref() == Some(generate().as_str()) {
         eprintln!("{DOC_PATH} is up to date");

@@ -215,7 +215,7 @@ pub fn lintian(debs: &[PathBuf]) -> Result<String> {
     eprintln!("$ {shown}");
     let out = c
         .output()
-        .with_context(|| format!("failed to run `{shown}` (apt-get install lintian)"))?;
+        .with_context(|| format!("cannot run `{shown}` (apt-get install lintian)"))?;
     let report = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
         anyhow::bail!(

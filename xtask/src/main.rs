@@ -100,8 +100,8 @@ fn run(args: &[String]) -> Result<ExitCode> {
         ["demo"] => live_demo(),
         ["demo", "--model"] => {
             let mut out = std::io::stdout().lock();
-            demo::run(&mut out).context("failed to print the demo")?;
-            out.flush().context("failed to print the demo")?;
+            demo::run(&mut out).context("cannot print the demo")?;
+            out.flush().context("cannot print the demo")?;
             Ok(ExitCode::SUCCESS)
         }
         [] | ["help" | "-h" | "--help"] => {
@@ -166,7 +166,7 @@ fn live_demo() -> Result<ExitCode> {
     let mut demo = cmd::cargo(&root);
     demo.args(["run", "--quiet", "-p", "ctrmgr-tests", "--example", "demo"]);
     prereqs.apply(&mut demo);
-    let status = demo.status().context("failed to run the demo")?;
+    let status = demo.status().context("cannot run the demo")?;
     // `prereqs` stops the Docker Engine it started (if any) when it goes out of scope here.
     drop(prereqs);
     Ok(if status.success() {

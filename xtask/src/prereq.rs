@@ -180,14 +180,13 @@ impl Dockerd {
         let exec_root = dir.join("exec");
         let log = dir.join("dockerd.log");
         for d in [&data_root, &exec_root] {
-            std::fs::create_dir_all(d)
-                .with_context(|| format!("failed to create {}", d.display()))?;
+            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
         }
         let log_file =
-            File::create(&log).with_context(|| format!("failed to create {}", log.display()))?;
+            File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
         let log_err = log_file
             .try_clone()
-            .with_context(|| format!("failed to open {}", log.display()))?;
+            .with_context(|| format!("cannot open {}", log.display()))?;
         let mut cmd = Command::new("dockerd");
         cmd.args([
             "--bridge=none",
@@ -207,7 +206,7 @@ impl Dockerd {
         .stdout(log_file)
         .stderr(log_err);
         eprintln!("$ {} > {} 2>&1 &", cmd::display(&cmd), log.display());
-        let child = cmd.spawn().context("failed to start dockerd")?;
+        let child = cmd.spawn().context("cannot start dockerd")?;
         let mut dockerd = Dockerd { child, log };
         dockerd.wait_until_it_answers()?;
         eprintln!("xtask: dockerd answers (log: {})", dockerd.log.display());

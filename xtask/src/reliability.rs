@@ -91,7 +91,7 @@ pub fn run(root: &Path) -> Result<()> {
         eprintln!("$ {}", cmd::display(&test));
         let out = test
             .output()
-            .with_context(|| format!("failed to run `{}`", cmd::display(&test)))?;
+            .with_context(|| format!("cannot run `{}`", cmd::display(&test)))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         if !out.status.success() {
             failed.push(format!(
@@ -111,8 +111,7 @@ pub fn run(root: &Path) -> Result<()> {
     }
     let report = render(&rows, started.elapsed().as_secs());
     let path = root.join("RELIABILITY.md");
-    std::fs::write(&path, &report)
-        .with_context(|| format!("failed to write {}", path.display()))?;
+    std::fs::write(&path, &report).with_context(|| format!("cannot write {}", path.display()))?;
     print!("{report}");
     if rows.is_empty() {
         bail!("no check printed a RELIABILITY line");

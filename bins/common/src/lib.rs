@@ -121,15 +121,10 @@ pub fn fail(identity: &str, e: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// An error and its causes on one line (`a: b: c`), with any line breaks inside a message
-/// folded into spaces.
+/// An error and its causes on one line (`a: b: c`), a cause the line already holds left out
+/// and line breaks folded ([`ctrmgr_core::retry::error_line`]).
 pub fn error_line(e: &anyhow::Error) -> String {
-    format!("{e:#}")
-        .split(['\n', '\r'])
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    ctrmgr_core::retry::error_line(e.as_ref())
 }
 
 /// What nearly every command starts from: the tunables and the databases.

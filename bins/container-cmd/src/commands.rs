@@ -276,7 +276,7 @@ async fn own_id(
             }
             Ok(_) => {}
             Err(e) => {
-                tracing::debug!(%feature, container = %id, error = %format!("{:#}", anyhow::Error::new(e)), "cannot check the id found in mountinfo with the engine: using it");
+                tracing::debug!(%feature, container = %id, error = %ctrmgr_core::retry::error_line(&e), "cannot check the id found in mountinfo with the engine: using it");
             }
         }
     }
@@ -434,7 +434,7 @@ async fn await_docker_id(
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(%feature, error = %format!("{:#}", anyhow::Error::new(e)), "watching STATE_DB");
+                    tracing::warn!(%feature, error = %ctrmgr_core::retry::error_line(&e), "watching STATE_DB");
                 }
             }
         }
@@ -550,7 +550,7 @@ async fn kill_all(env: &Env) -> Result<u8> {
             Ok(Some(None)) => println!("{feature}: killed container {feature}"),
             Ok(None) => println!("{feature}: no container runs"),
             Err(e) => {
-                let e = format!("{:#}", anyhow::Error::new(e));
+                let e = ctrmgr_core::retry::error_line(&e);
                 println!("{feature}: failed: {e}");
                 failures.push(format!("{feature}: {e}"));
             }

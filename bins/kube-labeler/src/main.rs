@@ -139,7 +139,7 @@ async fn show(service: &Service, json: bool) -> Result<()> {
         .context("cannot read the pending-label list")?;
     let (labels, labels_error) = match service.labels().labels().await {
         Ok(l) => (Some(l), None),
-        Err(e) => (None, Some(format!("{:#}", anyhow::Error::new(e)))),
+        Err(e) => (None, Some(ctrmgr_core::retry::error_line(&e))),
     };
     let out = ShowOutput {
         node: service.labels().node().to_owned(),

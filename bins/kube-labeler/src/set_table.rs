@@ -128,7 +128,7 @@ async fn apply<L: Labels, D: Systemd>(service: &LabelService<SonicDb, L, D>, row
             );
         }
         Err(e) => {
-            tracing::warn!(error = %format!("{:#}", anyhow::Error::new(e)), "KUBE_LABELS|SET not applied")
+            tracing::warn!(error = %ctrmgr_core::retry::error_line(&e), "KUBE_LABELS|SET not applied")
         }
     }
 }

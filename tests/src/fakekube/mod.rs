@@ -115,16 +115,16 @@ impl RecordedRequest {
 #[derive(Debug, thiserror::Error)]
 pub enum FakeKubeError {
     /// Generating the CA or the server certificate failed.
-    #[error("failed to generate the fake API server's certificates")]
+    #[error("cannot generate the fake API server's certificates")]
     Certificate(#[source] rcgen::Error),
     /// Building the TLS configuration failed.
-    #[error("failed to configure TLS for the fake API server")]
+    #[error("cannot configure TLS for the fake API server")]
     Tls(#[source] rustls::Error),
     /// Binding the listening socket failed.
-    #[error("failed to bind the fake API server to 127.0.0.1")]
+    #[error("cannot bind the fake API server to 127.0.0.1")]
     Bind(#[source] std::io::Error),
     /// Writing a kubeconfig file failed.
-    #[error("failed to write kubeconfig {path}")]
+    #[error("cannot write kubeconfig {path}")]
     WriteKubeconfig {
         /// The file.
         path: PathBuf,
@@ -133,7 +133,7 @@ pub enum FakeKubeError {
         source: std::io::Error,
     },
     /// An object could not be converted to or from JSON.
-    #[error("failed to convert a Kubernetes object to or from JSON")]
+    #[error("cannot convert a Kubernetes object to or from JSON")]
     Json(#[source] serde_json::Error),
     /// The server refused an object given to the handle, as it would refuse it over the API.
     #[error("fake API server refused the request ({code} {reason}): {message}")]

@@ -136,7 +136,7 @@ fn write_stand_in(bins: &Bins, setup: &Setup) -> Result<PathBuf> {
          *) : ;;\n\
          esac\n"
     );
-    fs::write(&path, script).with_context(|| format!("failed to write {}", path.display()))?;
+    fs::write(&path, script).with_context(|| format!("cannot write {}", path.display()))?;
     cmd::run(Command::new("chmod").arg("755").arg(&path))?;
     Ok(path)
 }
@@ -195,7 +195,7 @@ fn approve_batch(
                 .stderr(Stdio::null());
             asking.push(
                 c.spawn()
-                    .with_context(|| format!("failed to start `{}`", cmd::display(&c)))?,
+                    .with_context(|| format!("cannot start `{}`", cmd::display(&c)))?,
             );
         }
         let deadline = Instant::now() + DEADLINE;
@@ -267,7 +267,7 @@ struct Batch {
 /// fields cutime and cstime): the daemon, the stand-ins, every `container` run, transitively,
 /// since each parent waits for its children.
 fn children_cpu() -> Result<Duration> {
-    let stat = fs::read_to_string("/proc/self/stat").context("failed to read /proc/self/stat")?;
+    let stat = fs::read_to_string("/proc/self/stat").context("cannot read /proc/self/stat")?;
     // Fields after the command name (which may hold spaces) start at field 3 (state).
     let rest = stat
         .rsplit_once(") ")

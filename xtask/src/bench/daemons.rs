@@ -89,7 +89,7 @@ pub(super) fn daemon_tunables(setup: &Setup, systemctl: &Path) -> Result<PathBuf
             json_string(&systemctl.to_string_lossy()),
         ),
     )
-    .with_context(|| format!("failed to write {}", path.display()))?;
+    .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
 
@@ -103,7 +103,7 @@ pub(super) fn daemon(setup: &Setup, bin: &Path, tunables: &Path, args: &[&str]) 
         .args(args)
         .stderr(Stdio::null());
     c.spawn()
-        .with_context(|| format!("failed to start `{}`", cmd::display(&c)))
+        .with_context(|| format!("cannot start `{}`", cmd::display(&c)))
 }
 
 /// Stops a daemon with SIGTERM and checks it exits 0.
@@ -150,11 +150,11 @@ pub(super) fn redis_call(
 ) -> Result<()> {
     use std::io::Write as _;
     conn.write_all(&resp(args))
-        .context("failed to write to redis-server")?;
+        .context("cannot write to redis-server")?;
     let mut line = String::new();
     reader
         .read_line(&mut line)
-        .context("failed to read redis-server's answer")?;
+        .context("cannot read redis-server's answer")?;
     ensure!(!line.starts_with('-'), "redis-server: {}", line.trim());
     Ok(())
 }
@@ -167,7 +167,7 @@ pub(super) fn reaction(bins: &Bins, setup: &Setup) -> Result<(Stats, Stats)> {
     let status = Command::new("mkfifo")
         .arg(&fifo)
         .status()
-        .context("failed to run mkfifo")?;
+        .context("cannot run mkfifo")?;
     ensure!(status.success(), "mkfifo {} failed", fifo.display());
     let stand_in = setup.work.join("systemctl-fifo");
     fs::write(
@@ -177,12 +177,12 @@ pub(super) fn reaction(bins: &Bins, setup: &Setup) -> Result<(Stats, Stats)> {
             json_string(&fifo.to_string_lossy())
         ),
     )
-    .context("failed to write the systemctl stand-in")?;
+    .context("cannot write the systemctl stand-in")?;
     let status = Command::new("chmod")
         .arg("755")
         .arg(&stand_in)
         .status()
-        .context("failed to run chmod")?;
+        .context("cannot run chmod")?;
     ensure!(status.success(), "chmod failed");
 
     // Read and write: the open does not wait for a writer, and the FIFO never sees EOF.
@@ -190,7 +190,7 @@ pub(super) fn reaction(bins: &Bins, setup: &Setup) -> Result<(Stats, Stats)> {
         .read(true)
         .write(true)
         .open(&fifo)
-        .with_context(|| format!("failed to open {}", fifo.display()))?;
+        .with_context(|| format!("cannot open {}", fifo.display()))?;
     let (tx, rx) = mpsc::channel::<(Instant, String)>();
     std::thread::spawn(move || {
         for line in BufReader::new(reader).lines() {
@@ -203,8 +203,8 @@ pub(super) fn reaction(bins: &Bins, setup: &Setup) -> Result<(Stats, Stats)> {
 
     setup.seed_feature()?;
     let mut conn = std::os::unix::net::UnixStream::connect(&setup.socket)
-        .with_context(|| format!("failed to connect to {}", setup.socket.display()))?;
-    let mut answers = BufReader::new(conn.try_clone().context("failed to clone the socket")?);
+        .with_context(|| format!("cannot connect to {}", setup.socket.display()))?;
+    let mut answers = BufReader::new(conn.try_clone().context("cannot clone the socket")?);
     let state_db = codec::DEFAULT_STATE_DB_ID.to_string();
     redis_call(&mut conn, &mut answers, &["SELECT", &state_db])?;
     let key = feature_key();
@@ -215,7 +215,7 @@ pub(super) fn reaction(bins: &Bins, setup: &Setup) -> Result<(Stats, Stats)> {
         let t0 = Instant::now();
         let mut c = quiet(&stand_in);
         c.args(["is-active", FEATURE]);
-        let mut child = c.spawn().context("failed to run the stand-in")?;
+        let mut child = c.spawn().context("cannot run the stand-in")?;
         let (t1, _) = rx
             .recv_timeout(DEADLINE)
             .context("the stand-in wrote nothing")?;

@@ -55,15 +55,14 @@ impl Engine {
     pub(super) fn create_container(&self, work: &Path) -> Result<()> {
         let rootfs = work.join("rootfs");
         let bin = rootfs.join("bin");
-        fs::create_dir_all(&bin).with_context(|| format!("failed to create {}", bin.display()))?;
+        fs::create_dir_all(&bin).with_context(|| format!("cannot create {}", bin.display()))?;
         fs::create_dir_all(rootfs.join("tmp"))
-            .with_context(|| format!("failed to create {}/tmp", rootfs.display()))?;
-        fs::copy(BUSYBOX, bin.join("busybox")).with_context(|| {
-            format!("failed to copy {BUSYBOX} (apt-get install busybox-static)")
-        })?;
+            .with_context(|| format!("cannot create {}/tmp", rootfs.display()))?;
+        fs::copy(BUSYBOX, bin.join("busybox"))
+            .with_context(|| format!("cannot copy {BUSYBOX} (apt-get install busybox-static)"))?;
         for applet in ["sh", "sleep"] {
             std::os::unix::fs::symlink("busybox", bin.join(applet))
-                .with_context(|| format!("failed to link {applet} in {}", bin.display()))?;
+                .with_context(|| format!("cannot link {applet} in {}", bin.display()))?;
         }
         let tar = work.join("rootfs.tar");
         cmd::run(

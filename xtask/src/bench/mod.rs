@@ -185,7 +185,7 @@ pub fn run(root: &Path) -> Result<()> {
 
     let text = report.render(started.elapsed());
     let path = root.join("BENCHMARKS.md");
-    fs::write(&path, &text).with_context(|| format!("failed to write {}", path.display()))?;
+    fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
     print!("{text}");
     eprintln!("xtask: bench: wrote {}", path.display());
     if report.failed() {

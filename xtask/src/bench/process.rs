@@ -11,9 +11,9 @@ impl WorkDir {
         let dir = std::env::temp_dir().join(format!("ctrmgr-bench-{}", std::process::id()));
         if dir.exists() {
             fs::remove_dir_all(&dir)
-                .with_context(|| format!("failed to remove the stale {}", dir.display()))?;
+                .with_context(|| format!("cannot remove the stale {}", dir.display()))?;
         }
-        fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         Ok(Self(dir))
     }
 
@@ -34,7 +34,7 @@ pub(super) fn timed(cmd: &mut Command) -> Result<Duration> {
     let start = Instant::now();
     let out = cmd
         .output()
-        .with_context(|| format!("failed to run `{}`", cmd::display(cmd)))?;
+        .with_context(|| format!("cannot run `{}`", cmd::display(cmd)))?;
     let took = start.elapsed();
     if !out.status.success() {
         bail!(
@@ -59,7 +59,7 @@ pub(super) fn output(cmd: &mut Command) -> Result<String> {
     let out = cmd
         .stdin(Stdio::null())
         .output()
-        .with_context(|| format!("failed to run `{}`", cmd::display(cmd)))?;
+        .with_context(|| format!("cannot run `{}`", cmd::display(cmd)))?;
     if !out.status.success() {
         bail!(
             "`{}` failed ({}): {}",
@@ -132,7 +132,7 @@ pub(super) fn traced_writes(cmd: &Command, socket: &Path, work: &Path) -> Result
     }
     output(&mut traced)?;
     let text =
-        fs::read_to_string(&log).with_context(|| format!("failed to read {}", log.display()))?;
+        fs::read_to_string(&log).with_context(|| format!("cannot read {}", log.display()))?;
     Ok(socket_writes(&text, &socket.to_string_lossy()))
 }
 
@@ -243,7 +243,7 @@ pub(super) fn build(root: &Path, work: &Path) -> Result<Bins> {
         let from = target.join(bin);
         let to = work.join(copy);
         fs::copy(&from, &to)
-            .with_context(|| format!("failed to copy {} to {}", from.display(), to.display()))?;
+            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
     }
     Ok(Bins {
         kube: work.join("container-kube"),
@@ -279,7 +279,7 @@ pub(super) fn example_output(run: &mut Command) -> Result<String> {
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .with_context(|| format!("failed to run `{}`", cmd::display(run)))?;
+        .with_context(|| format!("cannot run `{}`", cmd::display(run)))?;
     ensure!(
         out.status.success(),
         "`{}` failed: {}",

@@ -33,7 +33,7 @@ impl Setup {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         eprintln!("$ {} &", cmd::display(&server));
-        let mut child = server.spawn().context("failed to start redis-server")?;
+        let mut child = server.spawn().context("cannot start redis-server")?;
         let Some(stdout) = child.stdout.take() else {
             let _ = child.kill();
             let _ = child.wait();
@@ -71,9 +71,9 @@ impl Setup {
             work: work.to_owned(),
         };
         fs::write(&setup.db_config, db_config_json(&setup.socket))
-            .with_context(|| format!("failed to write {}", setup.db_config.display()))?;
+            .with_context(|| format!("cannot write {}", setup.db_config.display()))?;
         fs::write(&setup.tunables, setup.tunables_json())
-            .with_context(|| format!("failed to write {}", setup.tunables.display()))?;
+            .with_context(|| format!("cannot write {}", setup.tunables.display()))?;
         Ok(setup)
     }
 

@@ -20,7 +20,7 @@ pub(super) struct Memory {
 pub(super) fn memory(pid: u32) -> Result<Memory> {
     let read = |name: &str| -> Result<(String, String)> {
         let path = format!("/proc/{pid}/{name}");
-        let text = fs::read_to_string(&path).with_context(|| format!("failed to read {path}"))?;
+        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
         Ok((path, text))
     };
     let status = read("status")?;
@@ -49,9 +49,9 @@ pub(super) fn memory(pid: u32) -> Result<Memory> {
 pub(super) fn wakeups(pid: u32) -> Result<u64> {
     let dir = format!("/proc/{pid}/task");
     let mut total = 0;
-    for task in fs::read_dir(&dir).with_context(|| format!("failed to read {dir}"))? {
+    for task in fs::read_dir(&dir).with_context(|| format!("cannot read {dir}"))? {
         let status = task
-            .with_context(|| format!("failed to read {dir}"))?
+            .with_context(|| format!("cannot read {dir}"))?
             .path()
             .join("status");
         // A thread that ended meanwhile has nothing more to count.
@@ -214,7 +214,7 @@ pub(super) fn wait_runs(
             Ok(child) => children.push(child),
             Err(e) => {
                 spawned = Err(anyhow::Error::new(e)
-                    .context(format!("failed to start `{}`", cmd::display(&waiter))));
+                    .context(format!("cannot start `{}`", cmd::display(&waiter))));
                 break;
             }
         }
@@ -256,7 +256,7 @@ pub(super) fn sleep_rss() -> Result<Memory> {
     let mut child = quiet("sleep")
         .arg("1000")
         .spawn()
-        .context("failed to start sleep")?;
+        .context("cannot start sleep")?;
     let m = wait_until_blocked(&mut child, "sleep").and_then(|()| memory(child.id()));
     let _ = child.kill();
     let _ = child.wait();
@@ -319,7 +319,7 @@ pub(super) fn labeler_idle(bins: &Bins, setup: &Setup) -> Result<f64> {
     daemon.stderr(Stdio::null());
     let mut child = daemon
         .spawn()
-        .with_context(|| format!("failed to start `{}`", cmd::display(&daemon)))?;
+        .with_context(|| format!("cannot start `{}`", cmd::display(&daemon)))?;
     let rate =
         wait_until_blocked(&mut child, "kube-labeler run").and_then(|()| idle_rate(child.id()));
     terminate(&child);
