@@ -26,7 +26,7 @@ use ctrmgr_core::ports::{
 };
 use ctrmgr_core::{ContainerId, FeatureName, Input, KubeAnswer, Owner};
 
-use crate::{Error, FeatureDriver};
+use crate::{Error, FeatureDriver, FeatureError};
 use ctrmgr_core::retry::error_line;
 
 /// Stop requests (SIGTERM, SIGINT) of the process running [`kube_up`].
@@ -114,9 +114,11 @@ where
     D: Systemd,
 {
     let outcome = driver.run(feature, Input::KubeUp(id.clone())).await?;
-    outcome.answer.ok_or_else(|| Error::NoAnswer {
-        feature: feature.to_string(),
-        reason: outcome.reason.text().to_owned(),
+    outcome.answer.ok_or_else(|| {
+        Error::Feature(FeatureError::NoAnswer {
+            feature: feature.to_string(),
+            reason: outcome.reason.text().to_owned(),
+        })
     })
 }
 
@@ -174,11 +176,11 @@ where
                 tracing::info!(%feature, container = %id, "stopped while waiting for approval");
                 return Ok(Waited::Stopped(code));
             }
-            next = next => next.map_err(|_| Error::NotApproved {
+            next = next => next.map_err(|_| Error::Feature(FeatureError::NotApproved {
                 feature: feature.to_string(),
                 container: id.to_string(),
                 secs: timeout.map_or(0, |t| t.as_secs()),
-            })?,
+            }))?,
         };
         let Some(change) = next else { break };
         let ask_again = match change {

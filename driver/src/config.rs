@@ -16,7 +16,7 @@ use std::time::Duration;
 use ctrmgr_core::StopOptions;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::{ConfigError, Error};
 
 /// Where the tunables live unless `--config` says otherwise.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/sonic/ctrmgr.json";
@@ -111,16 +111,17 @@ impl Tunables {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::parse(path, &text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(Error::ConfigRead {
+            Err(source) => Err(ConfigError::Read {
                 path: path.to_path_buf(),
                 source,
-            }),
+            }
+            .into()),
         }
     }
 
     /// Loads `path`, which must exist.
     pub fn load_file(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
@@ -140,13 +141,13 @@ impl Tunables {
         let mut de = serde_json::Deserializer::from_str(text);
         let t: Tunables = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let key = e.path().to_string();
-            Error::ConfigSyntax {
+            ConfigError::Syntax {
                 path: path.to_path_buf(),
                 key,
                 source: e.into_inner(),
             }
         })?;
-        de.end().map_err(|source| Error::ConfigSyntax {
+        de.end().map_err(|source| ConfigError::Syntax {
             path: path.to_path_buf(),
             key: ".".to_owned(),
             source,
@@ -156,10 +157,12 @@ impl Tunables {
     }
 
     fn check(&self, path: &Path) -> Result<(), Error> {
-        let bad = |key, expected| Error::ConfigValue {
-            path: path.to_path_buf(),
-            key,
-            expected,
+        let bad = |key, expected| {
+            Error::from(ConfigError::Value {
+                path: path.to_path_buf(),
+                key,
+                expected,
+            })
         };
         for (key, v) in [
             ("label_timeout_secs", self.label_timeout_secs),

@@ -23,7 +23,7 @@
 //!      stop it);
 //!    - `LabelAdd`/`LabelRemove` go through [`LabelService`] as `<feature>_enabled=true`;
 //!    - `Write` is one HSET; a guarded write that lost its compare-and-set re-reads and
-//!      re-steps, at most [`CAS_RETRIES`] times, then fails with [`Error::Contended`];
+//!      re-steps, at most [`CAS_RETRIES`] times, then fails with [`FeatureError::Contended`];
 //!    - `SystemctlResetStartLimit` (`is-active`, then `reset-failed` only if active),
 //!      `SystemctlResetFailed`, `SystemctlTryRestart` and `SystemctlStart` go through the
 //!      systemd port (`reset-failed`, `try-restart`, `start`, each bounded) with the feature's
@@ -57,7 +57,7 @@ use ctrmgr_core::{
 };
 
 use crate::lock::{FeatureLock, LockDir};
-use crate::{Applied, Error, LabelService, Tunables};
+use crate::{Applied, Error, FeatureError, LabelService, Tunables};
 
 /// How the driver carries out effects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +122,7 @@ impl KnownFeature {
 }
 
 /// Reads a feature's configuration and record in one round trip. An unknown feature is
-/// [`Error::UnknownFeature`]; a non-canonical record is logged as a warning naming the key;
+/// [`FeatureError::Unknown`]; a non-canonical record is logged as a warning naming the key;
 /// without Kubernetes support (`kube` false) `set_owner=kube` is read as `local`, with a
 /// warning.
 pub async fn read_feature<S: StateStore>(
@@ -159,10 +159,10 @@ pub async fn read_feature_with<S: StateStore>(
             FeatureConfig::default()
         }
         None => {
-            return Err(Error::UnknownFeature {
+            return Err(Error::Feature(FeatureError::Unknown {
                 feature: feature.to_string(),
                 key,
-            });
+            }));
         }
     };
     for w in &view.warnings {
@@ -230,6 +230,18 @@ struct Progress {
     /// Fields read past that no write has repaired yet: the `LocalUp` a `DockerStart` feeds
     /// repairs them with its write (rel-1).
     read_past: Vec<ctrmgr_core::DecodeWarning>,
+}
+
+/// What [`FeatureDriver::execute`] carries a step's effects out with: the feature's lock,
+/// name, configuration and record (updated by each write), the step's time, and what the
+/// operation has done so far.
+struct Exec<'a> {
+    lock: &'a mut FeatureLock,
+    feature: &'a FeatureName,
+    config: &'a FeatureConfig,
+    record: &'a mut FeatureRecord,
+    now: Timestamp,
+    progress: &'a mut Progress,
 }
 
 /// Runs inputs for features: reads, steps, executes, logs. Generic over the four ports; the
@@ -383,13 +395,15 @@ where
                 self.log_step(feature, &record, "Down", &down);
                 let flow = self
                     .execute(
-                        lock,
-                        feature,
-                        &config,
-                        &mut record,
+                        Exec {
+                            lock: &mut *lock,
+                            feature,
+                            config: &config,
+                            record: &mut record,
+                            now,
+                            progress: &mut progress,
+                        },
                         down,
-                        now,
-                        &mut progress,
                     )
                     .await?;
                 if let Flow::CasLost = flow {
@@ -415,7 +429,17 @@ where
             let reason = s.reason;
             progress.to = Some(s.next);
             match self
-                .execute(lock, feature, &config, &mut record, s, now, &mut progress)
+                .execute(
+                    Exec {
+                        lock: &mut *lock,
+                        feature,
+                        config: &config,
+                        record: &mut record,
+                        now,
+                        progress: &mut progress,
+                    },
+                    s,
+                )
                 .await?
             {
                 Flow::Done => {
@@ -440,10 +464,10 @@ where
     /// After a lost compare-and-set: go round again, or give up after [`CAS_RETRIES`] retries.
     fn cas_lost(&self, feature: &FeatureName, attempts: u32) -> Result<(), Error> {
         if attempts > CAS_RETRIES {
-            return Err(Error::Contended {
+            return Err(Error::Feature(FeatureError::Contended {
                 feature: feature.to_string(),
                 attempts,
-            });
+            }));
         }
         tracing::info!(%feature, attempts, "transition_mode changed under this command: reading and deciding again");
         Ok(())
@@ -493,18 +517,16 @@ where
     }
 
     /// Carries out one step's effects in order (and those of the `LocalUp` a `DockerStart`
-    /// feeds), applying each write to `record`.
-    #[allow(clippy::too_many_arguments)]
-    async fn execute(
-        &self,
-        lock: &mut FeatureLock,
-        feature: &FeatureName,
-        config: &FeatureConfig,
-        record: &mut FeatureRecord,
-        s: Step,
-        now: Timestamp,
-        progress: &mut Progress,
-    ) -> Result<Flow, Error> {
+    /// feeds), applying each write to the record.
+    async fn execute(&self, cx: Exec<'_>, s: Step) -> Result<Flow, Error> {
+        let Exec {
+            lock,
+            feature,
+            config,
+            record,
+            now,
+            progress,
+        } = cx;
         let mut effects: VecDeque<Effect> = s.effects.into();
         while let Some(effect) = effects.pop_front() {
             match effect {
@@ -560,15 +582,16 @@ where
                     w.apply(record);
                 }
                 Effect::SystemctlResetFailed => {
-                    self.systemctl(lock, feature, "reset-failed").await?;
+                    self.systemctl(lock, feature, UnitJob::ResetFailed).await?;
                 }
                 Effect::SystemctlResetStartLimit => {
-                    self.systemctl(lock, feature, "reset-start-limit").await?;
+                    self.systemctl(lock, feature, UnitJob::ResetStartLimit)
+                        .await?;
                 }
                 Effect::SystemctlTryRestart => {
-                    self.systemctl(lock, feature, "try-restart").await?;
+                    self.systemctl(lock, feature, UnitJob::TryRestart).await?;
                 }
-                Effect::SystemctlStart => self.systemctl(lock, feature, "start").await?,
+                Effect::SystemctlStart => self.systemctl(lock, feature, UnitJob::Start).await?,
                 Effect::Answer(a) => progress.answer = Some(a),
             }
         }
@@ -615,9 +638,11 @@ where
         } else {
             LabelOp::remove(&key)
         }
-        .map_err(|source| Error::FeatureLabel {
-            feature: feature.to_string(),
-            source,
+        .map_err(|source| {
+            Error::Feature(FeatureError::Label {
+                feature: feature.to_string(),
+                source,
+            })
         })?;
         match self.labels.apply(std::slice::from_ref(&op)).await? {
             Applied::Sent => {}
@@ -694,21 +719,19 @@ where
         }
     }
 
-    /// `systemctl <verb> <feature>` (`reset-failed`, `try-restart` or `start`; for
-    /// `reset-start-limit`, `is-active` and then `reset-failed` only if active), without the
-    /// feature lock: the unit's scripts call `container start|stop`, which take it. Bounded by
-    /// the systemd port.
+    /// Runs `job` on the feature's unit without the feature lock: the unit's scripts call
+    /// `container start|stop`, which take it. Bounded by the systemd port.
     async fn systemctl(
         &self,
         lock: &mut FeatureLock,
         feature: &FeatureName,
-        verb: &'static str,
+        job: UnitJob,
     ) -> Result<(), Error> {
         let systemd = self.labels.systemd();
         let unit = feature.as_str();
         lock.release()?;
-        let result = match verb {
-            "reset-start-limit" => match systemd.activity(unit).await {
+        let result = match job {
+            UnitJob::ResetStartLimit => match systemd.activity(unit).await {
                 Ok(UnitActivity::Active) => systemd.reset_failed(unit).await,
                 Ok(other) => {
                     tracing::info!(%feature, unit, activity = %other, "the unit is no longer active: start limit left alone");
@@ -716,12 +739,43 @@ where
                 }
                 Err(e) => Err(e),
             },
-            "reset-failed" => systemd.reset_failed(unit).await,
-            "try-restart" => systemd.try_restart(unit).await,
-            _ => systemd.start(unit).await,
+            UnitJob::ResetFailed => systemd.reset_failed(unit).await,
+            UnitJob::TryRestart => systemd.try_restart(unit).await,
+            UnitJob::Start => systemd.start(unit).await,
         };
         lock.reacquire().await?;
-        result.map_err(|e| Error::port(format!("{verb} the service of feature {feature}"), e))
+        result.map_err(|e| {
+            Error::port(
+                format!("{} the service of feature {feature}", job.verb()),
+                e,
+            )
+        })
+    }
+}
+
+/// What the driver asks systemd to do with a feature's unit, for the core's systemctl effects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UnitJob {
+    /// `systemctl start`.
+    Start,
+    /// `systemctl try-restart`.
+    TryRestart,
+    /// `systemctl reset-failed`.
+    ResetFailed,
+    /// `systemctl is-active`, then `reset-failed` only if the unit is active: clears the
+    /// start limit of a running unit without touching a failed one.
+    ResetStartLimit,
+}
+
+impl UnitJob {
+    /// The systemctl verb, as messages name it.
+    fn verb(self) -> &'static str {
+        match self {
+            UnitJob::Start => "start",
+            UnitJob::TryRestart => "try-restart",
+            UnitJob::ResetFailed => "reset-failed",
+            UnitJob::ResetStartLimit => "reset-start-limit",
+        }
     }
 }
 

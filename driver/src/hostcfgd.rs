@@ -31,7 +31,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::{Error, FeatureDriver, JoinEngine, Joined, Master, Outcome, Tunables};
+use crate::{Error, FeatureDriver, FeatureError, JoinEngine, Joined, Master, Outcome, Tunables};
 use ctrmgr_core::retry::error_line;
 
 /// Retrying a failed join or reset: 1 s doubling, up to [`HostcfgdOptions::join_retry_max`].
@@ -89,7 +89,7 @@ where
     for _ in 0..=RELOOKS {
         let known = match driver.read(feature).await {
             Ok(k) => k,
-            Err(Error::UnknownFeature { .. }) => return Ok(last),
+            Err(Error::Feature(FeatureError::Unknown { .. })) => return Ok(last),
             Err(e) => return Err(e),
         };
         if !approval_pending(&known.record) {

@@ -40,7 +40,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ctrmgr_core::ports::{Labels, PortError, StateStore, Systemd};
 use ctrmgr_core::{ServerConfig, ServerStatus};
 
-use crate::{Applied, Error, Kubeadm, LabelService, Tunables};
+use crate::{Applied, Error, FileError, JoinError, Kubeadm, LabelService, Tunables};
 
 /// How a join reaches the master: fetch its `admin.conf`, check a kubeconfig, probe the API
 /// server. `ctrmgr-kubeclient` does it for the binaries; tests may fake it.
@@ -232,16 +232,16 @@ where
         const ACTION: &str = "join the Kubernetes master";
         let server = self.server_config().await?;
         let Some(ip) = server.ip.clone().filter(|ip| !ip.trim().is_empty()) else {
-            return Err(Error::Refused {
+            return Err(Error::Join(JoinError::Refused {
                 action: ACTION,
                 reason: "CONFIG_DB KUBERNETES_MASTER|SERVER has no ip".to_owned(),
-            });
+            }));
         };
         if server.disable {
-            return Err(Error::Refused {
+            return Err(Error::Join(JoinError::Refused {
                 action: ACTION,
                 reason: "CONFIG_DB KUBERNETES_MASTER|SERVER has disable=true".to_owned(),
-            });
+            }));
         }
         if !force {
             if self.server_status().await?.connected {
@@ -270,13 +270,12 @@ where
             )
             .await
             .map_err(|e| Error::port(format!("fetch admin.conf from {url}"), e))?;
-        let host = self
-            .master
-            .check_kubeconfig(&text)
-            .map_err(|e| Error::InvalidAdminConf {
+        let host = self.master.check_kubeconfig(&text).map_err(|e| {
+            Error::Join(JoinError::InvalidAdminConf {
                 url: url.clone(),
                 source: Box::new(e),
-            })?;
+            })
+        })?;
         if server.insecure {
             tracing::warn!(%url, "admin.conf fetched without verifying the master's certificate (insecure=true)");
         }
@@ -420,10 +419,10 @@ async fn remove_file(path: &Path) -> Result<(), Error> {
     match tokio::fs::remove_file(path).await {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(Error::WriteFile {
+        Err(source) => Err(Error::File(FileError::Write {
             path: path.to_path_buf(),
             source,
-        }),
+        })),
     }
 }
 
@@ -438,19 +437,21 @@ pub async fn write_atomically(path: &Path, data: &[u8], mode: u32) -> Result<(),
     tokio::task::spawn_blocking(move || write_atomically_blocking(&path, &data, mode))
         .await
         .unwrap_or_else(|e| {
-            Err(Error::WriteFile {
+            Err(Error::File(FileError::Write {
                 path: target,
                 source: std::io::Error::other(e.to_string()),
-            })
+            }))
         })
 }
 
 fn write_atomically_blocking(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let fail = |source| Error::WriteFile {
-        path: path.to_path_buf(),
-        source,
+    let fail = |source| {
+        Error::File(FileError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
     };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

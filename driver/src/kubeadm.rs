@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::Error;
+use crate::{Error, ProgramError};
 
 /// Runs the kubeadm program ([`crate::Tunables::kubeadm`]; tests point it at a recorder), each
 /// call killed when it outlives [`crate::Tunables::kubeadm_timeout_secs`].
@@ -59,27 +59,29 @@ impl Kubeadm {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|source| Error::ProgramSpawn {
-                program: self.program.clone(),
-                args: shown.clone(),
-                source,
+            .map_err(|source| {
+                Error::Program(ProgramError::Spawn {
+                    program: self.program.clone(),
+                    args: shown.clone(),
+                    source,
+                })
             })?;
         let out = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
             Ok(Ok(out)) => out,
             Ok(Err(source)) => {
-                return Err(Error::ProgramSpawn {
+                return Err(Error::Program(ProgramError::Spawn {
                     program: self.program.clone(),
                     args: shown,
                     source,
-                });
+                }));
             }
             // Dropping the child kills it (kill_on_drop).
             Err(_) => {
-                return Err(Error::ProgramTimeout {
+                return Err(Error::Program(ProgramError::Timeout {
                     program: self.program.clone(),
                     args: shown,
                     after: self.timeout,
-                });
+                }));
             }
         };
         if out.status.success() {
@@ -92,12 +94,12 @@ impl Kubeadm {
             .rfind(|l| !l.is_empty())
             .unwrap_or("")
             .to_owned();
-        Err(Error::ProgramFailed {
+        Err(Error::Program(ProgramError::Failed {
             program: self.program.clone(),
             args: shown,
             status: out.status.to_string(),
             stderr: last,
-        })
+        }))
     }
 }
 
@@ -161,6 +163,9 @@ mod tests {
             .reset()
             .await
             .expect_err("times out");
-        assert!(matches!(e, Error::ProgramTimeout { .. }), "{e}");
+        assert!(
+            matches!(e, Error::Program(ProgramError::Timeout { .. })),
+            "{e}"
+        );
     }
 }

@@ -32,7 +32,7 @@ use ctrmgr_core::retry::error_line;
 use ctrmgr_core::{DeviceMetadata, LabelKey, LabelOp, LabelValue};
 
 use crate::lock::FeatureLock;
-use crate::{Error, LockDir, Tunables};
+use crate::{Error, FileError, LockDir, Tunables};
 
 /// Node label keys of the self-description (DESIGN.md §6, with upstream ctrmgrd's keys).
 pub const SONIC_VERSION_LABEL: &str = "sonic_version";
@@ -494,10 +494,10 @@ pub async fn read_sonic_version_file(path: &std::path::Path) -> Result<String, E
     match tokio::fs::read_to_string(path).await {
         Ok(t) => Ok(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(source) => Err(Error::ReadFile {
+        Err(source) => Err(Error::File(FileError::Read {
             path: path.to_path_buf(),
             source,
-        }),
+        })),
     }
 }
 

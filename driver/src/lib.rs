@@ -74,7 +74,7 @@ pub mod testing;
 pub use approval::{KubeUpEnd, StopRequests, kube_up};
 pub use config::{DEFAULT_CONFIG_FILE, Tunables};
 pub use drainer::{DrainerEvent, DrainerExit, run_drainer};
-pub use error::{BoxError, Error};
+pub use error::{BoxError, ConfigError, Error, FeatureError, FileError, JoinError, ProgramError};
 pub use feature::{
     FeatureDriver, FeatureOptions, KnownFeature, NoKube, Outcome, read_feature, read_feature_with,
 };

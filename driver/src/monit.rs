@@ -33,7 +33,7 @@ use ctrmgr_core::ports::{
 use ctrmgr_core::{FeatureConfig, FeatureName, FeatureRecord, Input, Timestamp};
 use tokio::time::Instant;
 
-use crate::{Error, FeatureDriver, Master, Tunables};
+use crate::{Error, FeatureDriver, FeatureError, Master, Tunables};
 use ctrmgr_core::retry::error_line;
 
 /// Seconds before a failure fallback that failed (Redis or systemctl error) is tried again.
@@ -225,7 +225,7 @@ where
                     }
                 }
             },
-            Err(Error::UnknownFeature { .. }) => {
+            Err(Error::Feature(FeatureError::Unknown { .. })) => {
                 deadlines.at.remove(f);
                 deadlines.fired.remove(f);
             }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use ctrmgr_core::UnitActivity;
 use ctrmgr_core::ports::Systemd;
 
-use crate::Error;
+use crate::{Error, ProgramError};
 
 /// Runs `<program> <verb> <unit>`. The program is `systemctl` on a switch; tests and the
 /// systemd simulator point it elsewhere ([`crate::Tunables::systemctl`]).
@@ -78,10 +78,9 @@ impl Systemctl {
             .kill_on_drop(true)
             .output();
         let out = match tokio::time::timeout(bound, child).await {
-            Ok(out) => out.map_err(|source| Error::SystemctlSpawn {
+            Ok(out) => out.map_err(|source| ProgramError::Spawn {
                 program: self.program.clone(),
-                verb,
-                unit: unit.to_owned(),
+                args: format!("{verb} {unit}"),
                 source,
             })?,
             Err(_) => {
@@ -100,13 +99,12 @@ impl Systemctl {
         if out.status.success() {
             return Ok(());
         }
-        Err(Error::SystemctlFailed {
+        Err(Error::Program(ProgramError::Failed {
             program: self.program.clone(),
-            verb,
-            unit: unit.to_owned(),
+            args: format!("{verb} {unit}"),
             status: out.status.to_string(),
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        })
+        }))
     }
 
     async fn query_activity(&self, unit: &str) -> Result<UnitActivity, Error> {
@@ -243,6 +241,6 @@ mod tests {
             .stop("kubelet")
             .await
             .expect_err("no such program");
-        assert!(matches!(e, Error::SystemctlSpawn { .. }), "{e}");
+        assert!(matches!(e, Error::Program(ProgramError::Spawn { .. })), "{e}");
     }
 }

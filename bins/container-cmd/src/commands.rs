@@ -469,11 +469,13 @@ async fn kube_up(
         Ok(KubeUpEnd::Proceed) => Ok(0),
         Ok(KubeUpEnd::Stopped(code)) => Ok(code),
         Ok(KubeUpEnd::Parked) => Ok(EXIT_PARKED),
-        Err(e @ ctrmgr_driver::Error::NotApproved { .. }) => Err(DoNotRun {
-            code: EXIT_NOT_APPROVED,
-            message: e.to_string(),
+        Err(e @ ctrmgr_driver::Error::Feature(ctrmgr_driver::FeatureError::NotApproved { .. })) => {
+            Err(DoNotRun {
+                code: EXIT_NOT_APPROVED,
+                message: e.to_string(),
+            }
+            .into())
         }
-        .into()),
         Err(e) => Err(e.into()),
     }
 }

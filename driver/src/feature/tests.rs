@@ -7,8 +7,8 @@ use ctrmgr_core::{CurrentOwner, TransitionMode, UnitActivity};
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::LabelOptions;
 use crate::testing::*;
+use crate::{FeatureError, LabelOptions};
 
 const LOCAL_ID: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 const KUBE_ID: &str = "2222222222222222222222222222222222222222222222222222222222222222";
@@ -198,7 +198,10 @@ async fn an_unknown_feature_is_an_error_naming_it_and_nothing_is_done() {
         .run(&snmp(), Input::Start)
         .await
         .expect_err("unknown");
-    assert!(matches!(e, Error::UnknownFeature { .. }), "{e:?}");
+    assert!(
+        matches!(e, Error::Feature(FeatureError::Unknown { .. })),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("snmp"), "{e}");
     assert!(e.to_string().contains("FEATURE|snmp"), "{e}");
     assert!(w.engine.calls().is_empty());
@@ -501,7 +504,9 @@ async fn a_compare_and_set_lost_every_time_gives_up_with_an_error_naming_the_fea
         .expect_err("contended");
 
     match &e {
-        Error::Contended { attempts, .. } => assert_eq!(*attempts, CAS_RETRIES + 1),
+        Error::Feature(FeatureError::Contended { attempts, .. }) => {
+            assert_eq!(*attempts, CAS_RETRIES + 1)
+        }
         other => panic!("unexpected error {other:?}"),
     }
     assert!(e.to_string().contains("snmp"), "{e}");
