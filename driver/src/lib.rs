@@ -54,6 +54,7 @@
 //! let drained = service.drain().await?;      // later, when the master is back
 //! # let _ = (outcome, drained); Ok(()) }
 //! ```
+#![deny(missing_docs)]
 
 pub mod approval;
 pub mod config;

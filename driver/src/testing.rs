@@ -31,6 +31,7 @@ use crate::LockDir;
 /// The pending-label list, shared so that a fake master can change it "meanwhile".
 pub type SharedList = Arc<Mutex<Vec<LabelOp>>>;
 
+/// The error every fake returns when told to fail, of the kind it was told.
 #[derive(Debug, thiserror::Error)]
 #[error("fake failure ({0:?})")]
 pub struct FakeError(pub ErrorKind);
@@ -70,37 +71,47 @@ pub fn lockable(path: &Path) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct FakeStore(pub Arc<FakeStoreInner>);
 
+/// What a [`FakeStore`] holds.
 #[derive(Debug, Default)]
 pub struct FakeStoreInner {
+    /// CONFIG_DB `FEATURE|<f>`; `None` when the feature has no row.
     pub config: Mutex<Option<FeatureConfig>>,
+    /// STATE_DB `FEATURE|<f>`.
     pub record: Mutex<FeatureRecord>,
+    /// Every write applied, in order.
     pub writes: Mutex<Vec<StateWrite>>,
     /// STATE_DB `KUBE_SERVER|PENDING_LABELS`, shared so that a fake master can change it
     /// while a patch is in flight.
     pub pending: SharedList,
     /// Makes every operation on the pending list fail.
     pub fail_pending: Mutex<Option<ErrorKind>>,
+    /// Records a racing writer puts in place, one before each guarded write.
     pub racers: Mutex<Vec<FeatureRecord>>,
     /// Races every guarded write, for ever.
     pub always_race: Mutex<bool>,
+    /// Makes every read and write of the feature's rows fail.
     pub fail: Mutex<Option<ErrorKind>>,
     /// CONFIG_DB KUBERNETES_MASTER|SERVER has no `ip` (the node never joined a master).
     pub no_master: Mutex<bool>,
 }
 
 impl FakeStore {
+    /// A store with the feature's CONFIG_DB row (if any) and STATE_DB record.
     pub fn new(config: Option<FeatureConfig>, record: FeatureRecord) -> Self {
         let s = Self::default();
         *lock(&s.0.config) = config;
         *lock(&s.0.record) = record;
         s
     }
+    /// The record now.
     pub fn record(&self) -> FeatureRecord {
         lock(&self.0.record).clone()
     }
+    /// The writes applied so far.
     pub fn writes(&self) -> Vec<StateWrite> {
         lock(&self.0.writes).clone()
     }
+    /// The pending-label list now.
     pub fn pending(&self) -> Vec<LabelOp> {
         lock(&self.0.pending).clone()
     }
@@ -222,19 +233,25 @@ impl StateStore for FakeStore {
 #[derive(Debug, Clone)]
 pub struct FakeEngine(pub Arc<FakeEngineInner>);
 
+/// What a [`FakeEngine`] holds.
 #[derive(Debug)]
 pub struct FakeEngineInner {
     /// id → (name, running).
     pub containers: Mutex<BTreeMap<String, (String, bool)>>,
+    /// Every call, as `verb <id> …`.
     pub calls: Mutex<Vec<String>>,
+    /// Makes every call fail.
     pub fail: Mutex<Option<ErrorKind>>,
+    /// Bumped at every change of a container's running state.
     pub changed: watch::Sender<u64>,
     /// The lock file whose state `wait` records in `lock_free_during_wait`.
     pub lock_probe: Mutex<Option<PathBuf>>,
+    /// Whether the probed lock was free, at each `wait`.
     pub lock_free_during_wait: Mutex<Vec<bool>>,
     /// The feature lock and the stopping lock, whose state each call records in
     /// `locks_during_calls`.
     pub call_probe: Mutex<Option<(PathBuf, PathBuf)>>,
+    /// What the probed locks were during each call.
     pub locks_during_calls: Mutex<Vec<LocksSeen>>,
     /// When set, the next `stop` or `kill` says it began and then waits for the go-ahead, as
     /// a container running its pre-stop would keep `docker stop` waiting.
@@ -246,7 +263,9 @@ pub struct FakeEngineInner {
 pub struct LocksSeen {
     /// The call, as recorded in `calls` (`stop <id> <grace>`).
     pub call: String,
+    /// The feature lock was free.
     pub feature_lock_free: bool,
+    /// The stopping lock was free.
     pub stopping_lock_free: bool,
 }
 
@@ -275,6 +294,7 @@ impl FakeEngine {
     pub fn probe_locks(&self, locks: &LockDir, feature: &FeatureName) {
         *lock(&self.0.call_probe) = Some((locks.path(feature), locks.stopping_path(feature)));
     }
+    /// What [`FakeEngine::probe_locks`] saw so far.
     pub fn locks_during_calls(&self) -> Vec<LocksSeen> {
         lock(&self.0.locks_during_calls).clone()
     }
@@ -293,15 +313,19 @@ impl FakeEngine {
             let _ = go.await;
         }
     }
+    /// Adds a container.
     pub fn add(&self, id: &str, name: &str, running: bool) {
         lock(&self.0.containers).insert(id.to_owned(), (name.to_owned(), running));
     }
+    /// Whether container `id` runs.
     pub fn running(&self, id: &str) -> bool {
         lock(&self.0.containers).get(id).is_some_and(|c| c.1)
     }
+    /// The calls so far.
     pub fn calls(&self) -> Vec<String> {
         lock(&self.0.calls).clone()
     }
+    /// Starts or stops container `id` (from outside: a crash, a kubelet).
     pub fn set_running(&self, id: &str, running: bool) {
         if let Some(c) = lock(&self.0.containers).get_mut(id) {
             c.1 = running;
@@ -318,6 +342,7 @@ impl FakeEngine {
             .find(|(_, (n, _))| n == key)
             .map(|(id, _)| id.clone())
     }
+    /// Records a call (and the probed locks), failing when told to.
     pub fn call(&self, what: String) -> Result<(), FakeError> {
         if let Some((feature, stopping)) = lock(&self.0.call_probe).clone() {
             lock(&self.0.locks_during_calls).push(LocksSeen {
@@ -502,19 +527,25 @@ impl Labels for FakeMaster {
 #[derive(Debug, Clone, Default)]
 pub struct FakeUnits(pub Arc<FakeUnitsInner>);
 
+/// What a [`FakeUnits`] holds.
 #[derive(Debug, Default)]
 pub struct FakeUnitsInner {
+    /// Every call, as `verb unit`.
     pub calls: Mutex<Vec<String>>,
+    /// The lock file whose state each call records in `lock_free`.
     pub lock_probe: Mutex<Option<PathBuf>>,
+    /// Whether the probed lock was free, at each call.
     pub lock_free: Mutex<Vec<bool>>,
     /// What is-active says; active when unset.
     pub activity: Mutex<Option<UnitActivity>>,
 }
 
 impl FakeUnits {
+    /// The calls so far.
     pub fn calls(&self) -> Vec<String> {
         lock(&self.0.calls).clone()
     }
+    /// Records `verb unit` (and the probed lock).
     pub fn record(&self, verb: &str, unit: &str) {
         lock(&self.0.calls).push(format!("{verb} {unit}"));
         if let Some(path) = lock(&self.0.lock_probe).clone() {

@@ -36,6 +36,7 @@
 //! TLS is always verified against the kubeconfig's CA unless the kubeconfig itself says
 //! `insecure-skip-tls-verify: true`. The client does no retries of its own: retrying is the
 //! caller's policy (the pending-label list, kube-monit's probe).
+#![deny(missing_docs)]
 
 mod admin;
 mod client;

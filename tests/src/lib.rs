@@ -26,7 +26,7 @@
 //! - [`invariant`]: the invariant checker of DESIGN.md §4 (2 and 3) the scenarios run.
 //! - [`world`]: the switch in a box those parts make, for the scenarios and the demo.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod fakekube;
 pub mod invariant;

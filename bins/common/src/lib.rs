@@ -32,6 +32,7 @@
 //!     })
 //! }
 //! ```
+#![deny(missing_docs)]
 
 use std::future::Future;
 use std::path::PathBuf;

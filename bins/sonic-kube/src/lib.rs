@@ -19,6 +19,7 @@
 //! Exit codes: 0 success; 1 failure, with one line `sonic-kube: error: …` on stderr (or, where
 //! sonic-utilities prints a message on stdout and exits 1, that message: `Can not find feature
 //! foo`); 2 usage.
+#![deny(missing_docs)]
 
 use std::process::ExitCode;
 
