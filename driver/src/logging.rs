@@ -1,23 +1,22 @@
 //! Logging for every binary (DESIGN.md §7): `tracing` to syslog with the binary's name as
-//! identity, or to stderr with `--log-to-stderr` or when `/dev/log` is absent. The level comes
-//! from `RUST_LOG` (default `info`, without kube-rs's own per-request error lines). Lines on
-//! stderr carry ANSI colours only when stderr is a terminal and `NO_COLOR` is unset or empty
-//! ([`stderr_ansi`]): a journal, a pipe or a file gets plain text.
+//! identity, or to stderr with `--log-to-stderr` or when no syslog daemon listens on
+//! `/dev/log`. The level comes from `RUST_LOG` (default `info`, without kube-rs's own
+//! per-request error lines). Lines on stderr carry ANSI colours only when stderr is a terminal
+//! and `NO_COLOR` is unset or empty ([`stderr_ansi`]): a journal, a pipe or a file gets plain
+//! text.
 //!
-//! The syslog writer is a small RFC 3164 datagram sender on `/dev/log`: `<PRI>ident[pid]: msg`,
-//! facility daemon, severity from the event's level. It leaves the timestamp to the local
-//! syslog daemon (journald and rsyslog stamp messages on receipt), and sends each message with
-//! `send_to`, so a restarted syslog daemon needs no reconnect.
+//! Syslog goes through `syslog-tracing` (libc's `syslog()`), set up as SONiC's other Rust
+//! tools set it up (sonic-buildimage `src/sonic-ctrmgrd-rs`): `LOG_PID`, facility `daemon`,
+//! `ident[pid]: msg`, severity from the event's level (ERROR `err`, WARN `warning`, INFO
+//! `notice`, DEBUG `info`, TRACE `debug`).
 
-use std::ffi::OsStr;
-use std::io::{IsTerminal, Write};
+use std::ffi::{CString, OsStr};
+use std::io::IsTerminal;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use tracing::{Level, Metadata};
+use syslog_tracing::{Facility, Options, Syslog};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
 
 /// The local syslog socket.
 pub const SYSLOG_SOCKET: &str = "/dev/log";
@@ -38,7 +37,8 @@ pub fn init(identity: &str, to_stderr: bool) -> LogTarget {
     init_with(identity, to_stderr, Path::new(SYSLOG_SOCKET))
 }
 
-/// [`init`] with the syslog socket given.
+/// [`init`] with the syslog socket to probe given (libc's `syslog()` itself always sends to
+/// `/dev/log`).
 pub fn init_with(identity: &str, to_stderr: bool, socket: &Path) -> LogTarget {
     // kube-rs logs each failed request at ERROR by itself; our own lines carry the cause
     // already, so without RUST_LOG its lines are left out.
@@ -47,7 +47,7 @@ pub fn init_with(identity: &str, to_stderr: bool, socket: &Path) -> LogTarget {
     let syslog = if to_stderr {
         None
     } else {
-        SyslogWriter::new(identity, socket)
+        syslog_writer(identity, socket)
     };
     match syslog {
         Some(w) => {
@@ -81,108 +81,14 @@ pub fn stderr_ansi(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
     stderr_is_terminal && no_color.is_none_or(OsStr::is_empty)
 }
 
-#[derive(Debug)]
-struct Sink {
-    socket: UnixDatagram,
-    path: PathBuf,
-    /// `ident[pid]: `, prepared once.
-    tag: String,
-}
-
-/// A [`MakeWriter`] that sends each event as one syslog datagram.
-#[derive(Debug, Clone)]
-pub struct SyslogWriter {
-    sink: Arc<Sink>,
-}
-
-impl SyslogWriter {
-    /// A writer to the syslog socket at `socket` with identity `identity`; `None` when the
-    /// socket does not accept a datagram (no syslog daemon).
-    pub fn new(identity: &str, socket: &Path) -> Option<Self> {
-        let sock = UnixDatagram::unbound().ok()?;
-        // Probe with a connect: it fails when nothing listens at the path.
-        let probe = UnixDatagram::unbound().ok()?;
-        probe.connect(socket).ok()?;
-        Some(Self {
-            sink: Arc::new(Sink {
-                socket: sock,
-                path: socket.to_path_buf(),
-                tag: format!("{identity}[{}]: ", std::process::id()),
-            }),
-        })
-    }
-}
-
-/// Syslog severity of a level (RFC 5424 numbers).
-fn severity(level: &Level) -> u8 {
-    match *level {
-        Level::ERROR => 3,
-        Level::WARN => 4,
-        Level::INFO => 6,
-        Level::DEBUG | Level::TRACE => 7,
-    }
-}
-
-/// Facility `daemon`.
-const FACILITY_DAEMON: u8 = 3;
-
-/// One message being formatted; sent when dropped.
-#[derive(Debug)]
-pub struct SyslogLine {
-    sink: Arc<Sink>,
-    severity: u8,
-    buf: Vec<u8>,
-}
-
-impl Write for SyslogLine {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for SyslogLine {
-    fn drop(&mut self) {
-        let msg = String::from_utf8_lossy(&self.buf);
-        let msg = msg.trim_end();
-        if msg.is_empty() {
-            return;
-        }
-        let pri = FACILITY_DAEMON * 8 + self.severity;
-        let datagram = format!("<{pri}>{}{msg}", self.sink.tag);
-        if self
-            .sink
-            .socket
-            .send_to(datagram.as_bytes(), &self.sink.path)
-            .is_err()
-        {
-            // The syslog daemon is gone: the message must not be lost silently.
-            let _ = writeln!(std::io::stderr(), "{}{msg}", self.sink.tag);
-        }
-    }
-}
-
-impl<'a> MakeWriter<'a> for SyslogWriter {
-    type Writer = SyslogLine;
-
-    fn make_writer(&'a self) -> SyslogLine {
-        SyslogLine {
-            sink: Arc::clone(&self.sink),
-            severity: severity(&Level::INFO),
-            buf: Vec::new(),
-        }
-    }
-
-    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> SyslogLine {
-        SyslogLine {
-            sink: Arc::clone(&self.sink),
-            severity: severity(meta.level()),
-            buf: Vec::new(),
-        }
-    }
+/// The syslog writer for `identity`, when a syslog daemon listens at `socket`; `None` when
+/// none does (or `identity` holds a NUL byte, or a writer was already made in this process).
+pub fn syslog_writer(identity: &str, socket: &Path) -> Option<Syslog> {
+    // Probe with a connect: it fails when nothing listens at the path.
+    let probe = UnixDatagram::unbound().ok()?;
+    probe.connect(socket).ok()?;
+    let identity = CString::new(identity).ok()?;
+    Syslog::new(identity, Options::LOG_PID, Facility::Daemon)
 }
 
 #[cfg(test)]
@@ -203,32 +109,20 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_syslog_socket_means_no_syslog_writer() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        assert!(SyslogWriter::new("x", &dir.path().join("log")).is_none());
-    }
-
-    #[test]
-    fn each_event_is_one_datagram_with_priority_identity_and_pid() {
+    fn syslog_is_used_only_when_a_daemon_listens_and_the_identity_is_a_c_string() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("log");
-        let server = UnixDatagram::bind(&path).expect("bind fake /dev/log");
-        let w = SyslogWriter::new("kube-labeler", &path).expect("socket listens");
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(w)
-            .with_ansi(false)
-            .without_time()
-            .with_level(false)
-            .with_target(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::warn!(feature = "snmp", "label queued");
-        });
-        let mut buf = [0u8; 2048];
-        let n = server.recv(&mut buf).expect("a datagram");
-        let got = String::from_utf8_lossy(&buf[..n]).into_owned();
-        let want_prefix = format!("<28>kube-labeler[{}]: ", std::process::id());
-        assert!(got.starts_with(&want_prefix), "{got}");
-        assert!(got.ends_with("label queued feature=\"snmp\""), "{got}");
+        assert!(syslog_writer("x", &path).is_none(), "nothing listens");
+        let _server = UnixDatagram::bind(&path).expect("bind fake /dev/log");
+        assert!(
+            syslog_writer("kube\0labeler", &path).is_none(),
+            "a NUL in the identity"
+        );
+        let writer = syslog_writer("kube-labeler", &path);
+        assert!(writer.is_some(), "a daemon listens");
+        assert!(
+            syslog_writer("kube-labeler", &path).is_none(),
+            "libc has one syslog identity per process, taken until the writer is dropped"
+        );
     }
 }

@@ -241,6 +241,9 @@ mod tests {
             .stop("kubelet")
             .await
             .expect_err("no such program");
-        assert!(matches!(e, Error::Program(ProgramError::Spawn { .. })), "{e}");
+        assert!(
+            matches!(e, Error::Program(ProgramError::Spawn { .. })),
+            "{e}"
+        );
     }
 }
