@@ -43,6 +43,7 @@ mod client;
 mod error;
 mod port;
 mod raw;
+mod spec;
 #[cfg(feature = "testing")]
 pub mod testing;
 
