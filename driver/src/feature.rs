@@ -42,22 +42,18 @@
 //! marker is written before the `reset-failed` and `start` it announces, and a Start clears it
 //! before anything else.
 
-use std::collections::VecDeque;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use ctrmgr_core::codec;
 use ctrmgr_core::machine::CAS_RETRIES;
-use ctrmgr_core::ports::{
-    Containers, ErrorKind, LabelPatch, Labels, PortError, StateStore, Systemd,
-};
+use ctrmgr_core::ports::{Containers, LabelPatch, Labels, StateStore, Systemd};
 use ctrmgr_core::{
     ContainerId, DecodedRecord, Effect, FeatureConfig, FeatureName, FeatureRecord, Input,
-    KubeAnswer, LabelOp, Owner, Reason, State, Step, StopOptions, Target, Timestamp, UnitActivity,
-    step_decoded,
+    KubeAnswer, Owner, Reason, State, Step, StopOptions, Timestamp, step_decoded,
 };
 
 use crate::lock::{FeatureLock, LockDir};
-use crate::{Applied, Error, FeatureError, LabelService, Tunables};
+use crate::{Error, FeatureError, LabelService, Tunables};
 
 /// How the driver carries out effects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -515,268 +511,6 @@ where
             "transition"
         );
     }
-
-    /// Carries out one step's effects in order (and those of the `LocalUp` a `DockerStart`
-    /// feeds), applying each write to the record.
-    async fn execute(&self, cx: Exec<'_>, s: Step) -> Result<Flow, Error> {
-        let Exec {
-            lock,
-            feature,
-            config,
-            record,
-            now,
-            progress,
-        } = cx;
-        let mut effects: VecDeque<Effect> = s.effects.into();
-        while let Some(effect) = effects.pop_front() {
-            match effect {
-                Effect::LabelAdd => self.label(feature, true, progress).await?,
-                Effect::LabelRemove => self.label(feature, false, progress).await?,
-                Effect::DockerStart => {
-                    let name = feature.local_container();
-                    let id = self
-                        .containers
-                        .start(&name)
-                        .await
-                        .map_err(|e| Error::port(format!("start feature {feature}"), e))?;
-                    tracing::debug!(%feature, container = %id, "local container started");
-                    progress.started = Some(id.clone());
-                    let up = step_decoded(
-                        &DecodedRecord {
-                            record: record.clone(),
-                            warnings: std::mem::take(&mut progress.read_past),
-                        },
-                        config,
-                        Input::LocalUp(id),
-                        now,
-                    );
-                    self.log_step(feature, record, "LocalUp", &up);
-                    progress.to = Some(up.next);
-                    for e in up.effects.into_iter().rev() {
-                        effects.push_front(e);
-                    }
-                }
-                Effect::DockerStop { target, grace_secs } => {
-                    let id = self.target(feature, &target);
-                    unlocked(lock, self.stop_container(feature, &id, grace_secs)).await?;
-                }
-                Effect::DockerKill { target } => {
-                    let id = self.target(feature, &target);
-                    unlocked(lock, self.kill_container(feature, &id)).await?;
-                }
-                Effect::AwaitExit {
-                    id,
-                    timeout_secs,
-                    grace_secs,
-                } => {
-                    let exited = self.await_exit(feature, &id, timeout_secs, grace_secs, progress);
-                    unlocked(lock, exited).await?;
-                }
-                Effect::Write(w) => {
-                    let applied = self.store().write_state(feature, &w).await.map_err(|e| {
-                        Error::port(format!("record the state of feature {feature}"), e)
-                    })?;
-                    if !applied {
-                        return Ok(Flow::CasLost);
-                    }
-                    w.apply(record);
-                }
-                Effect::SystemctlResetFailed => {
-                    self.systemctl(lock, feature, UnitJob::ResetFailed).await?;
-                }
-                Effect::SystemctlResetStartLimit => {
-                    self.systemctl(lock, feature, UnitJob::ResetStartLimit)
-                        .await?;
-                }
-                Effect::SystemctlTryRestart => {
-                    self.systemctl(lock, feature, UnitJob::TryRestart).await?;
-                }
-                Effect::SystemctlStart => self.systemctl(lock, feature, UnitJob::Start).await?,
-                Effect::Answer(a) => progress.answer = Some(a),
-            }
-        }
-        Ok(Flow::Done)
-    }
-
-    fn target(&self, feature: &FeatureName, target: &Target) -> ContainerId {
-        match target {
-            Target::Id(id) => id.clone(),
-            Target::LocalByName => feature.local_container(),
-        }
-    }
-
-    /// `<feature>_enabled=true` added or removed through the pending-list rules.
-    async fn label(
-        &self,
-        feature: &FeatureName,
-        add: bool,
-        progress: &mut Progress,
-    ) -> Result<(), Error> {
-        if !self.options.kube {
-            tracing::debug!(%feature, add, "no Kubernetes support in this build: label left alone");
-            return Ok(());
-        }
-        if !add && !self.options.kubeconfig_present {
-            // A node with no kubeconfig and no master configured has no label to remove:
-            // removing one would only queue it and stop kubelet. Every Start and Stop with
-            // owner local removes the label (invariant 8), so this check keeps a switch
-            // without Kubernetes quiet.
-            match self.store().server_config().await {
-                Ok(server) if server.ip.is_none() => {
-                    tracing::debug!(%feature, "no Kubernetes master is configured: no label to remove");
-                    return Ok(());
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::debug!(%feature, error = %ctrmgr_core::retry::error_line(&e), "cannot read the master's configuration: removing the label anyway");
-                }
-            }
-        }
-        let key = feature.enable_label_key();
-        let op = if add {
-            LabelOp::add(&key, codec::ENABLED_LABEL_VALUE)
-        } else {
-            LabelOp::remove(&key)
-        }
-        .map_err(|source| {
-            Error::Feature(FeatureError::Label {
-                feature: feature.to_string(),
-                source,
-            })
-        })?;
-        match self.labels.apply(std::slice::from_ref(&op)).await? {
-            Applied::Sent => {}
-            Applied::Queued { cause, .. } => {
-                tracing::warn!(%feature, op = %op, "node label not changed now: {cause}");
-                progress.labels_queued = true;
-            }
-        }
-        Ok(())
-    }
-
-    async fn stop_container(
-        &self,
-        feature: &FeatureName,
-        id: &ContainerId,
-        grace_secs: u32,
-    ) -> Result<(), Error> {
-        match self.containers.stop(id, grace_secs).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                tracing::warn!(%feature, container = %id, "the container to stop no longer exists: it is stopped");
-                Ok(())
-            }
-            Err(e) => Err(Error::port(format!("stop feature {feature}"), e)),
-        }
-    }
-
-    async fn kill_container(&self, feature: &FeatureName, id: &ContainerId) -> Result<(), Error> {
-        match self.containers.kill(id).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                tracing::warn!(%feature, container = %id, "the container to kill no longer exists: it is stopped");
-                Ok(())
-            }
-            Err(e) => Err(Error::port(format!("kill feature {feature}"), e)),
-        }
-    }
-
-    /// The bounded wait for a kube container to exit once its label is removed; then
-    /// `docker stop` if it still runs. When the label removal was queued (or labels are off),
-    /// kubelet will not stop it: stop it at once. The caller runs it without the feature
-    /// lock: the container's pre-stop takes it.
-    async fn await_exit(
-        &self,
-        feature: &FeatureName,
-        id: &ContainerId,
-        timeout_secs: u32,
-        grace_secs: u32,
-        progress: &Progress,
-    ) -> Result<(), Error> {
-        if progress.labels_queued || !self.options.kube {
-            tracing::info!(%feature, container = %id, "kubelet will not stop the kube container: stopping it now");
-            return self.stop_container(feature, id, grace_secs).await;
-        }
-        let bound = Duration::from_secs(u64::from(timeout_secs));
-        let waited = tokio::time::timeout(bound, self.containers.wait(id)).await;
-        match waited {
-            Ok(Ok(status)) => {
-                tracing::info!(%feature, container = %id, code = status.code, "the kube container exited");
-                Ok(())
-            }
-            Ok(Err(e)) if e.kind() == ErrorKind::NotFound => {
-                tracing::info!(%feature, container = %id, "the kube container is gone");
-                Ok(())
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(%feature, container = %id, error = %ctrmgr_core::retry::error_line(&e), "cannot wait for the kube container: stopping it");
-                self.stop_container(feature, id, grace_secs).await
-            }
-            Err(_) => {
-                tracing::info!(%feature, container = %id, timeout_secs, "the kube container still runs: stopping it");
-                self.stop_container(feature, id, grace_secs).await
-            }
-        }
-    }
-
-    /// Runs `job` on the feature's unit without the feature lock: the unit's scripts call
-    /// `container start|stop`, which take it. Bounded by the systemd port.
-    async fn systemctl(
-        &self,
-        lock: &mut FeatureLock,
-        feature: &FeatureName,
-        job: UnitJob,
-    ) -> Result<(), Error> {
-        let systemd = self.labels.systemd();
-        let unit = feature.as_str();
-        lock.release()?;
-        let result = match job {
-            UnitJob::ResetStartLimit => match systemd.activity(unit).await {
-                Ok(UnitActivity::Active) => systemd.reset_failed(unit).await,
-                Ok(other) => {
-                    tracing::info!(%feature, unit, activity = %other, "the unit is no longer active: start limit left alone");
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            },
-            UnitJob::ResetFailed => systemd.reset_failed(unit).await,
-            UnitJob::TryRestart => systemd.try_restart(unit).await,
-            UnitJob::Start => systemd.start(unit).await,
-        };
-        lock.reacquire().await?;
-        result.map_err(|e| {
-            Error::port(
-                format!("{} the service of feature {feature}", job.verb()),
-                e,
-            )
-        })
-    }
-}
-
-/// What the driver asks systemd to do with a feature's unit, for the core's systemctl effects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum UnitJob {
-    /// `systemctl start`.
-    Start,
-    /// `systemctl try-restart`.
-    TryRestart,
-    /// `systemctl reset-failed`.
-    ResetFailed,
-    /// `systemctl is-active`, then `reset-failed` only if the unit is active: clears the
-    /// start limit of a running unit without touching a failed one.
-    ResetStartLimit,
-}
-
-impl UnitJob {
-    /// The systemctl verb, as messages name it.
-    fn verb(self) -> &'static str {
-        match self {
-            UnitJob::Start => "start",
-            UnitJob::TryRestart => "try-restart",
-            UnitJob::ResetFailed => "reset-failed",
-            UnitJob::ResetStartLimit => "reset-start-limit",
-        }
-    }
 }
 
 /// The label port of a build without Kubernetes support: every call fails with
@@ -797,21 +531,6 @@ impl Labels for NoKube {
     }
 }
 
-/// Runs `work` without the feature lock (released before, taken again after, whatever `work`
-/// answered), for effects that wait on something that may itself need the lock. Every write
-/// after it is decided on the record this run read: the stopping lock that a Start, Stop or
-/// Kill holds keeps the others out meanwhile, and a write that changes `transition_mode` is
-/// compare-and-set.
-async fn unlocked<T>(
-    lock: &mut FeatureLock,
-    work: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    lock.release()?;
-    let result = work.await;
-    lock.reacquire().await?;
-    result
-}
-
 /// Seconds since the epoch, from the system clock (0 if the clock is before 1970).
 fn now() -> Timestamp {
     SystemTime::now()
@@ -819,5 +538,6 @@ fn now() -> Timestamp {
         .map_or(0, |d| d.as_secs())
 }
 
+mod effects;
 #[cfg(test)]
 mod tests;
