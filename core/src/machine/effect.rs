@@ -42,14 +42,14 @@ pub enum Input {
     /// The container with this id went down (`container state down`, or `wait`/`kill` seeing
     /// it exit). Ignored unless it is the recorded `docker_id`.
     Down(ContainerId),
-    /// hostcfgd-watcher saw a row for which [`approval_pending`] holds (`transition_mode =
+    /// hostcfgd-watcher saw a row for which [`approval_pending`](super::approval_pending) holds (`transition_mode =
     /// kube_pending`, or `start_requested_ts` set), and asked systemd about the feature's unit
     /// just before.
     Approve {
         /// What `systemctl is-active <feature>` said.
         unit: UnitActivity,
     },
-    /// kube-monit's failure deadline ([`next_deadline`]) passed; it asked systemd about the
+    /// kube-monit's failure deadline ([`next_deadline`](super::next_deadline)) passed; it asked systemd about the
     /// feature's unit just before.
     FailureTimeout {
         /// What `systemctl is-active <feature>` said.

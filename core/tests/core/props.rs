@@ -16,8 +16,9 @@ use ctrmgr_core::label::{self, LabelKey, LabelOp, LabelValue};
 use ctrmgr_core::machine::CAS_RETRIES;
 use ctrmgr_core::{
     ContainerId, CurrentOwner, Effect, FeatureConfig, FeatureName, FeatureRecord, Input,
-    KubeAnswer, Owner, Reason, ServerConfig, ServerStatus, State, StopOptions, Target, Timestamp,
-    TransitionMode, UnitActivity, approval_pending, next_deadline, step,
+    KubeAnswer, Owner, OwnerWrite, Reason, ServerConfig, ServerStatus, State, StateWrite,
+    StopOptions, Target, Timestamp, TransitionMode, UnitActivity, approval_pending, next_deadline,
+    step,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -361,6 +362,42 @@ proptest! {
         };
         let fields = to_fields(codec::encode_feature_record(&r));
         prop_assert_eq!(codec::decode_feature_record("FEATURE|x", &fields), Ok(r));
+    }
+
+    /// The fields of one STATE_DB write (`codec::encode_state_write`, what the adapter HSETs)
+    /// over the fields of a record decode as the record with the write applied.
+    #[test]
+    fn state_writes_encode_to_fields_that_decode_as_the_write_applied(
+        current_owner in any_current_owner(),
+        docker_id in prop::option::of(valid_id()),
+        transition_mode in any_mode(),
+        ts in prop::option::of(any::<u64>()),
+        owner in prop::option::of((any_current_owner(), prop::option::of(valid_id()))),
+        mode in prop::option::of(any_mode()),
+        start_requested in prop::option::of(any::<bool>()),
+        now in any::<u64>(),
+    ) {
+        let r = FeatureRecord {
+            current_owner,
+            current_owner_update_ts: ts,
+            docker_id,
+            transition_mode,
+            transition_mode_update_ts: ts,
+            start_requested_ts: ts,
+        };
+        let w = StateWrite {
+            guard: None,
+            owner: owner.map(|(owner, docker_id)| OwnerWrite { owner, docker_id }),
+            mode,
+            start_requested,
+            now,
+        };
+        let feature = FeatureName::new("snmp").expect("a valid name");
+        let mut fields = to_fields(codec::encode_feature_record(&r));
+        fields.extend(to_fields(codec::encode_state_write(&feature, &w)));
+        let mut want = r.clone();
+        w.apply(&mut want);
+        prop_assert_eq!(codec::decode_feature_record("FEATURE|snmp", &fields), Ok(want));
     }
 
     #[test]
