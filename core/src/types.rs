@@ -19,8 +19,61 @@ pub use record::{
 };
 pub use state::{CurrentOwner, Owner, State, TransitionMode, UnitActivity};
 
-/// Seconds since the Unix epoch. The core never reads a clock: callers pass `now`.
-pub type Timestamp = u64;
+/// A point in time: whole seconds since the Unix epoch. The core never reads a clock: callers
+/// pass `now`. A newtype, so that milliseconds or minutes cannot be passed where seconds since
+/// the epoch are meant; it is spelled in the DBs (and displayed) as its decimal seconds.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Timestamp(u64);
+
+impl Timestamp {
+    /// The epoch (a record with no timestamp counts from it).
+    pub const EPOCH: Timestamp = Timestamp(0);
+    /// The last representable second (deadlines saturate at it).
+    pub const MAX: Timestamp = Timestamp(u64::MAX);
+
+    /// `secs` seconds since the epoch.
+    pub const fn from_secs(secs: u64) -> Self {
+        Timestamp(secs)
+    }
+
+    /// Seconds since the epoch.
+    pub const fn secs(self) -> u64 {
+        self.0
+    }
+
+    /// `secs` seconds later, saturating at [`Timestamp::MAX`].
+    pub const fn plus_secs(self, secs: u64) -> Self {
+        Timestamp(self.0.saturating_add(secs))
+    }
+
+    /// `minutes` minutes of `minute_secs` seconds later, saturating at [`Timestamp::MAX`].
+    pub const fn plus_minutes(self, minutes: u64, minute_secs: u64) -> Self {
+        self.plus_secs(minutes.saturating_mul(minute_secs))
+    }
+
+    /// Whole seconds from `earlier` to `self`; 0 when `earlier` is not earlier.
+    pub const fn secs_since(self, earlier: Timestamp) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for Timestamp {
+    type Err = std::num::ParseIntError;
+
+    /// Decimal seconds since the epoch.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(Timestamp)
+    }
+}
 
 /// Why a name or id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

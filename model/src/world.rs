@@ -18,7 +18,7 @@ pub use vocab::{Cfg, Eff, Id, In, Row, Tgt, Wr};
 /// `transition_mode_update_ts` is `NOW` (kube-monit's deadline, one minute later, has not
 /// passed) until the [`crate::Action::DeadlinePassed`] action says time passed ([`Row::due`]),
 /// and then the epoch (the deadline is long past).
-pub(crate) const NOW: Timestamp = 1_000_000;
+pub(crate) const NOW: Timestamp = Timestamp::from_secs(1_000_000);
 
 /// How many kube container ids the model recycles. An id is reused only when nothing in the
 /// world refers to it any more, so a reused id is indistinguishable from a fresh one.

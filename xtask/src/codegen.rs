@@ -31,7 +31,7 @@ use crate::render;
 pub const DOC_PATH: &str = "docs/state-machine.md";
 
 /// The `now` of every step, and the `transition_mode_update_ts` of every record.
-const T0: Timestamp = 1_700_000_000;
+const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
 /// The failure-detection minutes used for "N > 0".
 const N_MINUTES: u32 = 5;
 
@@ -156,7 +156,7 @@ impl Kind {
             | Variant::DueActive
             | Variant::DueInactive
             | Variant::DueFailed
-            | Variant::DueRequested => T0 + 3600,
+            | Variant::DueRequested => T0.plus_secs(3600),
             _ => T0,
         };
         match self {

@@ -19,7 +19,7 @@ use crate::render;
 /// The feature every scenario runs.
 const FEATURE: &str = "snmp";
 /// The clock at the start of every scenario.
-const START: Timestamp = 1_700_000_000;
+const START: Timestamp = Timestamp::from_secs(1_700_000_000);
 /// Bound on reactions after one event: a world that never settles is a bug to report, not to
 /// loop on.
 const MAX_REACTIONS: usize = 50;
@@ -181,7 +181,7 @@ pub fn run(out: &mut impl Write) -> io::Result<()> {
 pub fn play(scenario: &Scenario) -> Sim {
     let mut w = Sim::new(scenario.config.clone(), START, OPTIONS);
     for event in &scenario.events {
-        w.now += 1;
+        w.now = w.now.plus_secs(1);
         w.event(event.text());
         happen(&mut w, event);
         w.settle();
@@ -206,7 +206,7 @@ fn happen(w: &mut Sim, event: &Event) {
             w.drain();
         }
         Event::MinutesPass(m) => {
-            w.now += u64::from(*m) * 60;
+            w.now = w.now.plus_minutes(u64::from(*m), 60);
             if next_deadline(&w.rec, &w.cfg).is_some_and(|d| d <= w.now) {
                 w.event("kube-monit: the failure deadline passed");
                 w.failure_timeout();

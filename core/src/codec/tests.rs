@@ -47,11 +47,11 @@ fn unknown_set_owner_is_an_error_naming_key_field_and_value() {
 fn feature_record_round_trips() {
     let rec = FeatureRecord {
         current_owner: CurrentOwner::Kube,
-        current_owner_update_ts: Some(17),
+        current_owner_update_ts: Some(Timestamp::from_secs(17)),
         docker_id: ContainerId::new("0123abcd").ok(),
         transition_mode: TransitionMode::KubeRunning,
-        transition_mode_update_ts: Some(18),
-        start_requested_ts: Some(19),
+        transition_mode_update_ts: Some(Timestamp::from_secs(18)),
+        start_requested_ts: Some(Timestamp::from_secs(19)),
     };
     let fields: Fields = encode_feature_record(&rec)
         .into_iter()
@@ -109,7 +109,10 @@ fn state_decoding_is_total_and_names_what_it_read_past() {
     );
     assert_eq!(d.record.current_owner, CurrentOwner::Kube);
     assert_eq!(d.record.transition_mode_update_ts, None);
-    assert_eq!(d.record.current_owner_update_ts, Some(17));
+    assert_eq!(
+        d.record.current_owner_update_ts,
+        Some(Timestamp::from_secs(17))
+    );
     let named: Vec<_> = d.warnings.iter().map(|w| w.field.as_str()).collect();
     assert_eq!(named, ["current_owner", "transition_mode_update_ts"]);
     assert_eq!(

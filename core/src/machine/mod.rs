@@ -78,10 +78,12 @@ pub fn next_deadline(rec: &FeatureRecord, cfg: &FeatureConfig) -> Option<Timesta
     }
     match rec.state() {
         State::KubeReady | State::KubeStopped => Some(
-            rec.transition_mode_update_ts.unwrap_or(0).saturating_add(
-                u64::from(cfg.kube_failure_detection_mins)
-                    .saturating_mul(u64::from(cfg.minute_secs)),
-            ),
+            rec.transition_mode_update_ts
+                .unwrap_or(Timestamp::EPOCH)
+                .plus_minutes(
+                    u64::from(cfg.kube_failure_detection_mins),
+                    u64::from(cfg.minute_secs),
+                ),
         ),
         _ => None,
     }

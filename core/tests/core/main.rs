@@ -19,10 +19,10 @@ mod upstream;
 use ctrmgr_core::{ContainerId, Timestamp};
 
 /// The `now` every table step is taken at.
-pub const NOW: Timestamp = 1_700_000_000;
+pub const NOW: Timestamp = Timestamp::from_secs(1_700_000_000);
 
 /// The timestamps a record starts with, so that a test can tell what a step rewrote.
-pub const EARLIER: Timestamp = 1_600_000_000;
+pub const EARLIER: Timestamp = Timestamp::from_secs(1_600_000_000);
 
 /// A container id from a literal that is known to be valid.
 pub fn cid(s: &str) -> ContainerId {

@@ -5,7 +5,7 @@ use std::fmt;
 
 use ctrmgr_core::{
     ContainerId, CurrentOwner, Effect, FeatureConfig, FeatureRecord, Input, KubeAnswer, Owner,
-    State, StopOptions, Target, TransitionMode, UnitActivity,
+    State, StopOptions, Target, Timestamp, TransitionMode, UnitActivity,
 };
 
 use super::NOW;
@@ -75,7 +75,7 @@ impl Row {
             current_owner_update_ts: None,
             docker_id: self.id.map(Id::to_core),
             transition_mode: self.mode,
-            transition_mode_update_ts: Some(if self.due { 0 } else { NOW }),
+            transition_mode_update_ts: Some(if self.due { Timestamp::EPOCH } else { NOW }),
             start_requested_ts: self.requested.then_some(NOW),
         }
     }

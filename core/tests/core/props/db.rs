@@ -145,8 +145,8 @@ proptest! {
         current_owner in any_current_owner(),
         docker_id in prop::option::of(valid_id()),
         transition_mode in any_mode(),
-        current_owner_update_ts in prop::option::of(any::<u64>()),
-        transition_mode_update_ts in prop::option::of(any::<u64>()),
+        current_owner_update_ts in prop::option::of(any_ts()),
+        transition_mode_update_ts in prop::option::of(any_ts()),
     ) {
         let r = FeatureRecord {
             current_owner,
@@ -167,11 +167,11 @@ proptest! {
         current_owner in any_current_owner(),
         docker_id in prop::option::of(valid_id()),
         transition_mode in any_mode(),
-        ts in prop::option::of(any::<u64>()),
+        ts in prop::option::of(any_ts()),
         owner in prop::option::of((any_current_owner(), prop::option::of(valid_id()))),
         mode in prop::option::of(any_mode()),
         start_requested in prop::option::of(any::<bool>()),
-        now in any::<u64>(),
+        now in any_ts(),
     ) {
         let r = FeatureRecord {
             current_owner,
@@ -214,7 +214,7 @@ proptest! {
         insecure in any::<bool>(),
         disable in any::<bool>(),
         connected in any::<bool>(),
-        last_update_ts in prop::option::of(any::<u64>()),
+        last_update_ts in prop::option::of(any_ts()),
     ) {
         let c = ServerConfig { ip, port, insecure, disable };
         let fields = to_fields(codec::encode_server_config(&c));

@@ -30,7 +30,7 @@ fn drive(rec: &mut FeatureRecord, cfg: &FeatureConfig, input: Input) -> Result<(
 }
 
 /// The `now` of the record-healing properties: far after any timestamp they generate.
-const NOW_PROPS: Timestamp = 1_800_000_000;
+const NOW_PROPS: Timestamp = Timestamp::from_secs(1_800_000_000);
 
 proptest! {
     #![proptest_config(config(2000))]

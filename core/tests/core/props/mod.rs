@@ -205,6 +205,11 @@ fn any_current_owner() -> impl Strategy<Value = CurrentOwner> {
     ]
 }
 
+/// Any second since the epoch.
+fn any_ts() -> impl Strategy<Value = Timestamp> {
+    any::<u64>().prop_map(Timestamp::from_secs)
+}
+
 fn any_mode() -> impl Strategy<Value = TransitionMode> {
     prop::sample::select(TransitionMode::ALL.to_vec())
 }

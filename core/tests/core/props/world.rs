@@ -80,7 +80,7 @@ fn verdict(w: &Sim) -> Outcome {
 
 /// One outside event, then the world settles; checks invariants 1 to 3 throughout.
 fn event(w: &mut Sim, ev: &Ev) -> Outcome {
-    w.now += 1;
+    w.now = w.now.plus_secs(1);
     w.event(format!("{ev:?}"));
     match ev {
         Ev::Start => w.exec_start(),
@@ -104,7 +104,7 @@ fn event(w: &mut Sim, ev: &Ev) -> Outcome {
             });
         }
         Ev::Monit(secs) => {
-            w.now += u64::from(*secs);
+            w.now = w.now.plus_secs(u64::from(*secs));
             w.failure_timeout();
         }
         Ev::SetOwner(o) => w.cfg.set_owner = *o,
@@ -182,7 +182,7 @@ fn check_kube_never_deploying_falls_back_to_local(w: &Sim) -> Outcome {
         if w.state() == State::Local && w.local.is_some() {
             return Ok(());
         }
-        let wait = next_deadline(&w.rec, &w.cfg).map_or(0, |d| d.saturating_sub(w.now));
+        let wait = next_deadline(&w.rec, &w.cfg).map_or(0, |d| d.secs_since(w.now));
         event(&mut w, &Ev::Monit(u32::try_from(wait).unwrap_or(u32::MAX)))?;
         if approval_pending(&w.rec) {
             let active = w.service_active;

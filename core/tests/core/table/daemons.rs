@@ -203,7 +203,7 @@ fn failure_not_applicable_rows() -> Vec<Row> {
         rows.push(
             row(format!("failure_timeout_does_not_apply_where_a_container_runs_or_waits_for_approval [{state}]"), rec_of(state), &armed(1))
                 .step(active.clone(), state, vec![], Reason::FailureNotApplicable)
-                .at(NOW + 1_000_000),
+                .at(NOW.plus_secs(1_000_000)),
         );
     }
     rows

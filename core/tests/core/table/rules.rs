@@ -11,6 +11,16 @@ use super::daemons::{NOT_WAITING, not_armed, requested};
 use super::{KUBE_ID, OPTS, OTHER_ID, armed, cfg_name, kube, rec_of};
 use crate::{EARLIER, NOW, cid};
 
+/// `n` seconds since the epoch.
+const fn at(n: u64) -> Timestamp {
+    Timestamp::from_secs(n)
+}
+
+/// One second before `t`.
+const fn just_before(t: Timestamp) -> Timestamp {
+    at(t.secs() - 1)
+}
+
 // ---- FailureTimeout (kube-monit) and next_deadline --------------------------------------------
 
 #[test]
@@ -43,7 +53,7 @@ fn a_start_from_kube_ready_or_kube_stopped_before_the_deadline_does_not_fall_bac
     ] {
         let r = rec_of(state);
         let deadline = next_deadline(&r, &c).expect("armed");
-        let s = step(&r, &c, Input::Start, deadline - 1);
+        let s = step(&r, &c, Input::Start, just_before(deadline));
         assert_eq!(s.reason, reason, "{state}");
         assert_eq!(s.next, State::KubeReady, "{state}");
         let s = step(&r, &c, Input::Start, deadline);
@@ -59,8 +69,8 @@ fn failure_timeout_before_the_deadline_is_not_due_and_at_the_deadline_is() {
         let c = armed(3);
         let r = rec_of(state);
         let deadline = next_deadline(&r, &c).expect("armed in a waiting state");
-        assert_eq!(deadline, EARLIER + 3 * 60);
-        let early = step(&r, &c, active.clone(), deadline - 1);
+        assert_eq!(deadline, EARLIER.plus_secs(3 * 60));
+        let early = step(&r, &c, active.clone(), just_before(deadline));
         assert_eq!(
             (early.next, early.effects, early.reason),
             (state, vec![], Reason::FailureNotDue)
@@ -76,7 +86,7 @@ fn failure_timeout_without_a_mode_timestamp_is_due_at_once() {
     let c = armed(10);
     let mut r = rec_of(State::KubeReady);
     r.transition_mode_update_ts = None;
-    assert_eq!(next_deadline(&r, &c), Some(600));
+    assert_eq!(next_deadline(&r, &c), Some(at(600)));
     let s = step(&r, &c, Input::FailureTimeout { unit: U::Active }, NOW);
     assert_eq!(s.reason, Reason::FailureRestartsUnit);
 }
@@ -101,10 +111,10 @@ fn next_deadline_is_the_mode_timestamp_plus_n_minutes_in_kube_ready_and_kube_sto
             let mut r = rec_of(state);
             r.transition_mode_update_ts = Some(NOW);
             // The owner timestamp plays no part.
-            r.current_owner_update_ts = Some(1);
+            r.current_owner_update_ts = Some(at(1));
             assert_eq!(
                 next_deadline(&r, &armed(n)),
-                Some(NOW + u64::from(n) * 60),
+                Some(NOW.plus_secs(u64::from(n) * 60)),
                 "{state} N={n}"
             );
         }
@@ -114,7 +124,7 @@ fn next_deadline_is_the_mode_timestamp_plus_n_minutes_in_kube_ready_and_kube_sto
 #[test]
 fn next_deadline_saturates_instead_of_overflowing() {
     let mut r = rec_of(State::KubeReady);
-    r.transition_mode_update_ts = Some(Timestamp::MAX - 10);
+    r.transition_mode_update_ts = Some(at(u64::MAX - 10));
     assert_eq!(next_deadline(&r, &armed(u32::MAX)), Some(Timestamp::MAX));
 }
 
@@ -124,17 +134,17 @@ fn next_deadline_saturates_instead_of_overflowing() {
 #[test]
 fn the_failure_deadline_counts_minutes_of_the_configured_length() {
     let r = FeatureRecord {
-        transition_mode_update_ts: Some(100),
+        transition_mode_update_ts: Some(at(100)),
         ..rec_of(State::KubeReady)
     };
     let c = FeatureConfig {
         minute_secs: 3,
         ..armed(2)
     };
-    assert_eq!(next_deadline(&r, &c), Some(106));
+    assert_eq!(next_deadline(&r, &c), Some(at(106)));
     assert_eq!(
         next_deadline(&r, &armed(2)),
-        Some(220),
+        Some(at(220)),
         "60 s minutes by default"
     );
     assert_eq!(
@@ -275,7 +285,7 @@ fn stopping_a_non_canonical_local_record_with_kube_ready_leaves_a_canonical_init
         ..FeatureRecord::default()
     };
     let cfg = FeatureConfig::new(Owner::Local, false);
-    let s = step(&rec, &cfg, Input::Stop(StopOptions::default()), 50);
+    let s = step(&rec, &cfg, Input::Stop(StopOptions::default()), at(50));
     assert_eq!(s.next, State::Init);
     let mut after = rec.clone();
     apply_writes(&mut after, &s.effects);
@@ -356,7 +366,7 @@ fn every_state_answers_every_input_under_every_config_without_panicking() {
     for r in all_records() {
         for c in all_configs() {
             for input in all_inputs() {
-                for now in [0, EARLIER, NOW, Timestamp::MAX] {
+                for now in [Timestamp::EPOCH, EARLIER, NOW, Timestamp::MAX] {
                     let s = step(&r, &c, input.clone(), now);
                     assert!(!s.reason.text().is_empty());
                     // A KubeUp always gets exactly one answer; no other input gets one.
