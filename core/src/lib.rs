@@ -17,9 +17,9 @@
 //!
 //! Driving it:
 //! ```
-//! use ctrmgr_core::{step, FeatureConfig, FeatureRecord, Input, Owner, State, Effect};
+//! use ctrmgr_core::{step, FeatureConfig, FeatureRecord, Input, Owner, State, Effect, Timestamp};
 //! let cfg = FeatureConfig::new(Owner::Kube, false);
-//! let s = step(&FeatureRecord::default(), &cfg, Input::Start, 1_700_000_000);
+//! let s = step(&FeatureRecord::default(), &cfg, Input::Start, Timestamp::from_secs(1_700_000_000));
 //! assert_eq!(s.next, State::KubeReady);
 //! assert!(s.effects.contains(&Effect::LabelAdd));
 //! ```

@@ -533,9 +533,11 @@ impl Labels for NoKube {
 
 /// Seconds since the epoch, from the system clock (0 if the clock is before 1970).
 fn now() -> Timestamp {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    Timestamp::from_secs(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
 }
 
 mod effects;

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ctrmgr_core::ports::{Labels, PortError, StateStore, Systemd};
-use ctrmgr_core::{ServerConfig, ServerStatus};
+use ctrmgr_core::{ServerConfig, ServerStatus, Timestamp};
 
 use crate::{Applied, Error, FileError, JoinError, Kubeadm, LabelService, Tunables};
 
@@ -403,7 +403,7 @@ pub async fn set_connected<S: StateStore>(store: &S, connected: bool) -> Result<
     store
         .set_server_status(&ServerStatus {
             connected,
-            last_update_ts: Some(now()),
+            last_update_ts: Some(Timestamp::from_secs(now())),
         })
         .await
         .map_err(|e| Error::port("write STATE_DB KUBERNETES_MASTER|SERVER connected", e))?;

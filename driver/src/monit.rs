@@ -215,7 +215,7 @@ where
                 Some(at) => {
                     deadlines.fired.remove(f);
                     if deadlines.at.insert(f.clone(), at) != Some(at) {
-                        tracing::info!(feature = %f, state = %known.state(), in_secs = at.saturating_sub(epoch_now()), "failure detection armed: falling back to local if kube does not run it in time");
+                        tracing::info!(feature = %f, state = %known.state(), in_secs = at.secs_since(epoch_now()), "failure detection armed: falling back to local if kube does not run it in time");
                     }
                 }
                 None => {
@@ -272,14 +272,17 @@ where
         deadlines
             .fired
             .insert(f.clone(), (known.record.clone(), known.config.clone()));
-        let since = known.record.transition_mode_update_ts.unwrap_or(0);
+        let since = known
+            .record
+            .transition_mode_update_ts
+            .unwrap_or(Timestamp::EPOCH);
         tracing::warn!(
             feature = %f,
             state = %known.state(),
             kube_failure_detection = known.config.kube_failure_detection_mins,
-            not_running_secs = now.saturating_sub(since),
+            not_running_secs = now.secs_since(since),
             "ALERT: kube has not run feature {f} for {} s (kube_failure_detection={} min): falling back to the local image",
-            now.saturating_sub(since),
+            now.secs_since(since),
             known.config.kube_failure_detection_mins,
         );
         if let Err(e) = self.fail_over(f).await {
@@ -287,7 +290,7 @@ where
             deadlines.fired.remove(f);
             deadlines
                 .at
-                .insert(f.clone(), epoch_now() + FAILURE_RETRY_SECS);
+                .insert(f.clone(), epoch_now().plus_secs(FAILURE_RETRY_SECS));
             return;
         }
         self.refresh(deadlines, f).await;
@@ -387,9 +390,11 @@ where
 
 /// Seconds since the epoch.
 fn epoch_now() -> Timestamp {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    Timestamp::from_secs(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
 }
 
 /// The monotonic instant of an epoch second (now when it is past).
@@ -397,7 +402,7 @@ fn instant_of(at: Timestamp) -> Instant {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let target = Duration::from_secs(at);
+    let target = Duration::from_secs(at.secs());
     Instant::now() + target.saturating_sub(now)
 }
 
@@ -417,7 +422,7 @@ mod tests {
         FeatureRecord {
             current_owner: CurrentOwner::None,
             transition_mode: mode,
-            transition_mode_update_ts: Some(ts),
+            transition_mode_update_ts: Some(Timestamp::from_secs(ts)),
             ..FeatureRecord::default()
         }
     }
@@ -425,10 +430,19 @@ mod tests {
     #[test]
     fn the_deadline_counts_scaled_minutes_from_the_recorded_timestamp() {
         let rec = waiting(TransitionMode::KubeReady, 1_000);
-        assert_eq!(deadline(&rec, &armed(3), 60), Some(1_180));
-        assert_eq!(deadline(&rec, &armed(3), 1), Some(1_003));
+        assert_eq!(
+            deadline(&rec, &armed(3), 60),
+            Some(Timestamp::from_secs(1_180))
+        );
+        assert_eq!(
+            deadline(&rec, &armed(3), 1),
+            Some(Timestamp::from_secs(1_003))
+        );
         let stopped = waiting(TransitionMode::KubeStopped, 1_000);
-        assert_eq!(deadline(&stopped, &armed(2), 60), Some(1_120));
+        assert_eq!(
+            deadline(&stopped, &armed(2), 60),
+            Some(Timestamp::from_secs(1_120))
+        );
     }
 
     #[test]

@@ -16,6 +16,9 @@
 //!   `always` over end states, and a few `sometimes` reachability checks.
 //! - [`check`], [`check_default`], [`check_seed_flow`]: run the checker and report
 //!   ([`ModelReport`]), for the tests and for `cargo xtask codegen`.
+//! - [`sim`]: not the model, but the one deterministic in-process simulator of the same world
+//!   ([`sim::Sim`]), with real container ids and timestamps, driven by `ctrmgr-core`'s
+//!   proptest world (random events) and by `cargo xtask demo --model` (scripted scenarios).
 //!
 //! ## What is modelled, and how
 //!
@@ -110,6 +113,7 @@
 #![deny(missing_docs)]
 
 pub mod model;
+pub mod sim;
 pub mod world;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

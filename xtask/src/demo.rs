@@ -1,33 +1,40 @@
-//! `cargo xtask demo`: the seed's end-to-end scenarios (DESIGN.md §9) walked through the core
-//! with a tiny in-process world, printed step by step.
+//! `cargo xtask demo --model`: the seed's end-to-end scenarios (DESIGN.md §9) walked through
+//! the core with the in-process simulator [`ctrmgr_model::sim`], printed step by step.
 //!
-//! The world plays every part around the core the way the driver and the daemons will:
-//! systemd (`systemctl start/stop/restart` feed Start/Stop; when the owning container exits
-//! outside a stop, `container wait` returns, systemd runs ExecStop and restarts the unit), the
-//! local engine (`docker start` answers a new id, fed back as LocalUp), the master and kubelet
-//! (the node label, the pending-label list while the master is unreachable, a DaemonSet whose
-//! containers call `container state up kube` and `down`), hostcfgd (Approve on kube_pending)
-//! and kube-monit (FailureTimeout at its deadline). Reactions are run one at a time until the
-//! world is quiet, so each scenario is deterministic; the asynchrony of the real system is
-//! what the model checker explores.
+//! The simulator plays every part around the core the way the driver and the daemons do
+//! (systemd, the local engine, the master and kubelet with a DaemonSet, hostcfgd, kube-monit);
+//! here it reacts by itself (kubelet deploys from the label and the DaemonSet, hostcfgd
+//! approves, systemd restarts a unit whose owner exited) and each scenario is a script of
+//! outside events. Reactions run one at a time until the world is quiet, so each scenario is
+//! deterministic; the asynchrony of the real system is what the model checker explores. The
+//! same simulator, driven by random events, is the proptest world of `ctrmgr-core`'s tests.
 
 use std::io::{self, Write};
 
-use ctrmgr_core::machine::CAS_RETRIES;
-use ctrmgr_core::{
-    ContainerId, CurrentOwner, Effect, FeatureConfig, FeatureRecord, Input, KubeAnswer, Owner,
-    State, StopOptions, Target, Timestamp, UnitActivity, approval_pending, next_deadline, step,
-};
+use ctrmgr_core::{ContainerId, FeatureConfig, Owner, Timestamp, next_deadline};
+use ctrmgr_model::sim::{DownTiming, KubePhase, Line, Options, Sim, StepLine, input_text};
 
 use crate::render;
 
 /// The feature every scenario runs.
 const FEATURE: &str = "snmp";
 /// The clock at the start of every scenario.
-const START: Timestamp = 1_700_000_000;
+const START: Timestamp = Timestamp::from_secs(1_700_000_000);
 /// Bound on reactions after one event: a world that never settles is a bug to report, not to
 /// loop on.
 const MAX_REACTIONS: usize = 50;
+
+/// The simulator as the demo runs it: kubelet, hostcfgd and systemd react by themselves; the
+/// Down of a container the core's own effects stopped is not shown (the step that stopped it
+/// already recorded it).
+const OPTIONS: Options = Options {
+    downs: DownTiming::Deferred,
+    sync_kubelet: false,
+    reactive: true,
+    unit_follows_owner: true,
+    max_reactions: MAX_REACTIONS,
+    feature: FEATURE,
+};
 
 /// Something that happens to the world from outside.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,596 +171,186 @@ pub fn run(out: &mut impl Write) -> io::Result<()> {
         if i > 0 {
             writeln!(out)?;
         }
-        let world = World::play(scenario);
-        world.print(i + 1, scenario, out)?;
+        let world = play(scenario);
+        print(&world, i + 1, scenario, out)?;
     }
     Ok(())
 }
 
-/// Where a kube container is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KubePhase {
-    /// Blocked in `container state up kube`, waiting for approval.
-    Waiting,
-    /// Approved: it runs the feature.
-    Running,
-    /// Told never to proceed (owner local): it sleeps.
-    Parked,
+/// Plays a scenario from INIT.
+pub fn play(scenario: &Scenario) -> Sim {
+    let mut w = Sim::new(scenario.config.clone(), START, OPTIONS);
+    for event in &scenario.events {
+        w.now = w.now.plus_secs(1);
+        w.event(event.text());
+        happen(&mut w, event);
+        w.settle();
+    }
+    w
 }
 
-/// The kube container of the DaemonSet on this node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KubeContainer {
-    /// Its id.
-    pub id: ContainerId,
-    /// The DaemonSet image version it runs.
-    pub version: u32,
-    /// Where it is.
-    pub phase: KubePhase,
+fn happen(w: &mut Sim, event: &Event) {
+    match event {
+        Event::SystemctlStart => w.systemctl_start(),
+        Event::SystemctlStop => w.systemctl_stop(),
+        Event::ConfigOwner(owner) => {
+            w.cfg.set_owner = *owner;
+            w.systemctl_stop();
+            w.systemctl_start();
+        }
+        Event::Manifest(v) => w.daemonset = Some(*v),
+        Event::ManifestRemoved => w.daemonset = None,
+        Event::MasterDown => w.master_up = false,
+        Event::MasterUp => {
+            w.master_up = true;
+            w.drain();
+        }
+        Event::MinutesPass(m) => {
+            w.now = w.now.plus_minutes(u64::from(*m), 60);
+            if next_deadline(&w.rec, &w.cfg).is_some_and(|d| d <= w.now) {
+                w.event("kube-monit: the failure deadline passed");
+                w.failure_timeout();
+            }
+        }
+    }
 }
 
-/// One line of a scenario's output.
-#[derive(Debug, Clone)]
-enum Line {
-    Event(String),
-    Step(Row),
-    Note(String),
+/// The world at the end of a scenario, in one line.
+fn summary(w: &Sim) -> String {
+    let kube = w.kube.as_ref().map_or_else(
+        || "none".to_owned(),
+        |k| {
+            let phase = match k.phase {
+                KubePhase::Waiting => "waiting",
+                KubePhase::Running => "running",
+                KubePhase::Parked => "parked",
+            };
+            format!("{} (v{}, {phase})", k.id, k.version)
+        },
+    );
+    let on_off = |b: bool| if b { "on" } else { "off" };
+    format!(
+        "end: {}; local container: {}; kube container: {kube}; label: {}; pending labels: {}; \
+         kubelet: {}; unit: {}",
+        w.state(),
+        w.local.as_ref().map_or("none", ContainerId::as_str),
+        on_off(w.label),
+        w.pending.len(),
+        if w.kubelet_running {
+            "running"
+        } else {
+            "stopped"
+        },
+        if w.service_active {
+            "active"
+        } else {
+            "inactive"
+        },
+    )
 }
 
-/// One step of the core.
-#[derive(Debug, Clone)]
-struct Row {
-    n: usize,
-    depth: usize,
+/// The cells of one step's row.
+struct Cells {
+    n: String,
     input: String,
-    from: State,
-    to: State,
+    from: String,
+    to: String,
     effects: Vec<String>,
     reason: &'static str,
 }
 
-/// The feature and everything around it.
-#[derive(Debug, Clone)]
-pub struct World {
-    /// CONFIG_DB `FEATURE|snmp`.
-    pub cfg: FeatureConfig,
-    /// STATE_DB `FEATURE|snmp`.
-    pub rec: FeatureRecord,
-    now: Timestamp,
-    /// Whether the systemd unit is active.
-    pub service_active: bool,
-    /// The running local container.
-    pub local: Option<ContainerId>,
-    /// The kube container on this node.
-    pub kube: Option<KubeContainer>,
-    /// The node label `snmp_enabled=true` as the master has it.
-    pub label: bool,
-    /// Queued label operations (true = add), in order.
-    pub pending: Vec<bool>,
-    /// Whether the master is reachable.
-    pub master_up: bool,
-    /// Whether kubelet runs.
-    pub kubelet_running: bool,
-    /// The DaemonSet's image version, when one is applied.
-    pub daemonset: Option<u32>,
-    next_local: u32,
-    next_kube: u32,
-    hostcfgd_seen: Option<FeatureRecord>,
-    steps: usize,
-    depth: usize,
-    lines: Vec<Line>,
-    /// Invariants of DESIGN.md §4 found broken, with when.
-    pub violations: Vec<String>,
+impl Cells {
+    fn of(r: &StepLine) -> Self {
+        let mut input = input_text(&r.input);
+        if r.attempt > 0 {
+            input.push_str(" (again)");
+        }
+        if r.depth > 0 {
+            input = format!("{}↳ {input}", "  ".repeat(r.depth - 1));
+        }
+        Cells {
+            n: r.n.to_string(),
+            input,
+            from: r.from.to_string(),
+            to: r.to.to_string(),
+            effects: r
+                .effects
+                .iter()
+                .map(|e| render::effect(e, &|id| id.to_string()))
+                .collect(),
+            reason: r.reason.text(),
+        }
+    }
 }
 
-impl World {
-    fn new(cfg: FeatureConfig) -> Self {
-        World {
-            cfg,
-            rec: FeatureRecord::default(),
-            now: START,
-            service_active: false,
-            local: None,
-            kube: None,
-            label: false,
-            pending: Vec::new(),
-            master_up: true,
-            kubelet_running: true,
-            daemonset: None,
-            next_local: 1,
-            next_kube: 1,
-            hostcfgd_seen: None,
-            steps: 0,
-            depth: 0,
-            lines: Vec::new(),
-            violations: Vec::new(),
-        }
-    }
+/// The widest of `head` and `cells`, in characters.
+fn width<'a>(head: &str, cells: impl Iterator<Item = &'a String>) -> usize {
+    cells
+        .map(|c| c.chars().count())
+        .chain([head.chars().count()])
+        .max()
+        .unwrap_or(0)
+}
 
-    /// Plays a scenario from INIT.
-    pub fn play(scenario: &Scenario) -> Self {
-        let mut w = World::new(scenario.config.clone());
-        for event in &scenario.events {
-            w.now += 1;
-            w.lines.push(Line::Event(event.text()));
-            w.happen(event);
-            w.settle();
-            w.check_stable(event);
-        }
-        w
-    }
-
-    /// The state the record is in.
-    pub fn state(&self) -> State {
-        self.rec.state()
-    }
-
-    fn note(&mut self, text: impl Into<String>) {
-        self.lines.push(Line::Note(text.into()));
-    }
-
-    fn happen(&mut self, event: &Event) {
-        match event {
-            Event::SystemctlStart => self.systemctl_start(),
-            Event::SystemctlStop => self.systemctl_stop(),
-            Event::ConfigOwner(owner) => {
-                self.cfg.set_owner = *owner;
-                self.systemctl_stop();
-                self.systemctl_start();
-            }
-            Event::Manifest(v) => self.daemonset = Some(*v),
-            Event::ManifestRemoved => self.daemonset = None,
-            Event::MasterDown => self.master_up = false,
-            Event::MasterUp => {
-                self.master_up = true;
-                self.drain();
-            }
-            Event::MinutesPass(m) => {
-                self.now += u64::from(*m) * 60;
-                if next_deadline(&self.rec, &self.cfg).is_some_and(|d| d <= self.now) {
-                    self.lines.push(Line::Event(
-                        "kube-monit: the failure deadline passed".to_owned(),
-                    ));
-                    let unit = self.unit();
-                    self.feed(Input::FailureTimeout { unit });
-                }
-            }
-        }
-    }
-
-    /// Runs the world's reactions one at a time until none applies.
-    fn settle(&mut self) {
-        for _ in 0..MAX_REACTIONS {
-            if !self.react() {
-                return;
-            }
-        }
-        self.violations.push(format!(
-            "the world did not settle within {MAX_REACTIONS} reactions"
-        ));
-    }
-
-    /// One reaction, if any applies: kubelet, a waiting container, hostcfgd.
-    fn react(&mut self) -> bool {
-        let kubelet_acts = self.kubelet_running && self.master_up;
-        let desired = self.label && self.daemonset.is_some();
-        if kubelet_acts {
-            if let Some(k) = self.kube.clone() {
-                if !desired || self.daemonset != Some(k.version) {
-                    let why = if desired {
-                        "the DaemonSet's image changed"
-                    } else if self.daemonset.is_none() {
-                        "the DaemonSet was deleted"
-                    } else {
-                        "the label is gone"
-                    };
-                    self.lines.push(Line::Event(format!(
-                        "kubelet: stops {} ({why}); its pre-stop runs `container state {FEATURE} down`",
-                        k.id
-                    )));
-                    self.kube = None;
-                    self.container_exited(k.id);
-                    return true;
-                }
-            } else if let (true, Some(version)) = (desired, self.daemonset) {
-                let id = self.new_id("kube");
-                self.lines.push(Line::Event(format!(
-                    "kubelet: deploys {id} (image v{version}); its post-start runs \
-                     `container state {FEATURE} up kube`"
-                )));
-                self.kube = Some(KubeContainer {
-                    id: id.clone(),
-                    version,
-                    phase: KubePhase::Waiting,
-                });
-                self.feed(Input::KubeUp(id));
-                return true;
-            }
-        }
-        if let Some(k) = self.kube.clone()
-            && k.phase == KubePhase::Waiting
-            && self.rec.transition_mode == ctrmgr_core::TransitionMode::KubeReady
-        {
-            self.lines.push(Line::Event(format!(
-                "{}: sees transition_mode=kube_ready and asks again",
-                k.id
-            )));
-            self.feed(Input::KubeUp(k.id));
-            return true;
-        }
-        if approval_pending(&self.rec) && self.hostcfgd_seen.as_ref() != Some(&self.rec) {
-            self.hostcfgd_seen = Some(self.rec.clone());
-            let unit = self.unit();
-            self.lines.push(Line::Event(format!(
-                "hostcfgd: sees transition_mode=kube_pending (unit {unit})"
-            )));
-            self.feed(Input::Approve { unit });
-            return true;
-        }
-        false
-    }
-
-    /// A container went away outside any command: its pre-stop says Down, and when it owned
-    /// the feature `container wait` returns, so systemd runs ExecStop and restarts the unit.
-    fn container_exited(&mut self, id: ContainerId) {
-        let owned = self.rec.docker_id.as_ref() == Some(&id);
-        self.feed(Input::Down(id));
-        if owned && self.service_active {
-            self.lines.push(Line::Event(
-                "systemd: `container wait` returned; ExecStop, then Restart=always".to_owned(),
-            ));
-            self.service_active = false;
-            self.feed(Input::Stop(StopOptions::default()));
-            self.service_active = true;
-            self.feed(Input::Start);
-        }
-    }
-
-    fn new_id(&mut self, kind: &str) -> ContainerId {
-        let n = if kind == "kube" {
-            &mut self.next_kube
-        } else {
-            &mut self.next_local
-        };
-        let id = format!("{kind}-{n}");
-        *n += 1;
-        ContainerId::new(&id).expect("kind-N is a valid container id")
-    }
-
-    /// What `systemctl is-active` says (this world's unit never fails).
-    fn unit(&self) -> UnitActivity {
-        if self.service_active {
-            UnitActivity::Active
-        } else {
-            UnitActivity::Inactive
-        }
-    }
-
-    fn systemctl_start(&mut self) {
-        if self.service_active {
-            self.note("systemctl start: the unit is already active");
-            return;
-        }
-        self.service_active = true;
-        self.feed(Input::Start);
-    }
-
-    fn systemctl_stop(&mut self) {
-        if !self.service_active {
-            self.note("systemctl stop: the unit is not active");
-            return;
-        }
-        self.service_active = false;
-        self.feed(Input::Stop(StopOptions::default()));
-    }
-
-    /// Steps the core and carries out its effects like the driver, re-stepping after a lost
-    /// compare-and-set.
-    fn feed(&mut self, input: Input) {
-        for attempt in 0..=CAS_RETRIES {
-            let from = self.rec.state();
-            let s = step(&self.rec, &self.cfg, input.clone(), self.now);
-            self.steps += 1;
-            let mut shown = input_text(&input);
-            if attempt > 0 {
-                shown.push_str(" (again)");
-            }
-            self.lines.push(Line::Step(Row {
-                n: self.steps,
-                depth: self.depth,
-                input: shown,
-                from,
-                to: s.next,
-                effects: s
-                    .effects
-                    .iter()
-                    .map(|e| render::effect(e, &|id| id.to_string()))
-                    .collect(),
-                reason: s.reason.text(),
-            }));
-            self.depth += 1;
-            let done = self.execute(&s.effects, &input);
-            self.depth -= 1;
-            self.check_owners(&input);
-            if done {
-                return;
-            }
-        }
-        self.violations.push(format!(
-            "{} lost {CAS_RETRIES} compare-and-sets",
-            input_text(&input)
-        ));
-    }
-
-    /// Carries out effects in order; false when a guarded write lost its compare-and-set.
-    fn execute(&mut self, effects: &[Effect], input: &Input) -> bool {
-        for e in effects {
-            match e {
-                Effect::LabelAdd => self.label_op(true),
-                Effect::LabelRemove => self.label_op(false),
-                Effect::DockerStart => {
-                    let id = match &self.local {
-                        Some(id) => id.clone(),
-                        None => {
-                            let id = self.new_id("local");
-                            self.local = Some(id.clone());
-                            id
-                        }
-                    };
-                    self.feed(Input::LocalUp(id));
-                }
-                Effect::DockerStop { target, .. } | Effect::DockerKill { target } => {
-                    self.remove_container(target);
-                }
-                Effect::AwaitExit { id, .. } => {
-                    let removed = !self.label && self.pending.is_empty();
-                    if removed && self.kubelet_running && self.master_up {
-                        self.note(format!("kubelet stops {id} after the label removal"));
-                    } else {
-                        self.note(format!(
-                            "the label removal is queued and kubelet is stopped: docker stop {id}"
-                        ));
-                    }
-                    self.remove_container(&Target::Id(id.clone()));
-                }
-                Effect::Write(w) => {
-                    if let Some(g) = w.guard
-                        && self.rec.transition_mode != g
-                    {
-                        self.note(format!(
-                            "the write expected mode={g} but finds mode={}: re-read, step again",
-                            self.rec.transition_mode
-                        ));
-                        return false;
-                    }
-                    w.apply(&mut self.rec);
-                }
-                Effect::SystemctlResetFailed | Effect::SystemctlResetStartLimit => {}
-                Effect::SystemctlTryRestart => {
-                    if self.service_active {
-                        self.systemctl_stop();
-                        self.systemctl_start();
-                    } else {
-                        self.note("systemctl try-restart: the unit is not active, nothing to do");
-                    }
-                }
-                Effect::SystemctlStart => self.systemctl_start(),
-                Effect::Answer(a) => {
-                    if let (Input::KubeUp(id), Some(k)) = (input, self.kube.as_mut())
-                        && k.id == *id
-                    {
-                        k.phase = match a {
-                            KubeAnswer::Proceed => KubePhase::Running,
-                            KubeAnswer::Wait => KubePhase::Waiting,
-                            KubeAnswer::Park => KubePhase::Parked,
-                        };
-                    }
-                }
-            }
-        }
-        true
-    }
-
-    fn remove_container(&mut self, target: &Target) {
-        match target {
-            Target::LocalByName => self.local = None,
-            Target::Id(id) => {
-                if self.local.as_ref() == Some(id) {
-                    self.local = None;
-                }
-                if self.kube.as_ref().is_some_and(|k| k.id == *id) {
-                    self.kube = None;
-                }
-            }
-        }
-    }
-
-    /// A label operation: sent when the master is reachable and nothing is queued, else
-    /// queued behind the pending list, with kubelet stopped (DESIGN.md §6).
-    fn label_op(&mut self, add: bool) {
-        if self.master_up && self.pending.is_empty() {
-            self.label = add;
-            return;
-        }
-        self.pending.push(add);
-        let mut text = format!(
-            "label {} queued ({} pending)",
-            if add { "add" } else { "remove" },
-            self.pending.len()
+/// Prints a played scenario: its heading, one row per step (events and notes between), the
+/// end state and any broken invariant.
+fn print(w: &Sim, number: usize, scenario: &Scenario, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "=== {number}. {} ===", scenario.title)?;
+    writeln!(
+        out,
+        "{FEATURE}: set_owner={}, fallback_to_local={}, kube_failure_detection={}",
+        scenario.config.set_owner,
+        scenario.config.fallback_to_local,
+        scenario.config.kube_failure_detection_mins
+    )?;
+    writeln!(out, "{}\n", scenario.story)?;
+    let rows: Vec<Cells> = w
+        .lines
+        .iter()
+        .filter_map(|l| match l {
+            Line::Step(r) => Some(Cells::of(r)),
+            _ => None,
+        })
+        .collect();
+    let w_n = width("#", rows.iter().map(|r| &r.n));
+    let w_in = width("input", rows.iter().map(|r| &r.input));
+    let w_from = width("from", rows.iter().map(|r| &r.from));
+    let w_to = width("to", rows.iter().map(|r| &r.to));
+    let w_fx = width("effects", rows.iter().flat_map(|r| r.effects.iter())).max("nothing".len());
+    let indent = w_n + w_in + w_from + w_to + 8;
+    let line = |out: &mut dyn Write, cols: [&str; 6]| -> io::Result<()> {
+        let text = format!(
+            "{:>w_n$}  {}  {}  {}  {}  {}",
+            cols[0],
+            pad(cols[1], w_in),
+            pad(cols[2], w_from),
+            pad(cols[3], w_to),
+            pad(cols[4], w_fx),
+            cols[5]
         );
-        if self.kubelet_running {
-            self.kubelet_running = false;
-            text.push_str("; systemctl stop kubelet");
-        }
-        self.note(text);
-    }
-
-    /// kube-labeler: once the master answers, coalesce and send the pending list, then start
-    /// kubelet.
-    fn drain(&mut self) {
-        if let Some(&last) = self.pending.last() {
-            self.label = last;
-            self.lines.push(Line::Event(format!(
-                "kube-labeler: drains {} pending label operations (label {}); systemctl start kubelet",
-                self.pending.len(),
-                if last { "on" } else { "off" }
-            )));
-            self.pending.clear();
-            self.kubelet_running = true;
-        }
-    }
-
-    /// Invariant 2: never two owners.
-    fn check_owners(&mut self, input: &Input) {
-        let claimed = self
-            .kube
-            .as_ref()
-            .is_some_and(|k| k.phase == KubePhase::Running);
-        if self.local.is_some() && claimed {
-            self.violations.push(format!(
-                "after {}: a local and a claimed kube container run together",
-                input_text(input)
-            ));
-        }
-    }
-
-    /// Invariant 3: in a stable state the record is the truth.
-    fn check_stable(&mut self, event: &Event) {
-        let running_kube = self
-            .kube
-            .as_ref()
-            .filter(|k| k.phase == KubePhase::Running)
-            .map(|k| k.id.clone());
-        let truthful = match self.state() {
-            State::Init => self.local.is_none() && running_kube.is_none(),
-            State::Local => self.local.is_some() && self.rec.docker_id == self.local,
-            State::KubeRunning => running_kube.is_some() && self.rec.docker_id == running_kube,
-            _ => true,
-        };
-        let id_agrees =
-            self.rec.docker_id.is_some() == (self.rec.current_owner != CurrentOwner::None);
-        if !truthful || !id_agrees {
-            self.violations.push(format!(
-                "after \"{}\": state {} but local={:?}, kube={:?}, docker_id={:?}",
-                event.text(),
-                self.state(),
-                self.local,
-                self.kube,
-                self.rec.docker_id
-            ));
-        }
-    }
-
-    fn summary(&self) -> String {
-        let kube = self.kube.as_ref().map_or_else(
-            || "none".to_owned(),
-            |k| {
-                let phase = match k.phase {
-                    KubePhase::Waiting => "waiting",
-                    KubePhase::Running => "running",
-                    KubePhase::Parked => "parked",
-                };
-                format!("{} (v{}, {phase})", k.id, k.version)
-            },
-        );
-        format!(
-            "end: {}; local container: {}; kube container: {kube}; label: {}; pending labels: {}; \
-             kubelet: {}; unit: {}",
-            self.state(),
-            self.local.as_ref().map_or("none", ContainerId::as_str),
-            if self.label { "on" } else { "off" },
-            self.pending.len(),
-            if self.kubelet_running {
-                "running"
-            } else {
-                "stopped"
-            },
-            if self.service_active {
-                "active"
-            } else {
-                "inactive"
-            },
-        )
-    }
-
-    fn print(&self, number: usize, scenario: &Scenario, out: &mut impl Write) -> io::Result<()> {
-        writeln!(out, "=== {number}. {} ===", scenario.title)?;
-        writeln!(
-            out,
-            "{FEATURE}: set_owner={}, fallback_to_local={}, kube_failure_detection={}",
-            scenario.config.set_owner,
-            scenario.config.fallback_to_local,
-            scenario.config.kube_failure_detection_mins
-        )?;
-        writeln!(out, "{}\n", scenario.story)?;
-
-        let rows: Vec<&Row> = self
-            .lines
-            .iter()
-            .filter_map(|l| match l {
-                Line::Step(r) => Some(r),
-                _ => None,
-            })
-            .collect();
-        let input_cell = |r: &Row| {
-            if r.depth == 0 {
-                r.input.clone()
-            } else {
-                format!("{}↳ {}", "  ".repeat(r.depth - 1), r.input)
-            }
-        };
-        let width = |head: &str, cells: &mut dyn Iterator<Item = String>| {
-            cells
-                .map(|c| c.chars().count())
-                .chain([head.chars().count()])
-                .max()
-                .unwrap_or(0)
-        };
-        let w_n = width("#", &mut rows.iter().map(|r| r.n.to_string()));
-        let w_in = width("input", &mut rows.iter().map(|r| input_cell(r)));
-        let w_from = width("from", &mut rows.iter().map(|r| r.from.to_string()));
-        let w_to = width("to", &mut rows.iter().map(|r| r.to.to_string()));
-        let w_fx = width(
-            "effects",
-            &mut rows.iter().flat_map(|r| r.effects.iter().cloned()),
-        )
-        .max("nothing".len());
-        let indent = w_n + w_in + w_from + w_to + 8;
-        let line = |out: &mut dyn Write, cols: [&str; 6]| -> io::Result<()> {
-            let text = format!(
-                "{:>w_n$}  {}  {}  {}  {}  {}",
-                cols[0],
-                pad(cols[1], w_in),
-                pad(cols[2], w_from),
-                pad(cols[3], w_to),
-                pad(cols[4], w_fx),
-                cols[5]
-            );
-            writeln!(out, "{}", text.trim_end())
-        };
-        line(out, ["#", "input", "from", "to", "effects", "reason"])?;
-        for l in &self.lines {
-            match l {
-                Line::Event(text) => writeln!(out, "» {text}")?,
-                Line::Note(text) => writeln!(out, "{}· {text}", " ".repeat(indent))?,
-                Line::Step(r) => {
-                    let n = r.n.to_string();
-                    let input = input_cell(r);
-                    let (from, to) = (r.from.to_string(), r.to.to_string());
-                    let first = r.effects.first().map_or("nothing", String::as_str);
-                    line(out, [&n, &input, &from, &to, first, r.reason])?;
-                    for fx in r.effects.iter().skip(1) {
-                        line(out, ["", "", "", "", fx, ""])?;
-                    }
+        writeln!(out, "{}", text.trim_end())
+    };
+    line(out, ["#", "input", "from", "to", "effects", "reason"])?;
+    let mut rows = rows.iter();
+    for l in &w.lines {
+        match l {
+            Line::Event(text) => writeln!(out, "» {text}")?,
+            Line::Note(text) => writeln!(out, "{}· {text}", " ".repeat(indent))?,
+            Line::Step(_) => {
+                let Some(r) = rows.next() else { continue };
+                let first = r.effects.first().map_or("nothing", String::as_str);
+                line(out, [&r.n, &r.input, &r.from, &r.to, first, r.reason])?;
+                for fx in r.effects.iter().skip(1) {
+                    line(out, ["", "", "", "", fx, ""])?;
                 }
             }
         }
-        writeln!(out, "{}", self.summary())?;
-        for v in &self.violations {
-            writeln!(out, "INVARIANT VIOLATED: {v}")?;
-        }
-        Ok(())
     }
+    writeln!(out, "{}", summary(w))?;
+    for v in &w.violations {
+        writeln!(out, "INVARIANT VIOLATED: {v}")?;
+    }
+    Ok(())
 }
 
 /// Pads to a width in characters (not bytes: the tables use `↳` and `≤`).
@@ -762,31 +359,20 @@ fn pad(text: &str, width: usize) -> String {
     format!("{text}{}", " ".repeat(width.saturating_sub(n)))
 }
 
-fn input_text(input: &Input) -> String {
-    match input {
-        Input::LocalUp(id) | Input::KubeUp(id) | Input::Down(id) => {
-            format!("{}({id})", input.name())
-        }
-        Input::Approve { unit } | Input::FailureTimeout { unit } => {
-            format!("{}({unit})", input.name())
-        }
-        _ => input.name().to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ctrmgr_core::State;
 
-    fn play(title: &str) -> World {
+    fn play(title: &str) -> Sim {
         let scenario = scenarios()
             .into_iter()
             .find(|s| s.title == title)
             .expect("the scenario exists");
-        World::play(&scenario)
+        super::play(&scenario)
     }
 
-    fn running_kube(w: &World) -> Option<&str> {
+    fn running_kube(w: &Sim) -> Option<&str> {
         w.kube
             .as_ref()
             .filter(|k| k.phase == KubePhase::Running)
@@ -796,7 +382,7 @@ mod tests {
     #[test]
     fn no_scenario_breaks_an_invariant() {
         for s in scenarios() {
-            let w = World::play(&s);
+            let w = super::play(&s);
             assert!(w.violations.is_empty(), "{}: {:?}", s.title, w.violations);
         }
     }
@@ -826,7 +412,7 @@ mod tests {
         let w = play("kube without fallback");
         assert_eq!(w.state(), State::KubeRunning);
         assert_eq!(running_kube(&w), Some("kube-1"));
-        assert_eq!(w.next_local, 1, "no local container was ever started");
+        assert_eq!(w.local_starts(), 0, "no local container was ever started");
     }
 
     #[test]

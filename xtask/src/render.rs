@@ -90,7 +90,7 @@ mod tests {
             }),
             mode: Some(TransitionMode::KubeRunning),
             start_requested: None,
-            now: 7,
+            now: ctrmgr_core::Timestamp::from_secs(7),
         });
         assert_eq!(
             effect(&e, &|id| format!("<{id}>")),
@@ -108,7 +108,7 @@ mod tests {
             }),
             mode: None,
             start_requested: None,
-            now: 7,
+            now: ctrmgr_core::Timestamp::from_secs(7),
         });
         assert_eq!(
             effect(&e, &|id| id.to_string()),

@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use ctrmgr_core::codec::upstream::format_update_time as format_ts;
 use ctrmgr_core::codec::{self, Fields};
 use ctrmgr_core::ports::{StateStore as _, Systemd as _};
-use ctrmgr_core::{ContainerId, FeatureConfig, FeatureRecord, LabelOp};
+use ctrmgr_core::{ContainerId, FeatureConfig, FeatureRecord, LabelOp, Timestamp};
 use ctrmgr_dbclient::{DbName, SonicDb};
 use ctrmgr_kubeclient::PodScope;
 use serde_json::{Value, json};
@@ -90,7 +90,7 @@ fn update_time(st: &Fields) -> String {
         .and_then(|t| {
             t.split('.')
                 .next()
-                .and_then(|w| w.trim().parse::<u64>().ok())
+                .and_then(|w| w.trim().parse::<Timestamp>().ok())
         })
         .map(format_ts)
         .unwrap_or_default()
@@ -385,8 +385,8 @@ struct Derived {
     state: String,
     current_owner: String,
     container: String,
-    waiting_since: Option<u64>,
-    deadline: Option<u64>,
+    waiting_since: Option<Timestamp>,
+    deadline: Option<Timestamp>,
 }
 
 fn derive(f: &FeatureLine) -> Derived {
@@ -510,9 +510,11 @@ fn feature_data(kind: Kind, key: &str, cfg: &Fields, st: Option<&Fields>) -> Fie
                 d.insert("container_id".to_owned(), short);
             }
             if !d.contains_key("update_time")
-                && let Some(ts) = d
-                    .get(codec::CURRENT_OWNER_UPDATE_TS)
-                    .and_then(|t| t.split('.').next().and_then(|w| w.parse::<u64>().ok()))
+                && let Some(ts) = d.get(codec::CURRENT_OWNER_UPDATE_TS).and_then(|t| {
+                    t.split('.')
+                        .next()
+                        .and_then(|w| w.parse::<Timestamp>().ok())
+                })
             {
                 d.insert("update_time".to_owned(), format_ts(ts));
             }

@@ -254,8 +254,8 @@ pub fn decode_upstream(fields: &HashMap<String, String>) -> UpstreamView {
 /// Formats seconds since the epoch as `%Y-%m-%d %H:%M:%S` in UTC (SONiC's default time zone;
 /// see docs/decisions.md).
 pub fn format_update_time(ts: Timestamp) -> String {
-    let days = ts / 86_400;
-    let secs = ts % 86_400;
+    let days = ts.secs() / 86_400;
+    let secs = ts.secs() % 86_400;
     let (y, m, d) = civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
@@ -279,7 +279,9 @@ pub fn parse_update_time(s: &str) -> Option<Timestamp> {
     if ss > 59 || y < 1970 {
         return None;
     }
-    Some(days_from_civil(y, m, day) * 86_400 + hh * 3600 + mm * 60 + ss)
+    Some(Timestamp::from_secs(
+        days_from_civil(y, m, day) * 86_400 + hh * 3600 + mm * 60 + ss,
+    ))
 }
 
 fn is_leap(y: u64) -> bool {
@@ -343,10 +345,11 @@ mod tests {
 
     #[test]
     fn update_time_is_formatted_as_upstream_and_parses_back() {
-        assert_eq!(format_update_time(0), "1970-01-01 00:00:00");
-        assert_eq!(format_update_time(1_700_000_000), "2023-11-14 22:13:20");
-        assert_eq!(format_update_time(951_782_400), "2000-02-29 00:00:00");
-        for ts in [0, 59, 86_399, 951_782_400, 1_700_000_000, 4_102_444_799] {
+        let at = Timestamp::from_secs;
+        assert_eq!(format_update_time(at(0)), "1970-01-01 00:00:00");
+        assert_eq!(format_update_time(at(1_700_000_000)), "2023-11-14 22:13:20");
+        assert_eq!(format_update_time(at(951_782_400)), "2000-02-29 00:00:00");
+        for ts in [0, 59, 86_399, 951_782_400, 1_700_000_000, 4_102_444_799].map(at) {
             assert_eq!(parse_update_time(&format_update_time(ts)), Some(ts));
         }
         for bad in [
@@ -383,7 +386,7 @@ mod tests {
             &FeatureRecord::of_state(State::KubeReady, None),
             &FeatureConfig::new(Owner::Kube, false),
             Input::KubeUp(id.clone()),
-            1_700_000_000,
+            Timestamp::from_secs(1_700_000_000),
         );
         let w = s
             .effects
@@ -401,7 +404,7 @@ mod tests {
         assert_eq!(v.mode, Some(TransitionMode::KubeRunning));
         assert_eq!(v.container_id, id.short());
         assert_eq!(v.system_state, SYSTEM_UP);
-        assert_eq!(v.update_time, Some(1_700_000_000));
+        assert_eq!(v.update_time, Some(Timestamp::from_secs(1_700_000_000)));
         assert!(v.running());
     }
 }

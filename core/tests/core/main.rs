@@ -1,8 +1,9 @@
 //! Integration tests of `ctrmgr-core`.
 //!
-//! - [`table`]: one test per row (and per condition branch) of the DESIGN.md §4 transition
-//!   table, plus the decoding rule for non-canonical pairs, `next_deadline`,
-//!   `approval_pending`, totality and determinism of `step`.
+//! - [`table`]: the rows (and condition branches) of the DESIGN.md §4 transition table as data,
+//!   stepped by one runner that names every failing row; plus the decoding rule for
+//!   non-canonical pairs, `next_deadline`, `approval_pending`, totality and determinism of
+//!   `step`.
 //! - [`upstream`]: the upstream mirror of STATE_DB writes (issue 12), property-tested.
 //! - [`hostile`]: hostile input fed to every decoder: no panic, every rejection one line.
 //! - [`props`]: proptest properties: the DB codec is total and round-trips, and random input
@@ -18,10 +19,10 @@ mod upstream;
 use ctrmgr_core::{ContainerId, Timestamp};
 
 /// The `now` every table step is taken at.
-pub const NOW: Timestamp = 1_700_000_000;
+pub const NOW: Timestamp = Timestamp::from_secs(1_700_000_000);
 
 /// The timestamps a record starts with, so that a test can tell what a step rewrote.
-pub const EARLIER: Timestamp = 1_600_000_000;
+pub const EARLIER: Timestamp = Timestamp::from_secs(1_600_000_000);
 
 /// A container id from a literal that is known to be valid.
 pub fn cid(s: &str) -> ContainerId {

@@ -166,7 +166,7 @@ proptest! {
         let mut cfg = FeatureConfig::new(owner(kube), fallback);
         let mut next_local = 0u8;
         for (i, e) in events.into_iter().enumerate() {
-            let now = EARLIER + 1 + i as Timestamp;
+            let now = EARLIER.plus_secs(1 + i as u64);
             let input = match e {
                 Ev::Start => Input::Start,
                 Ev::Stop => Input::Stop(StopOptions::default()),

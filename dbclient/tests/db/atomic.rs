@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ctrmgr_core::ports::StateStore;
 use ctrmgr_core::{
-    ContainerId, CurrentOwner, FeatureRecord, LabelOp, OwnerWrite, State, StateWrite,
+    ContainerId, CurrentOwner, FeatureRecord, LabelOp, OwnerWrite, State, StateWrite, Timestamp,
     TransitionMode,
 };
 use ctrmgr_dbclient::DbName;
@@ -163,7 +163,7 @@ fn claim(id: usize, now: u64) -> StateWrite {
         }),
         mode: Some(TransitionMode::KubeRunning),
         start_requested: None,
-        now,
+        now: Timestamp::from_secs(now),
     }
 }
 
@@ -229,7 +229,7 @@ async fn guarded_write_accepts_every_spelling_of_the_guarded_mode_and_refuses_ot
         owner: None,
         mode: Some(TransitionMode::KubePending),
         start_requested: None,
-        now: 7,
+        now: Timestamp::from_secs(7),
     };
 
     // An absent mode is `none`.
@@ -273,7 +273,7 @@ async fn guarded_write_accepts_every_spelling_of_the_guarded_mode_and_refuses_ot
     );
     let rec = db.feature_record(&snmp).await.expect("read");
     assert_eq!(rec.transition_mode, TransitionMode::KubePending);
-    assert_eq!(rec.transition_mode_update_ts, Some(7));
+    assert_eq!(rec.transition_mode_update_ts, Some(Timestamp::from_secs(7)));
 }
 
 #[tokio::test]
@@ -295,7 +295,7 @@ async fn guarded_write_on_an_unknown_mode_compares_it_as_read_and_repairs_it() {
         owner: None,
         mode: Some(TransitionMode::KubeReady),
         start_requested: None,
-        now: 1,
+        now: Timestamp::from_secs(1),
     };
     assert!(
         !db.write_state(&feature("snmp"), &write(TransitionMode::KubePending))

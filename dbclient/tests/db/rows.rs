@@ -3,7 +3,7 @@
 use ctrmgr_core::ports::{ErrorKind, StateStore};
 use ctrmgr_core::{
     ContainerId, CurrentOwner, DeviceMetadata, FeatureConfig, FeatureRecord, LabelOp, Owner,
-    OwnerWrite, ServerConfig, ServerStatus, State, StateWrite, TransitionMode,
+    OwnerWrite, ServerConfig, ServerStatus, State, StateWrite, Timestamp, TransitionMode,
 };
 use ctrmgr_dbclient::DbName;
 
@@ -74,10 +74,10 @@ async fn feature_record_round_trips_through_state_db() {
 
     let rec = FeatureRecord {
         current_owner: CurrentOwner::Kube,
-        current_owner_update_ts: Some(1_700_000_001),
+        current_owner_update_ts: Some(Timestamp::from_secs(1_700_000_001)),
         docker_id: Some(ContainerId::new("0123456789ab").expect("id")),
         transition_mode: TransitionMode::KubeRunning,
-        transition_mode_update_ts: Some(1_700_000_002),
+        transition_mode_update_ts: Some(Timestamp::from_secs(1_700_000_002)),
         start_requested_ts: None,
     };
     db.set_feature_record(&lldp, &rec).await.expect("write");
@@ -143,7 +143,7 @@ async fn write_state_puts_owner_id_and_timestamps_in_one_row_update() {
         }),
         mode: None,
         start_requested: None,
-        now: 100,
+        now: Timestamp::from_secs(100),
     };
     assert!(db.write_state(&snmp, &owner).await.expect("write"));
     assert_eq!(
@@ -169,7 +169,7 @@ async fn write_state_puts_owner_id_and_timestamps_in_one_row_update() {
         }),
         mode: Some(TransitionMode::KubePending),
         start_requested: None,
-        now: 200,
+        now: Timestamp::from_secs(200),
     };
     assert!(db.write_state(&snmp, &mode).await.expect("guarded write"));
     assert_eq!(
@@ -207,14 +207,24 @@ async fn write_state_sets_and_clears_the_start_requested_marker_guarded_on_the_m
     };
     // The guard is the mode the daemon decided on: a changed mode refuses the marker.
     assert!(
-        !db.write_state(&snmp, &marker(Some(TransitionMode::KubePending), true, 300))
-            .await
-            .expect("guarded write")
+        !db.write_state(
+            &snmp,
+            &marker(
+                Some(TransitionMode::KubePending),
+                true,
+                Timestamp::from_secs(300)
+            )
+        )
+        .await
+        .expect("guarded write")
     );
     assert!(
-        db.write_state(&snmp, &marker(Some(TransitionMode::None), true, 300))
-            .await
-            .expect("guarded write")
+        db.write_state(
+            &snmp,
+            &marker(Some(TransitionMode::None), true, Timestamp::from_secs(300))
+        )
+        .await
+        .expect("guarded write")
     );
     assert_eq!(
         raw.hgetall(&db, DbName::StateDb, "FEATURE|snmp").await,
@@ -225,10 +235,10 @@ async fn write_state_sets_and_clears_the_start_requested_marker_guarded_on_the_m
             .await
             .expect("read")
             .start_requested_ts,
-        Some(300)
+        Some(Timestamp::from_secs(300))
     );
     assert!(
-        db.write_state(&snmp, &marker(None, false, 400))
+        db.write_state(&snmp, &marker(None, false, Timestamp::from_secs(400)))
             .await
             .expect("write")
     );
@@ -283,7 +293,7 @@ async fn server_config_and_status_round_trip() {
 
     let status = ServerStatus {
         connected: true,
-        last_update_ts: Some(1_700_000_123),
+        last_update_ts: Some(Timestamp::from_secs(1_700_000_123)),
     };
     db.set_server_status(&status).await.expect("write");
     assert_eq!(db.server_status().await.expect("read"), status);

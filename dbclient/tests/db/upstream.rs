@@ -82,7 +82,7 @@ async fn random_transitions_leave_both_field_sets_consistent_in_state_db() {
         let mut history = Vec::new();
         let mut next_local = 100;
         for i in 0..25 {
-            let now: Timestamp = 1_700_000_000 + (seq * 100 + i) as Timestamp;
+            let now = Timestamp::from_secs(1_700_000_000 + (seq * 100 + i) as u64);
             let input = match rng.next(7) {
                 0 => Input::Start,
                 1 => Input::Stop(StopOptions::default()),

@@ -9,7 +9,7 @@ use ctrmgr_core::{
 use super::*;
 
 /// The `now` of every step, and the `transition_mode_update_ts` of every record.
-pub(super) const T0: Timestamp = 1_700_000_000;
+pub(super) const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
 /// The failure-detection minutes used for "N > 0".
 pub(super) const N_MINUTES: u32 = 5;
 
@@ -95,7 +95,7 @@ impl Kind {
             | Variant::DueActive
             | Variant::DueInactive
             | Variant::DueFailed
-            | Variant::DueRequested => T0 + 3600,
+            | Variant::DueRequested => T0.plus_secs(3600),
             _ => T0,
         };
         match self {

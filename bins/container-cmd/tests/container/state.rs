@@ -3,7 +3,7 @@
 //! kube, record a dead owner down before a new container asks.
 
 use ctrmgr_core::ports::StateStore as _;
-use ctrmgr_core::{CurrentOwner, StateWrite, TransitionMode};
+use ctrmgr_core::{CurrentOwner, StateWrite, Timestamp, TransitionMode};
 
 use super::*;
 
@@ -61,7 +61,7 @@ async fn up_kube_waits_for_approval_then_proceeds_when_another_task_sets_kube_re
                 owner: None,
                 mode: Some(TransitionMode::KubeReady),
                 start_requested: None,
-                now: 1,
+                now: Timestamp::from_secs(1),
             },
         )
         .await

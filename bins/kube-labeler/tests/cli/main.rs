@@ -6,7 +6,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use ctrmgr_core::ports::StateStore;
-use ctrmgr_core::{LabelOp, ServerStatus};
+use ctrmgr_core::{LabelOp, ServerStatus, Timestamp};
 use ctrmgr_tests::fakekube::Fault;
 use ctrmgr_tests::switch::SwitchFixture;
 
@@ -71,7 +71,7 @@ impl Switch {
             .db
             .set_server_status(&ServerStatus {
                 connected,
-                last_update_ts: Some(1_700_000_000),
+                last_update_ts: Some(Timestamp::from_secs(1_700_000_000)),
             })
             .await
             .expect("write server status");

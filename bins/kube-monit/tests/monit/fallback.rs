@@ -5,7 +5,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ctrmgr_core::{ContainerId, FeatureConfig, FeatureName, FeatureRecord, Owner, State};
+use ctrmgr_core::{
+    ContainerId, FeatureConfig, FeatureName, FeatureRecord, Owner, State, Timestamp,
+};
 use ctrmgr_dockerclient::ContainerSpec;
 use ctrmgr_dockerclient::testing::{TRAP_TERM, TestContainer, TestDocker};
 use ctrmgr_tests::sim::{SystemdSim, UnitCommands, workspace_binary};
@@ -75,7 +77,7 @@ impl Fallback {
         .await
         .expect("config");
         let mut rec = FeatureRecord::of_state(State::KubeReady, None);
-        rec.transition_mode_update_ts = Some(since);
+        rec.transition_mode_update_ts = Some(Timestamp::from_secs(since));
         db.set_feature_record(&f, &rec).await.expect("record");
         let image = self.docker.test_image().await.expect("image");
         let mut spec = ContainerSpec::new(image, &TRAP_TERM);
