@@ -2,7 +2,7 @@
 
 use crate::machine::table::{Ctx, local_target, step_to, write_both, write_mode, write_owner};
 use crate::machine::{Effect as E, Input, Reason as R, Step, StopOptions, Target, step};
-use crate::types::{CurrentOwner, State as S, TransitionMode as M};
+use crate::types::{ContainerId, CurrentOwner, State as S, TransitionMode as M};
 
 /// The rows of Start.
 pub(super) fn start(c: Ctx) -> Step {
@@ -82,11 +82,7 @@ pub(super) fn start(c: Ctx) -> Step {
 /// The rows of Stop.
 pub(super) fn stop(c: Ctx, o: StopOptions) -> Step {
     let Ctx {
-        rec,
-        now,
-        mode,
-        kube,
-        ..
+        now, mode, kube, ..
     } = c;
     match c.state {
         // INIT | Stop | — → INIT: docker stop the local container by name (a `container
@@ -101,32 +97,11 @@ pub(super) fn stop(c: Ctx, o: StopOptions) -> Step {
             R::StopNothingRuns,
         ),
         // LOCAL | Stop | — → INIT: label remove if owner=kube; docker stop id; owner none
-        S::Local => stop_local(c, o),
+        S::Local => halt_local(c, Halt::Stop(o)),
         // LOCAL_TO_KUBE | Stop | owner=kube → KUBE_PENDING: docker stop local; label kept
-        S::LocalToKube if kube => step_to(
-            S::KubePending,
-            vec![
-                E::DockerStop {
-                    target: local_target(rec),
-                    grace_secs: o.grace_secs,
-                },
-                write_owner(CurrentOwner::None, None, now),
-            ],
-            R::StopLocalKeepsPendingApproval,
-        ),
+        S::LocalToKube if kube => halt_local_keeping_approval(c, Halt::Stop(o)),
         // LOCAL_TO_KUBE | Stop | owner=local → INIT: label remove; docker stop; mode none
-        S::LocalToKube => step_to(
-            S::Init,
-            vec![
-                E::LabelRemove,
-                E::DockerStop {
-                    target: local_target(rec),
-                    grace_secs: o.grace_secs,
-                },
-                write_both(mode, CurrentOwner::None, None, M::None, now),
-            ],
-            R::StopLocalToKubeOwnerLocal,
-        ),
+        S::LocalToKube => halt_local_dropping_approval(c, Halt::Stop(o)),
         // KUBE_PENDING | Stop | owner=kube → KUBE_PENDING: nothing (label kept)
         S::KubePending if kube => step_to(S::KubePending, vec![], R::StopPendingKeepsApproval),
         // KUBE_PENDING | Stop | owner=local → INIT: label remove; mode none
@@ -143,7 +118,7 @@ pub(super) fn stop(c: Ctx, o: StopOptions) -> Step {
         ),
         // KUBE_RUNNING | Stop | — → KUBE_STOPPED (INIT if owner=local): label remove;
         // bounded wait, else docker stop; record Down
-        S::KubeRunning => stop_kube_running(c, o),
+        S::KubeRunning => halt_kube_running(c, Halt::Stop(o)),
         // KUBE_STOPPED | Stop | owner=kube → KUBE_STOPPED: nothing (label kept)
         S::KubeStopped if kube => step_to(S::KubeStopped, vec![], R::StopKubeStoppedKeepsLabel),
         // KUBE_STOPPED | Stop | owner=local → INIT: label remove; mode none
@@ -155,105 +130,24 @@ pub(super) fn stop(c: Ctx, o: StopOptions) -> Step {
     }
 }
 
-/// LOCAL | Stop: the label removed when the owner is kube (and by invariant 8 when it is
-/// local), the local container stopped, owner none recorded.
-fn stop_local(c: Ctx, o: StopOptions) -> Step {
-    let Ctx { rec, now, kube, .. } = c;
-    let mut effects = if kube { vec![E::LabelRemove] } else { vec![] };
-    effects.push(E::DockerStop {
-        target: local_target(rec),
-        grace_secs: o.grace_secs,
-    });
-    effects.push(write_owner(CurrentOwner::None, None, now));
-    step_to(S::Init, effects, R::StopLocal)
-}
-
-/// KUBE_RUNNING | Stop: the label removed, a bounded wait for the kube container to exit (else
-/// docker stop), Down recorded.
-fn stop_kube_running(c: Ctx, o: StopOptions) -> Step {
-    let Ctx {
-        rec,
-        now,
-        mode,
-        kube,
-        ..
-    } = c;
-    let (next, to_mode) = if kube {
-        (S::KubeStopped, M::KubeStopped)
-    } else {
-        (S::Init, M::None)
-    };
-    let mut effects = vec![E::LabelRemove];
-    if let Some(id) = rec.docker_id.clone() {
-        effects.push(E::AwaitExit {
-            id,
-            timeout_secs: o.kube_exit_wait_secs,
-            grace_secs: o.grace_secs,
-        });
-    }
-    effects.push(write_both(mode, CurrentOwner::None, None, to_mode, now));
-    step_to(next, effects, R::StopKubeRunning)
-}
-
 /// The rows of Kill: as Stop, with docker kill, Down recorded at once.
 pub(super) fn kill(c: Ctx) -> Step {
     let Ctx {
         rec,
         cfg,
         now,
-        mode,
         kube,
         ..
     } = c;
     match c.state {
         // any running | Kill | — → as Stop (LOCAL)
-        S::Local => {
-            let mut effects = if kube { vec![E::LabelRemove] } else { vec![] };
-            effects.push(E::DockerKill {
-                target: local_target(rec),
-            });
-            effects.push(write_owner(CurrentOwner::None, None, now));
-            step_to(S::Init, effects, R::KillLocal)
-        }
+        S::Local => halt_local(c, Halt::Kill),
         // any running | Kill | — → as Stop (LOCAL_TO_KUBE, owner=kube)
-        S::LocalToKube if kube => step_to(
-            S::KubePending,
-            vec![
-                E::DockerKill {
-                    target: local_target(rec),
-                },
-                write_owner(CurrentOwner::None, None, now),
-            ],
-            R::KillLocalKeepsPendingApproval,
-        ),
+        S::LocalToKube if kube => halt_local_keeping_approval(c, Halt::Kill),
         // any running | Kill | — → as Stop (LOCAL_TO_KUBE, owner=local)
-        S::LocalToKube => step_to(
-            S::Init,
-            vec![
-                E::LabelRemove,
-                E::DockerKill {
-                    target: local_target(rec),
-                },
-                write_both(mode, CurrentOwner::None, None, M::None, now),
-            ],
-            R::KillLocalToKubeOwnerLocal,
-        ),
+        S::LocalToKube => halt_local_dropping_approval(c, Halt::Kill),
         // any running | Kill | — → as Stop (KUBE_RUNNING), docker kill, Down at once
-        S::KubeRunning => {
-            let (next, to_mode) = if kube {
-                (S::KubeStopped, M::KubeStopped)
-            } else {
-                (S::Init, M::None)
-            };
-            let mut effects = vec![E::LabelRemove];
-            if let Some(id) = rec.docker_id.clone() {
-                effects.push(E::DockerKill {
-                    target: Target::Id(id),
-                });
-            }
-            effects.push(write_both(mode, CurrentOwner::None, None, to_mode, now));
-            step_to(next, effects, R::KillKubeRunning)
-        }
+        S::KubeRunning => halt_kube_running(c, Halt::Kill),
         // INIT, KUBE_PENDING, KUBE_READY, KUBE_STOPPED | Kill | — → as Stop: nothing runs
         S::Init | S::KubePending | S::KubeReady | S::KubeStopped => {
             let s = step(rec, cfg, Input::Stop(StopOptions::default()), now);
@@ -263,4 +157,104 @@ pub(super) fn kill(c: Ctx) -> Step {
             }
         }
     }
+}
+
+/// How a Stop or a Kill ends the container that runs: the rows of Kill are those of Stop with
+/// docker kill, and Down recorded at once.
+#[derive(Clone, Copy)]
+enum Halt {
+    Stop(StopOptions),
+    Kill,
+}
+
+impl Halt {
+    /// Ends the local container (the recorded id, else by name).
+    fn local(self, c: Ctx) -> E {
+        let target = local_target(c.rec);
+        match self {
+            Halt::Stop(o) => E::DockerStop {
+                target,
+                grace_secs: o.grace_secs,
+            },
+            Halt::Kill => E::DockerKill { target },
+        }
+    }
+
+    /// Ends the kube container `id`: a Stop waits (bounded) for kubelet to stop it after the
+    /// label removal, else docker stops it; a Kill kills it.
+    fn kube(self, id: ContainerId) -> E {
+        match self {
+            Halt::Stop(o) => E::AwaitExit {
+                id,
+                timeout_secs: o.kube_exit_wait_secs,
+                grace_secs: o.grace_secs,
+            },
+            Halt::Kill => E::DockerKill {
+                target: Target::Id(id),
+            },
+        }
+    }
+
+    fn reason(self, stop: R, kill: R) -> R {
+        match self {
+            Halt::Stop(_) => stop,
+            Halt::Kill => kill,
+        }
+    }
+}
+
+/// LOCAL | Stop, Kill → INIT: label remove if owner=kube (and, by invariant 8, when it is
+/// local); end the local container; owner none.
+fn halt_local(c: Ctx, how: Halt) -> Step {
+    let mut effects = if c.kube { vec![E::LabelRemove] } else { vec![] };
+    effects.push(how.local(c));
+    effects.push(write_owner(CurrentOwner::None, None, c.now));
+    step_to(S::Init, effects, how.reason(R::StopLocal, R::KillLocal))
+}
+
+/// LOCAL_TO_KUBE | Stop, Kill | owner=kube → KUBE_PENDING: end the local container; the label
+/// and the pending approval are kept.
+fn halt_local_keeping_approval(c: Ctx, how: Halt) -> Step {
+    step_to(
+        S::KubePending,
+        vec![how.local(c), write_owner(CurrentOwner::None, None, c.now)],
+        how.reason(
+            R::StopLocalKeepsPendingApproval,
+            R::KillLocalKeepsPendingApproval,
+        ),
+    )
+}
+
+/// LOCAL_TO_KUBE | Stop, Kill | owner=local → INIT: label remove; end the local container;
+/// owner none, mode none.
+fn halt_local_dropping_approval(c: Ctx, how: Halt) -> Step {
+    step_to(
+        S::Init,
+        vec![
+            E::LabelRemove,
+            how.local(c),
+            write_both(c.mode, CurrentOwner::None, None, M::None, c.now),
+        ],
+        how.reason(R::StopLocalToKubeOwnerLocal, R::KillLocalToKubeOwnerLocal),
+    )
+}
+
+/// KUBE_RUNNING | Stop, Kill → KUBE_STOPPED (INIT if owner=local): label remove; end the kube
+/// container; record Down.
+fn halt_kube_running(c: Ctx, how: Halt) -> Step {
+    let (next, to_mode) = if c.kube {
+        (S::KubeStopped, M::KubeStopped)
+    } else {
+        (S::Init, M::None)
+    };
+    let mut effects = vec![E::LabelRemove];
+    if let Some(id) = c.rec.docker_id.clone() {
+        effects.push(how.kube(id));
+    }
+    effects.push(write_both(c.mode, CurrentOwner::None, None, to_mode, c.now));
+    step_to(
+        next,
+        effects,
+        how.reason(R::StopKubeRunning, R::KillKubeRunning),
+    )
 }
