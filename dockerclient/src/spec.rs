@@ -72,7 +72,7 @@ impl NetworkMode {
     }
 }
 
-/// What [`DockerClient::create`] creates. Auto-remove is always off: the owner of a
+/// What [`crate::DockerClient::create`] creates. Auto-remove is always off: the owner of a
 /// container removes it, so that its exit code can still be read.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ContainerSpec {
@@ -132,7 +132,7 @@ impl ExecSpec {
     }
 }
 
-/// One container as [`DockerClient::list`] reports it.
+/// One container as [`crate::DockerClient::list`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerSummary {
     /// The full id.
