@@ -8,6 +8,16 @@
 #     in files/build_templates/sonic_debian_extension.j2:
 #     install_deb_package $debs_path/sonic-ctrmgr_*.deb        (INCLUDE_KUBERNETES = y)
 #     install_deb_package $debs_path/sonic-ctrmgr-local_*.deb  (otherwise)
+#
+# The wheel (rules/sonic-ctrmgrd.mk, SONIC_PYTHON_WHEELS) is no Debian package, so the
+# packages cannot declare a Conflicts: on it (docs/decisions.md pkg-8). In
+# sonic_debian_extension.j2, remove instead:
+#     the `pip3 install $SONIC_CTRMGMT_WHEEL_NAME` block (sonic_ctrmgmt_py3_wheel_path),
+#     the copy and `systemctl enable` of ctrmgrd.service,
+#     the copy of remote_ctr.config.json (/etc/sonic/ctrmgr.json of the package replaces it),
+#     `rm /usr/local/bin/ctrmgr_tools.py` (the wheel is no longer there to leave it);
+# and keep `install_deb_package $debs_path/sonic-ctrmgrd-rs_*.deb`: database.sh and swss.sh
+# still call its docker-rs and docker-wait-any-rs.
 
 SONIC_CTRMGR_VERSION = 0.1.0
 SONIC_CTRMGR_NAME = sonic-ctrmgr

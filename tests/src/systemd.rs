@@ -5,7 +5,11 @@
 //! `<dir>/systemctl` next to the supervisor's socket `<dir>/systemd.sock`).
 //!
 //! What it runs, per unit (`<root>/{etc,lib,usr/lib}/systemd/system/<unit>` and the drop-ins
-//! `<unit>.d/*.conf`, later files winning, an empty assignment resetting a list):
+//! `<unit>.d/*.conf`, later files winning, an empty assignment resetting a list; an instance
+//! `<p>@<i>.service` without a file of its own is the template `<p>@.service`, with the
+//! template's drop-ins and then the instance's; the specifiers `%i`, `%I`, `%p`, `%n`, `%N`
+//! and `%%` are resolved for the unit in every line, dependencies included; a template
+//! without an instance does not start):
 //! - `start`: the units of `Requires=` first (`After=` ordering), then every
 //!   `ExecStartPre=` (a failure fails the start, unless the line starts with `-`), then
 //!   `ExecStart=` as the main process (`active` while it runs); `StartLimitBurst=` starts
@@ -508,6 +512,8 @@ impl Inner {
             "lib/systemd/system",
             "usr/lib/systemd/system",
         ];
+        // An instance `p@i.service` without a file of its own is its template `p@.service`;
+        // the template's drop-ins apply first, then the instance's.
         let mut candidates = vec![name.to_owned()];
         if let Some((prefix, (_, suffix))) = name
             .split_once('@')
@@ -521,7 +527,7 @@ impl Inner {
             for d in dirs {
                 let path = self.opts.root.join(d).join(cand);
                 if let Ok(text) = std::fs::read_to_string(&path) {
-                    def.parse_into(&text);
+                    def.parse_into(&expand_specifiers(&text, name));
                     found = true;
                     break;
                 }
@@ -532,9 +538,9 @@ impl Inner {
         }
         if !found {
             let text = self.opts.default_unit.as_ref()?;
-            def.parse_into(&text.replace("%p", &Self::prefix(name)));
+            def.parse_into(&expand_specifiers(text, name));
         }
-        for cand in &candidates {
+        for cand in candidates.iter().rev() {
             for d in dirs {
                 let mut confs: Vec<PathBuf> =
                     std::fs::read_dir(self.opts.root.join(d).join(format!("{cand}.d")))
@@ -548,7 +554,7 @@ impl Inner {
                 confs.sort();
                 for c in confs {
                     if let Ok(text) = std::fs::read_to_string(&c) {
-                        def.parse_into(&text);
+                        def.parse_into(&expand_specifiers(&text, name));
                     }
                 }
             }
@@ -676,6 +682,14 @@ impl Inner {
             if self.always_there(&name) {
                 return Ok(());
             }
+            if name.contains("@.") {
+                return Err((
+                    1,
+                    format!(
+                        "Failed to start {name}: Unit name {name} is a template without an instance."
+                    ),
+                ));
+            }
             let u = self.unit(&name);
             let Some(def) = u.def.lock().ok().and_then(|d| d.clone()) else {
                 return Err((5, format!("Failed to start {name}: Unit {name} not found.")));
@@ -732,10 +746,10 @@ impl Inner {
                 s.stopping = false;
             }
             self.changes.send_modify(|n| *n += 1);
-            let env = self.unit_env(def, name, None);
+            let env = self.unit_env(def, None);
             for line in def.all("Service.ExecStartPre") {
                 let (ignore, argv) = split_exec(&line);
-                let code = self.run_to_end(&argv, &env, name).await;
+                let code = self.run_to_end(&argv, &env).await;
                 if code != 0 && !ignore {
                     self.set(u, Active::Failed);
                     return Err((
@@ -753,7 +767,7 @@ impl Inner {
                 return Ok(());
             };
             let (_, argv) = split_exec(&main);
-            let Some(mut child) = self.spawn(&argv, &env, name) else {
+            let Some(mut child) = self.spawn(&argv, &env) else {
                 self.set(u, Active::Failed);
                 return Err((
                     1,
@@ -812,10 +826,10 @@ impl Inner {
             s.main = None;
             s.active = Active::Deactivating;
         }
-        let env = self.unit_env(&def, &u.name, None);
+        let env = self.unit_env(&def, None);
         for line in def.all("Service.ExecStop") {
             let (_, argv) = split_exec(&line);
-            self.run_to_end(&argv, &env, &u.name).await;
+            self.run_to_end(&argv, &env).await;
         }
         let restart = def.last("Service.Restart").unwrap_or_default();
         let again = restart == "always" || (restart == "on-failure" && code != 0);
@@ -903,10 +917,10 @@ impl Inner {
             .ok()
             .and_then(|d| d.clone())
             .unwrap_or_default();
-        let env = self.unit_env(&def, &u.name, main);
+        let env = self.unit_env(&def, main);
         for line in def.all("Service.ExecStop") {
             let (_, argv) = split_exec(&line);
-            self.run_to_end(&argv, &env, &u.name).await;
+            self.run_to_end(&argv, &env).await;
         }
         if let (Some(pid), Some(mut rx)) = (main, exited) {
             let timeout = self.scaled(def.secs("Service.TimeoutStopSec", 90.0));
@@ -950,7 +964,7 @@ impl Inner {
         self.start_locked(&u, &def, false).await
     }
 
-    fn unit_env(&self, def: &UnitDef, name: &str, main: Option<u32>) -> Vec<(String, String)> {
+    fn unit_env(&self, def: &UnitDef, main: Option<u32>) -> Vec<(String, String)> {
         let mut env = self.opts.env.clone();
         for e in def.all("Service.Environment") {
             let (_, words) = split_exec(&e);
@@ -963,28 +977,12 @@ impl Inner {
         if let Some(pid) = main {
             env.push(("MAINPID".to_owned(), pid.to_string()));
         }
-        let inst = Self::instance(name);
-        for (_, v) in &mut env {
-            *v = v.replace("%i", &inst);
-        }
         env
     }
 
-    fn spawn(
-        &self,
-        argv: &[String],
-        env: &[(String, String)],
-        unit: &str,
-    ) -> Option<tokio::process::Child> {
+    fn spawn(&self, argv: &[String], env: &[(String, String)]) -> Option<tokio::process::Child> {
         let (first, rest) = argv.split_first()?;
-        let inst = Self::instance(unit);
-        let subst = |a: &str| {
-            a.replace("%i", &inst)
-                .replace("%n", unit)
-                .replace("%%", "%")
-        };
-        let first = subst(first);
-        let mut cmd = if let Some(m) = self.opts.programs.iter().find(|m| m.unit_path == first) {
+        let mut cmd = if let Some(m) = self.opts.programs.iter().find(|m| m.unit_path == *first) {
             let mut c = tokio::process::Command::new(&m.program);
             c.args(&m.args);
             c
@@ -993,10 +991,10 @@ impl Inner {
             tokio::process::Command::new(if below.is_file() {
                 below
             } else {
-                PathBuf::from(&first)
+                PathBuf::from(first)
             })
         };
-        cmd.args(rest.iter().map(|a| subst(a)))
+        cmd.args(rest)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .process_group(0)
@@ -1010,12 +1008,68 @@ impl Inner {
         cmd.spawn().ok()
     }
 
-    async fn run_to_end(&self, argv: &[String], env: &[(String, String)], unit: &str) -> i32 {
-        match self.spawn(argv, env, unit) {
+    async fn run_to_end(&self, argv: &[String], env: &[(String, String)]) -> i32 {
+        match self.spawn(argv, env) {
             Some(mut c) => c.wait().await.ok().and_then(|s| s.code()).unwrap_or(1),
             None => 203,
         }
     }
+}
+
+/// The unit file `text` of the unit `name` with systemd's specifiers resolved, in one pass:
+/// `%i` the instance (as written in the name), `%I` the instance unescaped (`\xNN` a byte,
+/// `-` a `/`), `%p` the prefix (`lldp` of `lldp@1.service`), `%n` the full name, `%N` the name
+/// without its suffix, `%%` a `%`; any other `%x` stays as it is.
+fn expand_specifiers(text: &str, name: &str) -> String {
+    let instance = Inner::instance(name);
+    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('i') => out.push_str(&instance),
+            Some('I') => out.push_str(&unescape(&instance)),
+            Some('p') => out.push_str(&Inner::prefix(name)),
+            Some('n') => out.push_str(name),
+            Some('N') => out.push_str(stem),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+/// `systemd-escape --unescape`: `-` is `/`, `\xNN` the byte NN.
+fn unescape(s: &str) -> String {
+    let mut bytes = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'-' {
+            bytes.push(b'/');
+            i += 1;
+        } else if b[i] == b'\\'
+            && b.get(i + 1) == Some(&b'x')
+            && let Some(v) = s
+                .get(i + 2..i + 4)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            bytes.push(v);
+            i += 4;
+        } else {
+            bytes.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 use std::os::unix::process::ExitStatusExt as _;
@@ -1041,5 +1095,12 @@ mod tests {
         assert_eq!(parse_secs("100ms"), Some(0.1));
         assert_eq!(unit_name("snmp"), "snmp.service");
         assert_eq!(Inner::instance("lldp@1.service"), "1");
+        assert_eq!(
+            expand_specifiers(
+                "Requires=database@%i.service\nExecStart=/x %i %I %p %n %N 100%%i %z",
+                "lldp@a\\x2db-c.service"
+            ),
+            "Requires=database@a\\x2db-c.service\nExecStart=/x a\\x2db-c a-b/c lldp lldp@a\\x2db-c.service lldp@a\\x2db-c 100%i %z"
+        );
     }
 }

@@ -11,11 +11,19 @@
 //! manifest and those directories. A second `install` of the same spec changes nothing and
 //! says so; an `install` of a changed spec updates the files and keeps the original "before".
 //!
+//! A spec with `multi_instance` (sonic-buildimage's `per_namespace` templates and their
+//! `multi_instance` variable) also gets the template unit `/etc/systemd/system/<name>@.service`,
+//! whose `ExecStartPre`/`ExecStart`/`ExecStop` pass `%i` to the script; the script then acts on
+//! the container `<name><instance>` (docker_image_ctl.j2's `$DOCKERNAME$DEV`). For each of the
+//! spec's `instances`, install writes the row `FEATURE|<name><instance>` as well, so that
+//! `container` runs that instance as the spec says (an instance without a row runs its local
+//! container, decisions u3).
+//!
 //! Every name is a validated feature name (`[a-z0-9][a-z0-9_-]{0,31}`) and every path is built
 //! from fixed directories and such names, below `--root`; a symbolic link on the way is refused,
 //! so nothing is written outside the root.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -94,6 +102,20 @@ pub(crate) struct Spec {
     /// The unit's `TimeoutStopSec=`, seconds (default: systemd's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     stop_timeout: Option<u32>,
+    /// Also render the template unit `<name>@.service` (one instance per ASIC namespace or
+    /// DPU, started by featured as `<name>@<n>.service`), as sonic-buildimage does for the
+    /// templates in `per_namespace/` (`multi_instance == 'true'`); default false. The FEATURE
+    /// row gets `has_per_asic_scope=True`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    multi_instance: bool,
+    /// With `multi_instance`: the instances (`0`, `1`, …, `dpu0`: `[a-z0-9]{1,8}`) whose
+    /// container `<name><instance>` runs as this spec says; each gets its own FEATURE row.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    instances: Vec<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn default_owner() -> String {
@@ -117,6 +139,9 @@ struct Manifest {
     created_dirs: Vec<String>,
     /// CONFIG_DB `FEATURE|<name>` before install; `None` when there was no row.
     row_before: Option<Fields>,
+    /// CONFIG_DB `FEATURE|<name><instance>` before install, for each instance install wrote.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    instance_rows_before: BTreeMap<String, Option<Fields>>,
 }
 
 pub(crate) async fn run(ctx: &Ctx, cmd: ServiceCommand) -> Result<ExitCode> {
@@ -149,6 +174,11 @@ fn check_image(v: &str) -> Result<()> {
 }
 
 impl Spec {
+    /// The container and feature name of an instance: `<name><instance>`.
+    fn instance_feature(&self, instance: &str) -> String {
+        format!("{}{instance}", self.name)
+    }
+
     fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the spec {}", path.display()))?;
@@ -219,6 +249,23 @@ impl Spec {
         if self.stop_timeout == Some(0) {
             bail!("stop_timeout 0: seconds, at least 1, expected");
         }
+        if !self.instances.is_empty() && !self.multi_instance {
+            bail!("instances without multi_instance");
+        }
+        for (n, i) in self.instances.iter().enumerate() {
+            let ok = !i.is_empty()
+                && i.len() <= 8
+                && i.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            if !ok {
+                bail!("instances: {i:?} is not an instance name ([a-z0-9]{{1,8}})");
+            }
+            if self.instances[..n].contains(i) {
+                bail!("instances: {i} twice");
+            }
+            FeatureName::new(&self.instance_feature(i))
+                .with_context(|| format!("instances: {i}: the container name"))?;
+        }
         Ok(())
     }
 }
@@ -248,7 +295,32 @@ struct Planned {
     mode: u32,
 }
 
-fn plan(spec: &Spec) -> Result<Vec<Planned>> {
+/// Where systemd finds units, below the root.
+const UNIT_DIRS: [&str; 3] = [
+    "etc/systemd/system",
+    "lib/systemd/system",
+    "usr/lib/systemd/system",
+];
+
+/// The units of `requires` that are templates themselves (`<unit>@.service` below the root):
+/// the template unit requires their instance of the same name (`<unit>@%i.service`), as
+/// upstream's `per_namespace` units require `database@%i.service`.
+fn instance_requires(spec: &Spec, root: &Path) -> BTreeSet<String> {
+    if !spec.multi_instance {
+        return BTreeSet::new();
+    }
+    spec.requires
+        .iter()
+        .filter(|u| {
+            UNIT_DIRS
+                .iter()
+                .any(|d| safe_path(root, &format!("{d}/{u}@.service")).is_ok_and(|p| p.is_file()))
+        })
+        .cloned()
+        .collect()
+}
+
+fn plan(spec: &Spec, instance_requires: &BTreeSet<String>) -> Result<Vec<Planned>> {
     let name = &spec.name;
     let mut out = Vec::new();
     let mut unit_ctx = BTreeMap::new();
@@ -264,16 +336,33 @@ fn plan(spec: &Spec) -> Result<Vec<Planned>> {
     if let Some(t) = spec.stop_timeout {
         unit_ctx.insert("stop_timeout", minijinja::Value::from(t));
     }
-    out.push(Planned {
-        rel: format!("etc/systemd/system/{name}.service"),
-        content: render(
-            "feature.service.j2",
-            UNIT_TEMPLATE,
-            minijinja::Value::from(unit_ctx),
-        )?
-        .into_bytes(),
-        mode: 0o644,
-    });
+    unit_ctx.insert(
+        "instance_requires",
+        minijinja::Value::from(instance_requires.iter().cloned().collect::<Vec<String>>()),
+    );
+    // As sonic-buildimage's slave.mk renders a per_namespace template twice: `<name>.service`
+    // (multi_instance false: the host's instance) and `<name>@.service` (true).
+    let variants: &[bool] = if spec.multi_instance {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    for &multi in variants {
+        unit_ctx.insert("multi_instance", minijinja::Value::from(multi));
+        out.push(Planned {
+            rel: format!(
+                "etc/systemd/system/{name}{}.service",
+                if multi { "@" } else { "" }
+            ),
+            content: render(
+                "feature.service.j2",
+                UNIT_TEMPLATE,
+                minijinja::Value::from(unit_ctx.clone()),
+            )?
+            .into_bytes(),
+            mode: 0o644,
+        });
+    }
     out.push(Planned {
         rel: format!("usr/local/bin/{name}.sh"),
         content: render(
@@ -281,6 +370,7 @@ fn plan(spec: &Spec) -> Result<Vec<Planned>> {
             SCRIPT_TEMPLATE,
             context! {
                 name => name,
+                multi_instance => spec.multi_instance,
                 local_image => spec.local_image.clone().unwrap_or_default(),
                 docker_create_args => &spec.docker_create_args,
                 pre_start => &spec.pre_start,
@@ -322,14 +412,33 @@ fn plan(spec: &Spec) -> Result<Vec<Planned>> {
     Ok(out)
 }
 
+/// CONFIG_DB `FEATURE|<f>` `has_per_asic_scope`: featured starts `<f>@<n>.service` for each
+/// ASIC namespace when it is `True` (sonic-host-services `scripts/featured`).
+const HAS_PER_ASIC_SCOPE: &str = "has_per_asic_scope";
+
 /// The FEATURE row install leaves: the row before, with the spec's owner and fallback (both
-/// spellings), and SONiC's `state`/`auto_restart` when the row had none.
+/// spellings), and SONiC's `state`/`auto_restart` when the row had none; `has_per_asic_scope`
+/// `True` for a multi-instance feature.
 fn planned_row(spec: &Spec, before: Option<&Fields>) -> Fields {
     let mut row = before.cloned().unwrap_or_default();
     row.entry(codec::FEATURE_STATE.to_owned())
         .or_insert_with(|| "enabled".to_owned());
     row.entry("auto_restart".to_owned())
         .or_insert_with(|| "enabled".to_owned());
+    if spec.multi_instance {
+        row.insert(HAS_PER_ASIC_SCOPE.to_owned(), "True".to_owned());
+    }
+    owner_fields(spec, row)
+}
+
+/// The row of an instance `<name><instance>` install leaves: the row before with the spec's
+/// owner and fallback only. No `state`: featured would start a unit `<name><instance>.service`,
+/// which does not exist; the instance runs as `<name>@<instance>.service`.
+fn planned_instance_row(spec: &Spec, before: Option<&Fields>) -> Fields {
+    owner_fields(spec, before.cloned().unwrap_or_default())
+}
+
+fn owner_fields(spec: &Spec, mut row: Fields) -> Fields {
     row.insert(codec::SET_OWNER.to_owned(), spec.set_owner.clone());
     row.insert(
         codec::FALLBACK_TO_LOCAL.to_owned(),
@@ -497,7 +606,7 @@ async fn daemon_reload(ctx: &Ctx) -> Result<()> {
 async fn install(ctx: &Ctx, spec_path: &Path, root: &Path) -> Result<ExitCode> {
     let spec = Spec::load(spec_path)?;
     let name = spec.name.clone();
-    let planned = plan(&spec)?;
+    let planned = plan(&spec, &instance_requires(&spec, root))?;
     let db = ctx.db().await?;
     let current_row = db
         .row(DbName::ConfigDb, codec::FEATURE_TABLE, &name)
@@ -508,6 +617,38 @@ async fn install(ctx: &Ctx, spec_path: &Path, root: &Path) -> Result<ExitCode> {
         None => Some(current_row.clone()).filter(|r| !r.is_empty()),
     };
     let row = planned_row(&spec, row_before.as_ref());
+
+    // The instances' rows: those of the spec (what each held before the first install that
+    // wrote it is kept), and those of an earlier install that the spec no longer lists, which
+    // go back to what they were.
+    let old_instances = old
+        .as_ref()
+        .map(|m| m.instance_rows_before.clone())
+        .unwrap_or_default();
+    let mut instance_rows_before = BTreeMap::new();
+    // (feature, current row, row to leave or `None` to delete)
+    let mut instance_rows: Vec<(String, Fields, Option<Fields>)> = Vec::new();
+    for i in &spec.instances {
+        let f = spec.instance_feature(i);
+        let current = db.row(DbName::ConfigDb, codec::FEATURE_TABLE, &f).await?;
+        let before = match old_instances.get(&f) {
+            Some(b) => b.clone(),
+            None => Some(current.clone()).filter(|r| !r.is_empty()),
+        };
+        let want = planned_instance_row(&spec, before.as_ref());
+        instance_rows_before.insert(f.clone(), before);
+        instance_rows.push((f, current, Some(want)));
+    }
+    for (f, before) in &old_instances {
+        if !instance_rows_before.contains_key(f) {
+            let current = db.row(DbName::ConfigDb, codec::FEATURE_TABLE, f).await?;
+            instance_rows.push((f.clone(), current, before.clone()));
+        }
+    }
+    let changed_rows: Vec<&(String, Fields, Option<Fields>)> = instance_rows
+        .iter()
+        .filter(|(_, current, want)| want.as_ref().unwrap_or(&Fields::new()) != current)
+        .collect();
 
     // Paths of an earlier install that this spec no longer has go back to what they were.
     let stale: Vec<(String, Before)> = old
@@ -528,20 +669,33 @@ async fn install(ctx: &Ctx, spec_path: &Path, root: &Path) -> Result<ExitCode> {
         }
     }
     let spec_changed = old.as_ref().is_none_or(|m| m.spec != spec);
-    if changed_files.is_empty() && stale.is_empty() && row == current_row && !spec_changed {
+    if changed_files.is_empty()
+        && stale.is_empty()
+        && row == current_row
+        && changed_rows.is_empty()
+        && !spec_changed
+    {
         println!("{name}: already installed as specified; nothing changed");
         return Ok(ExitCode::SUCCESS);
     }
 
-    // The manifest first, with what every path held before, so that a failure part-way can
-    // still be removed.
+    // The manifest first, with what every path and row held before, so that a failure
+    // part-way can still be removed.
     let mut manifest = old.unwrap_or_else(|| Manifest {
         spec: spec.clone(),
         files: BTreeMap::new(),
         created_dirs: Vec::new(),
         row_before: row_before.clone(),
+        instance_rows_before: BTreeMap::new(),
     });
     manifest.spec = spec.clone();
+    // Rows the spec no longer lists stay in the manifest until they are restored below.
+    for (f, before) in &instance_rows_before {
+        manifest
+            .instance_rows_before
+            .entry(f.clone())
+            .or_insert_with(|| before.clone());
+    }
     make_dirs(root, &manifest_rel(&name), &mut manifest.created_dirs)?;
     for p in &planned {
         if !manifest.files.contains_key(&p.rel) {
@@ -563,9 +717,6 @@ async fn install(ctx: &Ctx, spec_path: &Path, root: &Path) -> Result<ExitCode> {
         manifest.files.remove(rel);
         println!("restored /{rel}");
     }
-    if !stale.is_empty() {
-        save_manifest(root, &manifest)?;
-    }
     if row != current_row {
         db.replace_row(DbName::ConfigDb, codec::FEATURE_TABLE, &name, Some(&row))
             .await?;
@@ -574,6 +725,26 @@ async fn install(ctx: &Ctx, spec_path: &Path, root: &Path) -> Result<ExitCode> {
             spec.set_owner,
             codec::bool_str(spec.fallback)
         );
+    }
+    for (f, _, want) in &changed_rows {
+        db.replace_row(DbName::ConfigDb, codec::FEATURE_TABLE, f, want.as_ref())
+            .await?;
+        if instance_rows_before.contains_key(f) {
+            println!(
+                "wrote CONFIG_DB FEATURE|{f}: set_owner={} fallback_to_local={}",
+                spec.set_owner,
+                codec::bool_str(spec.fallback)
+            );
+        } else {
+            println!("restored CONFIG_DB FEATURE|{f}");
+        }
+    }
+    let dropped = manifest.instance_rows_before.len();
+    manifest
+        .instance_rows_before
+        .retain(|f, _| instance_rows_before.contains_key(f));
+    if !stale.is_empty() || dropped != manifest.instance_rows_before.len() {
+        save_manifest(root, &manifest)?;
     }
     daemon_reload(ctx).await?;
     println!("{name}: installed; systemd reloaded");
@@ -602,6 +773,22 @@ async fn remove(ctx: &Ctx, feature: &str, root: &Path) -> Result<ExitCode> {
             .await
             .with_context(|| format!("cannot stop {f} before removing its unit"))?;
     }
+    let template_rel = format!("etc/systemd/system/{f}@.service");
+    if manifest
+        .files
+        .get(&template_rel)
+        .is_some_and(|b| b.content.is_none())
+    {
+        // The template goes away: stop the spec's instances first.
+        use ctrmgr_core::ports::Systemd as _;
+        for i in &manifest.spec.instances {
+            let unit = format!("{f}@{i}");
+            ctx.systemctl()
+                .stop(&unit)
+                .await
+                .with_context(|| format!("cannot stop {unit} before removing its unit"))?;
+        }
+    }
     for (rel, before) in &manifest.files {
         restore(root, rel, before)?;
         println!("restored /{rel}");
@@ -621,6 +808,23 @@ async fn remove(ctx: &Ctx, feature: &str, root: &Path) -> Result<ExitCode> {
             ""
         }
     );
+    for (inst, before) in &manifest.instance_rows_before {
+        db.replace_row(
+            DbName::ConfigDb,
+            codec::FEATURE_TABLE,
+            inst,
+            before.as_ref(),
+        )
+        .await?;
+        println!(
+            "restored CONFIG_DB FEATURE|{inst}{}",
+            if before.is_none() {
+                " (deleted: there was none)"
+            } else {
+                ""
+            }
+        );
+    }
     let mpath = safe_path(root, &manifest_rel(f.as_str()))?;
     std::fs::remove_file(&mpath).with_context(|| format!("cannot remove {}", mpath.display()))?;
     for d in manifest.created_dirs.iter().rev() {

@@ -114,6 +114,64 @@ async fn units_start_in_dependency_order_and_stop_their_dependents_first() {
     assert_eq!(sim.state("a").as_str(), "inactive");
 }
 
+/// Template units: `t@0.service` is `t@.service` with `%i` (and `%I`, `%p`, `%n`) resolved for
+/// the instance, in the Exec lines, the environment and the dependencies (`Requires=d@%i`
+/// starts `d@0` from `d@.service`); the template's drop-ins apply, then the instance's; each
+/// instance is a unit of its own; a template without an instance name is not a unit.
+#[tokio::test]
+async fn template_units_are_instantiated_with_their_instance_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    write(
+        &root,
+        "etc/systemd/system/t@.service",
+        "[Unit]\nDescription=t %i\nRequires=d@%i.service\nAfter=d@%i.service\n[Service]\nEnvironment=INST=%i\nExecStartPre=/bin/sh -c 'echo t-pre %i %I %p %n $INST $WHO >> \"$LOG\"'\nExecStart=/bin/sleep infinity\nExecStop=/bin/sh -c 'echo t-stop %i >> \"$LOG\"'\n",
+    );
+    write(
+        &root,
+        "lib/systemd/system/d@.service",
+        "[Service]\nExecStartPre=/bin/sh -c 'echo d-pre %i >> \"$LOG\"'\nExecStart=/bin/sleep infinity\n",
+    );
+    write(
+        &root,
+        "etc/systemd/system/t@.service.d/who.conf",
+        "[Service]\nEnvironment=WHO=template\n",
+    );
+    write(
+        &root,
+        "etc/systemd/system/t@1.service.d/who.conf",
+        "[Service]\nEnvironment=WHO=instance\n",
+    );
+    let sim = sim(dir.path());
+    for unit in ["t@0", "t@1"] {
+        let (code, _, err) = ctl_async(&sim, &["start", unit]).await;
+        assert_eq!(code, 0, "{unit}: {err}");
+    }
+    assert_eq!(
+        log(dir.path()),
+        [
+            "d-pre 0",
+            "t-pre 0 0 t t@0.service 0 template",
+            "d-pre 1",
+            "t-pre 1 1 t t@1.service 1 instance",
+        ]
+    );
+    assert_eq!(sim.state("d@0").as_str(), "active");
+    assert_eq!(sim.state("t@0").as_str(), "active");
+    let (code, _, err) = ctl_async(&sim, &["stop", "d@1"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        sim.state("t@1").as_str(),
+        "inactive",
+        "stopped with what it requires"
+    );
+    assert_eq!(sim.state("t@0").as_str(), "active", "another instance");
+    assert_eq!(log(dir.path())[4], "t-stop 1");
+    let (code, _, _) = ctl_async(&sim, &["start", "t@"]).await;
+    assert_ne!(code, 0, "a template is not started without an instance");
+    sim.shutdown().await;
+}
+
 /// Restart=always: a main process that ends runs ExecStop and starts again after RestartSec
 /// (scaled), until StartLimitBurst starts within StartLimitIntervalSec fail the unit;
 /// reset-failed clears it; a failing ExecStartPre fails the start.

@@ -213,8 +213,135 @@ fn the_packages_build_lint_clean_install_into_a_fresh_debian_and_their_units_and
         )
     };
 
-    // sonic-ctrmgr: installs, and its binaries answer from the installed paths.
-    ok(&mut root.run(&["dpkg", "-i", &deb_in_root(0)]));
+    // A switch whose CONFIG_DB answers: the test's Redis, its socket bound into the root and
+    // named by the root's /var/run/redis/sonic-db/database_config.json (SONiC's path; /var/run
+    // is a link to /run), and a `sonic-db-cli` that answers `CONFIG_DB PING` from it.
+    let redis = TestRedis::start_with_tcp().expect("redis-server");
+    let port = redis.tcp_port().expect("TCP port");
+    let db_config = redis.dir().join("database_config.json");
+    redis
+        .write_db_config(&db_config, Transport::Unix)
+        .expect("database_config.json");
+    root.bind(redis.dir());
+    let db_config_text = std::fs::read_to_string(&db_config).expect("database_config.json");
+    root.write("run/redis/sonic-db/database_config.json", &db_config_text);
+    let sonic_db_cli = |port: u16| {
+        root.write("usr/local/bin/sonic-db-cli", &sonic_db_cli_stub(port));
+        ok(Command::new("chmod")
+            .arg("755")
+            .arg(root.path().join("usr/local/bin/sonic-db-cli")));
+    };
+    sonic_db_cli(port);
+    let (config_db, state_db) = (
+        ctrmgr_core::codec::DEFAULT_CONFIG_DB_ID,
+        ctrmgr_core::codec::DEFAULT_STATE_DB_ID,
+    );
+    // Rows as upstream's ctrmgrd left them: set_owner kube, no fallback field (the implicit
+    // fallback that `sonic-kube migrate` makes explicit, decisions p).
+    for f in ["telemetry", "gnmi"] {
+        redis_cli(
+            &redis,
+            config_db,
+            &[
+                "HSET",
+                &format!("FEATURE|{f}"),
+                "set_owner",
+                "kube",
+                "state",
+                "enabled",
+            ],
+        );
+    }
+    let fallback = |f: &str| {
+        redis_cli(
+            &redis,
+            config_db,
+            &["HGET", &format!("FEATURE|{f}"), "fallback_to_local"],
+        )
+    };
+
+    // What the Python sonic_ctrmgrd wheel left (pip, not dpkg): its `container` script and
+    // ctrmgrd.py in /usr/local/bin. No Debian relation can see them (decisions pkg-8).
+    root.write(
+        "usr/local/bin/container",
+        "#!/usr/bin/python3\n# the wheel's script\n",
+    );
+    root.write("usr/local/bin/ctrmgrd.py", "#!/usr/bin/python3\n");
+
+    // sonic-ctrmgr: installs over the wheel's `container` and warns about the wheel; its
+    // postinst migrates CONFIG_DB since it answers.
+    let out = ok(&mut root.run(&["dpkg", "-i", &deb_in_root(0)]));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("migrated 2 FEATURE row(s)"),
+        "dpkg -i: {said}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("warning: the Python sonic_ctrmgrd wheel is installed too"),
+        "dpkg -i: {out:?}"
+    );
+    let out = ok(&mut root.run(&["readlink", "-f", "/usr/local/bin/container"]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "/usr/bin/container\n",
+        "the package's link replaced the wheel's script"
+    );
+    std::fs::remove_file(root.path().join("usr/local/bin/ctrmgrd.py")).expect("rm ctrmgrd.py");
+    assert_eq!(fallback("telemetry"), "true", "migrated by the postinst");
+    assert_eq!(fallback("gnmi"), "true", "migrated by the postinst");
+
+    // The postinst never fails the install (run as dpkg runs it, `configure`): not when
+    // `sonic-kube migrate` fails, not when CONFIG_DB does not answer, not without
+    // sonic-db-cli (an image build). In none of these is the (again unmigrated) row touched;
+    // once CONFIG_DB answers again, it is.
+    redis_cli(
+        &redis,
+        config_db,
+        &["HDEL", "FEATURE|gnmi", "fallback_to_local"],
+    );
+    let postinst = || {
+        let out = ok(root
+            .run(&[
+                "/var/lib/dpkg/info/sonic-ctrmgr.postinst",
+                "configure",
+                "0.1.0",
+            ])
+            .env("DPKG_MAINTSCRIPT_PACKAGE", PACKAGES[0])
+            .env("DPKG_MAINTSCRIPT_NAME", "postinst"));
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    root.write(
+        "run/redis/sonic-db/database_config.json",
+        &db_config_text.replace(
+            &redis.socket_path().display().to_string(),
+            "/run/redis/no-such.sock",
+        ),
+    );
+    let out = postinst();
+    assert!(out.contains("'sonic-kube migrate' failed"), "{out}");
+    root.write("run/redis/sonic-db/database_config.json", &db_config_text);
+    sonic_db_cli(1);
+    let out = postinst();
+    assert!(!out.contains("migrate"), "migrate not run: {out}");
+    std::fs::remove_file(root.path().join("usr/local/bin/sonic-db-cli")).expect("rm sonic-db-cli");
+    let out = postinst();
+    assert!(!out.contains("migrate"), "migrate not run: {out}");
+    assert_eq!(
+        fallback("gnmi"),
+        "",
+        "untouched while migrate could not run"
+    );
+    sonic_db_cli(port);
+    let out = postinst();
+    assert!(out.contains("migrated 1 FEATURE row(s)"), "{out}");
+    assert_eq!(fallback("gnmi"), "true");
+
+    // Its binaries answer from the installed paths.
     let out = ok(&mut root.run(&["/usr/local/bin/container", "--version"]));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -233,16 +360,6 @@ fn the_packages_build_lint_clean_install_into_a_fresh_debian_and_their_units_and
     );
 
     // `container id` against the test's Redis, through its socket bound into the root.
-    let redis = TestRedis::start().expect("redis-server");
-    let db_config = redis.dir().join("database_config.json");
-    redis
-        .write_db_config(&db_config, Transport::Unix)
-        .expect("database_config.json");
-    root.bind(redis.dir());
-    let (config_db, state_db) = (
-        ctrmgr_core::codec::DEFAULT_CONFIG_DB_ID,
-        ctrmgr_core::codec::DEFAULT_STATE_DB_ID,
-    );
     redis_cli(
         &redis,
         config_db,
@@ -287,6 +404,12 @@ fn the_packages_build_lint_clean_install_into_a_fresh_debian_and_their_units_and
                "docker_create_args": "--net=host", "warm_reboot": ["/usr/bin/sync"],
                "user": "admin", "stop_timeout": 60,
                "required_by": ["lldp"]"#,
+        ),
+        serde_json_spec(
+            "bgp",
+            r#""set_owner": "kube", "fallback": true, "local_image": "docker-fpm-frr:latest",
+               "docker_create_args": "--net=host", "multi_instance": true,
+               "instances": ["0", "1"]"#,
         ),
     ];
     let mut written = Vec::new();
@@ -339,13 +462,18 @@ fn the_packages_build_lint_clean_install_into_a_fresh_debian_and_their_units_and
         .iter()
         .map(|u| format!("/lib/systemd/system/{u}.service"))
         .collect();
+    // A template is verified as an instance of it (`bgp@0.service`), as systemd loads it.
     units.extend(
         written
             .iter()
             .filter(|p| p.ends_with(".service"))
-            .map(|p| format!("/{p}")),
+            .map(|p| format!("/{}", p.replace("@.service", "@0.service"))),
     );
-    assert!(units.len() >= 5, "rendered units: {written:?}");
+    assert!(
+        units.iter().any(|u| u.ends_with("/bgp@0.service")),
+        "rendered units: {written:?}"
+    );
+    assert!(units.len() >= 7, "rendered units: {written:?}");
     // The daemons are part of sonic.target, as upstream's ctrmgrd.service (decisions pkg-4).
     for unit in &units[..3] {
         let text = std::fs::read_to_string(root.path().join(&unit[1..])).expect("installed unit");
@@ -373,6 +501,7 @@ fn the_packages_build_lint_clean_install_into_a_fresh_debian_and_their_units_and
     scripts.push(root.path().join("usr/bin/system"));
     scripts.push(project.join("debian/sonic-ctrmgr.postinst"));
     scripts.push(project.join("debian/sonic-ctrmgr.prerm"));
+    scripts.push(project.join("debian/sonic-ctrmgr-local.postinst"));
     ok(Command::new("shellcheck").args(&scripts));
 
     // sonic-ctrmgr-local replaces sonic-ctrmgr (Conflicts + Replaces): `container` stays,
@@ -390,6 +519,26 @@ fn the_packages_build_lint_clean_install_into_a_fresh_debian_and_their_units_and
     let out = ok(&mut root.run(&["dpkg-query", "-W", "-f=${db:Status-Status}", PACKAGES[0]]));
     assert_ne!(String::from_utf8_lossy(&out.stdout), "installed");
     drop(root);
+}
+
+/// A stand-in for SONiC's `sonic-db-cli` (a Python tool not in the root) that knows
+/// `CONFIG_DB PING` only: it asks the Redis on 127.0.0.1:`port` with bash's /dev/tcp and
+/// succeeds when it answers PONG, as sonic-db-cli does when CONFIG_DB answers.
+fn sonic_db_cli_stub(port: u16) -> String {
+    format!(
+        r#"#!/bin/bash
+# Stand-in for SONiC's sonic-db-cli in the install test: `CONFIG_DB PING` only.
+if [ "$*" != "CONFIG_DB PING" ]; then
+    echo "sonic-db-cli (test stand-in): only CONFIG_DB PING" >&2
+    exit 2
+fi
+exec 3<>"/dev/tcp/127.0.0.1/{port}" || exit 1
+printf 'PING\r\n' >&3
+IFS= read -r -t 5 reply <&3 || exit 1
+[ "${{reply%$'\r'}}" = "+PONG" ] || exit 1
+echo PONG
+"#
+    )
 }
 
 /// A `service install` spec for `name` with the extra JSON fields `extra`.

@@ -60,6 +60,7 @@ fn feature_script(dir: &Path, name: &str, image: &str, create_args: &str, hooks:
         "feature.sh.j2",
         context! {
             name => name,
+            multi_instance => false,
             local_image => image,
             docker_create_args => create_args,
             pre_start => hook("pre_start"),
@@ -112,7 +113,7 @@ fn the_feature_script_renders_to_bash_that_parses_and_refuses_an_unknown_command
     assert!(text.contains("readonly FEATURE=\"snmp\""), "{text}");
     assert!(
         text.contains(
-            "create --name \"$FEATURE\" --net=host --privileged=false \"docker-snmp:latest\""
+            "create --name \"$DOCKERNAME\" --net=host --privileged=false \"docker-snmp:latest\""
         ),
         "{text}"
     );
@@ -148,6 +149,7 @@ fn a_kube_only_feature_script_creates_no_local_container() {
         "feature.sh.j2",
         context! {
             name => "telemetry",
+            multi_instance => false,
             local_image => "",
             docker_create_args => "",
             pre_start => Vec::<String>::new(),
@@ -161,7 +163,7 @@ fn a_kube_only_feature_script_creates_no_local_container() {
     assert_bash_parses(&path);
     assert!(!text.contains(" create "), "{text}");
     assert!(
-        text.contains("\"$CONTAINER_CMD\" \"${CONTAINER_OPTS[@]}\" start \"$FEATURE\""),
+        text.contains("\"$CONTAINER_CMD\" \"${CONTAINER_OPTS[@]}\" start \"$DOCKERNAME\""),
         "{text}"
     );
 }
@@ -322,7 +324,10 @@ async fn the_feature_script_creates_starts_and_stops_the_local_container_through
 fn the_feature_unit_requires_and_follows_its_dependencies_and_runs_the_script() {
     let unit = render(
         "feature.service.j2",
-        context! { name => "snmp", requires => vec!["database", "swss"], user => "root" },
+        context! {
+            name => "snmp", requires => vec!["database", "swss"], user => "root",
+            multi_instance => false, instance_requires => Vec::<String>::new()
+        },
     );
     let lines: Vec<&str> = unit.lines().collect();
     let with = |prefix: &str| -> Vec<&str> {
@@ -383,7 +388,8 @@ fn the_feature_unit_requires_and_follows_its_dependencies_and_runs_the_script() 
         "feature.service.j2",
         context! {
             name => "lldp", requires => Vec::<String>::new(), description => "LLDP",
-            user => "admin", stop_timeout => 30
+            user => "admin", stop_timeout => 30, multi_instance => false,
+            instance_requires => Vec::<String>::new()
         },
     );
     assert!(described.contains("\nDescription=LLDP\n"), "{described}");
