@@ -367,94 +367,88 @@ where
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let known = self.read(feature).await?;
-            let config = known.config;
-            let before = known.record;
-            let mut record = before.clone();
-            // Fields read past are rewritten by this attempt's first write (rel-1).
-            let mut read_past = known.read_past;
-            let now = now();
-            let mut progress = Progress::default();
-
-            if let Input::KubeUp(id) = &input
-                && let Some(old) = self.dead_kube_owner(feature, &record, id).await?
-            {
-                let down = step_decoded(
-                    &DecodedRecord {
-                        record: record.clone(),
-                        warnings: std::mem::take(&mut read_past),
-                    },
-                    &config,
-                    Input::Down(old),
-                    now,
-                );
-                self.log_step(feature, &record, "Down", &down);
-                let flow = self
-                    .execute(
-                        Exec {
-                            lock: &mut *lock,
-                            feature,
-                            config: &config,
-                            record: &mut record,
-                            now,
-                            progress: &mut progress,
-                        },
-                        down,
-                    )
-                    .await?;
-                if let Flow::CasLost = flow {
-                    self.cas_lost(feature, attempts)?;
-                    continue;
-                }
-            }
-
-            let s = step_decoded(
-                &DecodedRecord {
-                    record: record.clone(),
-                    warnings: read_past.clone(),
-                },
-                &config,
-                input.clone(),
-                now,
-            );
-            if !s.effects.iter().any(|e| matches!(e, Effect::Write(_))) {
-                progress.read_past = read_past;
-            }
-            self.log_step(feature, &record, input.name(), &s);
-            let from = before.state();
-            let reason = s.reason;
-            progress.to = Some(s.next);
-            match self
-                .execute(
-                    Exec {
-                        lock: &mut *lock,
-                        feature,
-                        config: &config,
-                        record: &mut record,
-                        now,
-                        progress: &mut progress,
-                    },
-                    s,
-                )
-                .await?
-            {
-                Flow::Done => {
-                    return Ok(Outcome {
-                        feature: feature.clone(),
-                        from,
-                        to: progress.to.unwrap_or(from),
-                        reason,
-                        answer: progress.answer,
-                        started: progress.started,
-                        labels_queued: progress.labels_queued,
-                        before,
-                        record,
-                        attempts,
-                    });
-                }
-                Flow::CasLost => self.cas_lost(feature, attempts)?,
+            match self.attempt(lock, feature, &input, attempts).await? {
+                Some(outcome) => return Ok(outcome),
+                None => self.cas_lost(feature, attempts)?,
             }
         }
+    }
+
+    /// One read, step and execution of `input` (after recording a dead kube owner down, for
+    /// a KubeUp); `None` when a compare-and-set write lost to another writer.
+    async fn attempt(
+        &self,
+        lock: &mut FeatureLock,
+        feature: &FeatureName,
+        input: &Input,
+        attempts: u32,
+    ) -> Result<Option<Outcome>, Error> {
+        let known = self.read(feature).await?;
+        let config = known.config;
+        let before = known.record;
+        let mut record = before.clone();
+        // Fields read past are rewritten by this attempt's first write (rel-1).
+        let mut read_past = known.read_past;
+        let now = now();
+        let mut progress = Progress::default();
+        let dead = match input {
+            Input::KubeUp(id) => self.dead_kube_owner(feature, &record, id).await?,
+            _ => None,
+        };
+        let mut cx = Exec {
+            lock,
+            feature,
+            config: &config,
+            record: &mut record,
+            now,
+            progress: &mut progress,
+        };
+        if let Some(old) = dead {
+            let down = step_decoded(
+                &DecodedRecord {
+                    record: cx.record.clone(),
+                    warnings: std::mem::take(&mut read_past),
+                },
+                &config,
+                Input::Down(old),
+                now,
+            );
+            self.log_step(feature, cx.record, "Down", &down);
+            if let Flow::CasLost = self.execute(&mut cx, down).await? {
+                return Ok(None);
+            }
+        }
+        let s = step_decoded(
+            &DecodedRecord {
+                record: cx.record.clone(),
+                warnings: read_past.clone(),
+            },
+            &config,
+            input.clone(),
+            now,
+        );
+        if !s.effects.iter().any(|e| matches!(e, Effect::Write(_))) {
+            cx.progress.read_past = read_past;
+        }
+        self.log_step(feature, cx.record, input.name(), &s);
+        let from = before.state();
+        let reason = s.reason;
+        cx.progress.to = Some(s.next);
+        if let Flow::CasLost = self.execute(&mut cx, s).await? {
+            return Ok(None);
+        }
+        Ok(Some(Outcome {
+            feature: feature.clone(),
+            from,
+            to: progress.to.unwrap_or(from),
+            reason,
+            answer: progress.answer,
+            started: progress.started,
+            labels_queued: progress.labels_queued,
+            before,
+            record,
+            attempts,
+        }))
     }
 
     /// After a lost compare-and-set: go round again, or give up after [`CAS_RETRIES`] retries.

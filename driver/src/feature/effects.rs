@@ -24,15 +24,15 @@ where
 {
     /// Carries out one step's effects in order (and those of the `LocalUp` a `DockerStart`
     /// feeds), applying each write to the record.
-    pub(super) async fn execute(&self, cx: Exec<'_>, s: Step) -> Result<Flow, Error> {
-        let Exec {
-            lock,
-            feature,
-            config,
-            record,
-            now,
-            progress,
-        } = cx;
+    pub(super) async fn execute(&self, cx: &mut Exec<'_>, s: Step) -> Result<Flow, Error> {
+        let (lock, feature, config, record, now, progress) = (
+            &mut *cx.lock,
+            cx.feature,
+            cx.config,
+            &mut *cx.record,
+            cx.now,
+            &mut *cx.progress,
+        );
         let mut effects: VecDeque<Effect> = s.effects.into();
         while let Some(effect) = effects.pop_front() {
             match effect {
