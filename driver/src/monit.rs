@@ -121,58 +121,30 @@ where
         "kube-monit running"
     );
     loop {
-        let earliest = deadlines.at.values().min().copied();
-        let failure_due = async move {
-            match earliest {
-                Some(at) => tokio::time::sleep_until(instant_of(at)).await,
-                None => std::future::pending().await,
-            }
-        };
-        let probe_due = async move {
-            match next_probe {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let failure_due = sleep_until(deadlines.at.values().min().copied().map(instant_of));
         tokio::select! {
             biased;
             () = &mut shutdown => return MonitExit::Shutdown,
             change = sub.next() => match change {
                 None => return MonitExit::WatchEnded,
                 Some(Err(e)) => tracing::warn!(error = %error_line(&e), "watching CONFIG_DB/STATE_DB"),
-                Some(Ok(Change::Feature { key, .. })) => match FeatureName::new(&key) {
-                    Ok(f) => monit.refresh(&mut deadlines, &f).await,
-                    Err(_) => tracing::debug!(key, "not a feature this project manages"),
-                },
-                Some(Ok(Change::Row(Watched::ServerConfig))) => next_probe = Some(Instant::now()),
-                Some(Ok(Change::Row(_))) => monit.kubelet_safety().await,
-                Some(Ok(Change::Synced)) => {
-                    monit.rescan(&mut deadlines).await;
-                    if next_probe.is_none() {
-                        next_probe = Some(Instant::now());
-                    }
-                    monit.kubelet_safety().await;
-                }
+                Some(Ok(change)) => monit.on_change(&mut deadlines, &mut next_probe, change).await,
             },
-            () = probe_due => {
+            () = sleep_until(next_probe) => {
                 monit.probe().await;
                 monit.kubelet_safety().await;
                 next_probe = Some(Instant::now() + options.probe_interval);
             }
-            () = failure_due => {
-                let now = epoch_now();
-                let due: Vec<FeatureName> = deadlines
-                    .at
-                    .iter()
-                    .filter(|(_, at)| **at <= now)
-                    .map(|(f, _)| f.clone())
-                    .collect();
-                for f in due {
-                    deadlines.at.remove(&f);
-                    monit.fall_back(&mut deadlines, &f).await;
-                }
-            }
+            () = failure_due => monit.fire_due(&mut deadlines).await,
         }
+    }
+}
+
+/// Sleeps until `at`, or for ever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -200,6 +172,46 @@ where
     D: Systemd,
     M: Master,
 {
+    /// What a change of the watched rows calls for: a feature's deadline refreshed, a probe
+    /// of the master brought forward, or kubelet's safety rule checked.
+    async fn on_change(
+        &self,
+        deadlines: &mut Deadlines,
+        next_probe: &mut Option<Instant>,
+        change: Change,
+    ) {
+        match change {
+            Change::Feature { key, .. } => match FeatureName::new(&key) {
+                Ok(f) => self.refresh(deadlines, &f).await,
+                Err(_) => tracing::debug!(key, "not a feature this project manages"),
+            },
+            Change::Row(Watched::ServerConfig) => *next_probe = Some(Instant::now()),
+            Change::Row(_) => self.kubelet_safety().await,
+            Change::Synced => {
+                self.rescan(deadlines).await;
+                if next_probe.is_none() {
+                    *next_probe = Some(Instant::now());
+                }
+                self.kubelet_safety().await;
+            }
+        }
+    }
+
+    /// Falls back every feature whose deadline has passed.
+    async fn fire_due(&self, deadlines: &mut Deadlines) {
+        let now = epoch_now();
+        let due: Vec<FeatureName> = deadlines
+            .at
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(f, _)| f.clone())
+            .collect();
+        for f in due {
+            deadlines.at.remove(&f);
+            self.fall_back(deadlines, &f).await;
+        }
+    }
+
     /// Reads a feature and sets or clears its deadline.
     async fn refresh(&self, deadlines: &mut Deadlines, f: &FeatureName) {
         match self.driver.read(f).await {
