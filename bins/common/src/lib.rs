@@ -46,10 +46,14 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 mod engine;
 #[cfg(feature = "kube")]
 mod master;
+#[cfg(feature = "kube")]
+mod node;
 
 pub use engine::Engine;
 #[cfg(feature = "kube")]
 pub use master::KubeMaster;
+#[cfg(feature = "kube")]
+pub use node::{KubeFeatureDriver, KubeJoinEngine, KubeLabels, KubeNode};
 
 /// The options every binary takes, before or after its subcommand.
 #[derive(Debug, Clone, Default, clap::Args)]

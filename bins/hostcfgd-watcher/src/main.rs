@@ -15,15 +15,10 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser as _;
-use ctrmgr_bin::{Engine, Env, GlobalArgs, KubeMaster, Shutdown};
-use ctrmgr_core::ports::StateStore;
-use ctrmgr_driver::{
-    FeatureDriver, FeatureOptions, HostcfgdExit, HostcfgdOptions, JoinEngine, JoinOptions, Kubeadm,
-    LabelOptions, LabelService, LockDir, Systemctl, run_hostcfgd,
-};
-use ctrmgr_kubeclient::{KubeClient, KubeOptions};
+use ctrmgr_bin::{Env, GlobalArgs, KubeNode, Shutdown};
+use ctrmgr_driver::{HostcfgdExit, HostcfgdOptions, run_hostcfgd};
 
 mod cli;
 
@@ -37,57 +32,11 @@ fn main() -> ExitCode {
 async fn run(global: GlobalArgs) -> Result<u8> {
     let mut shutdown = Shutdown::install()?;
     let env = Env::load(&global).await?;
+    let kubeconfig = global.kubeconfig(&env.tunables);
+    let node = KubeNode::new(env.db.clone(), env.tunables.clone(), kubeconfig).await?;
     let t = &env.tunables;
-    let meta = env
-        .db
-        .device_metadata()
-        .await
-        .context("cannot read CONFIG_DB DEVICE_METADATA|localhost")?;
-    let node = ctrmgr_kubeclient::node_name(&meta)?;
-    let kubeconfig = global.kubeconfig(t);
-    let labels = || {
-        KubeClient::new(
-            KubeOptions {
-                kubeconfig: kubeconfig.clone(),
-                timeout: t.label_timeout(),
-            },
-            node.clone(),
-        )
-    };
-    let systemctl = Systemctl::new(&t.systemctl);
-    let driver = FeatureDriver::new(
-        LabelService::new(
-            env.db.clone(),
-            labels(),
-            systemctl.clone(),
-            LabelOptions::from_tunables(t),
-        ),
-        Engine::new(),
-        LockDir::new(&t.lock_dir),
-        FeatureOptions::from_tunables(t, true),
-    );
-    let master = KubeMaster::new(
-        KubeOptions {
-            kubeconfig: kubeconfig.clone(),
-            timeout: t.api_timeout(),
-        },
-        node.clone(),
-    );
-    let join = JoinEngine::new(
-        LabelService::new(
-            env.db.clone(),
-            labels(),
-            systemctl,
-            LabelOptions::from_tunables(t),
-        ),
-        master,
-        Kubeadm::new(&t.kubeadm, t.kubeadm_timeout()),
-        node.clone(),
-        JoinOptions {
-            kubeconfig: kubeconfig.clone(),
-            ..JoinOptions::from_tunables(t)
-        },
-    );
+    let driver = node.feature_driver();
+    let join = node.join_engine();
     let exit = run_hostcfgd(
         Arc::new(driver),
         Arc::new(join),

@@ -16,13 +16,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser as _;
-use ctrmgr_bin::Env;
+use ctrmgr_bin::{Env, KubeNode};
 use ctrmgr_core::LabelOp;
 use ctrmgr_core::codec;
 use ctrmgr_core::ports::{Labels, StateStore};
 use ctrmgr_dbclient::{DbName, SonicDb, WatchEvent};
-use ctrmgr_driver::{Applied, DrainerEvent, DrainerExit, LabelOptions, LabelService, Systemctl};
-use ctrmgr_kubeclient::{KubeClient, KubeOptions};
+use ctrmgr_driver::{Applied, DrainerEvent, DrainerExit, LabelService, Systemctl};
+use ctrmgr_kubeclient::KubeClient;
 use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 
@@ -70,24 +70,10 @@ async fn dispatch(cli: Cli) -> Result<()> {
 /// Builds the adapters: tunables, Redis, the node name, the API client, systemctl.
 async fn connect(cli: &Cli) -> Result<Service> {
     let Env { tunables, db } = Env::load(&cli.global).await?;
-    let meta = db
-        .device_metadata()
-        .await
-        .context("cannot read DEVICE_METADATA")?;
-    let node = ctrmgr_kubeclient::node_name(&meta)?;
-    let kube = KubeClient::new(
-        KubeOptions {
-            kubeconfig: cli.global.kubeconfig(&tunables),
-            timeout: tunables.label_timeout(),
-        },
-        node,
-    );
-    Ok(LabelService::new(
-        db,
-        kube,
-        Systemctl::new(&tunables.systemctl),
-        LabelOptions::from_tunables(&tunables),
-    ))
+    let kubeconfig = cli.global.kubeconfig(&tunables);
+    Ok(KubeNode::new(db, tunables, kubeconfig)
+        .await?
+        .label_service())
 }
 
 async fn change(service: &Service, op: LabelOp) -> Result<()> {

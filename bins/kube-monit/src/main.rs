@@ -19,14 +19,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use clap::Parser as _;
-use ctrmgr_bin::{Engine, Env, GlobalArgs, KubeMaster, Shutdown};
-use ctrmgr_core::ports::{Containers, StateStore};
+use ctrmgr_bin::{Engine, Env, GlobalArgs, KubeNode, Shutdown};
+use ctrmgr_core::ports::Containers;
 use ctrmgr_core::{CurrentOwner, FeatureName};
-use ctrmgr_driver::{
-    FeatureDriver, FeatureOptions, LabelOptions, LabelService, LockDir, MonitExit, MonitOptions,
-    Systemctl, read_feature, run_monit,
-};
-use ctrmgr_kubeclient::{KubeClient, KubeOptions};
+use ctrmgr_driver::{MonitExit, MonitOptions, read_feature, run_monit};
 
 mod cli;
 
@@ -46,38 +42,11 @@ fn main() -> ExitCode {
 async fn run(global: GlobalArgs) -> Result<u8> {
     let mut shutdown = Shutdown::install()?;
     let env = Env::load(&global).await?;
+    let kubeconfig = global.kubeconfig(&env.tunables);
+    let node = KubeNode::new(env.db.clone(), env.tunables.clone(), kubeconfig).await?;
     let t = &env.tunables;
-    let meta = env
-        .db
-        .device_metadata()
-        .await
-        .context("cannot read CONFIG_DB DEVICE_METADATA|localhost")?;
-    let node = ctrmgr_kubeclient::node_name(&meta)?;
-    let kubeconfig = global.kubeconfig(t);
-    let driver = FeatureDriver::new(
-        LabelService::new(
-            env.db.clone(),
-            KubeClient::new(
-                KubeOptions {
-                    kubeconfig: kubeconfig.clone(),
-                    timeout: t.label_timeout(),
-                },
-                node.clone(),
-            ),
-            Systemctl::new(&t.systemctl),
-            LabelOptions::from_tunables(t),
-        ),
-        Engine::new(),
-        LockDir::new(&t.lock_dir),
-        FeatureOptions::from_tunables(t, true),
-    );
-    let master = KubeMaster::new(
-        KubeOptions {
-            kubeconfig,
-            timeout: t.api_timeout(),
-        },
-        node,
-    );
+    let driver = node.feature_driver();
+    let master = node.master();
     let exit = run_monit(
         &driver,
         &master,

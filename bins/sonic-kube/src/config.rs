@@ -4,15 +4,12 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
-use ctrmgr_bin::KubeMaster;
+use ctrmgr_bin::KubeJoinEngine;
 use ctrmgr_core::codec;
 use ctrmgr_core::ports::{StateStore as _, Systemd as _};
 use ctrmgr_core::{FeatureName, LabelOp, UnitActivity};
 use ctrmgr_dbclient::{DbName, SonicDb};
-use ctrmgr_driver::{
-    Applied, JoinEngine, JoinOptions, Joined, Kubeadm, LabelOptions, LabelService, Systemctl,
-};
-use ctrmgr_kubeclient::{KubeClient, KubeOptions};
+use ctrmgr_driver::{Applied, Joined};
 
 use crate::Ctx;
 use crate::cli::{
@@ -69,14 +66,7 @@ async fn label(ctx: &Ctx, cmd: ConfigLabel) -> Result<ExitCode> {
         ConfigLabel::Add { key, value } => LabelOp::add(key, value)?,
         ConfigLabel::Drop { key } => LabelOp::remove(key)?,
     };
-    let db = ctx.db().await?;
-    let kube = ctx.kube(&db, ctx.tunables.label_timeout()).await?;
-    let service = LabelService::new(
-        db,
-        kube,
-        ctx.systemctl(),
-        LabelOptions::from_tunables(&ctx.tunables),
-    );
+    let service = ctx.node(ctx.db().await?).await?.label_service();
     // The seed: drain what is pending first, then this operation, through the one service.
     match service.apply_after_drain(std::slice::from_ref(&op)).await? {
         Applied::Sent => println!("{op}: applied to node {}", service.labels().node()),
@@ -201,36 +191,9 @@ async fn feature(ctx: &Ctx, cmd: ConfigFeature) -> Result<ExitCode> {
 
 // ---- join / reset: the daemons' engine (ctrmgr_driver::JoinEngine) -------------------------
 
-type Engine = JoinEngine<SonicDb, KubeClient, Systemctl, KubeMaster>;
-
 /// The join/reset engine with the real adapters, as hostcfgd-watcher builds it.
-async fn engine(ctx: &Ctx) -> Result<Engine> {
-    let t = &ctx.tunables;
-    let db = ctx.db().await?;
-    let meta = db
-        .device_metadata()
-        .await
-        .context("cannot read DEVICE_METADATA")?;
-    let node = ctrmgr_kubeclient::node_name(&meta)?;
-    let opts = |timeout| KubeOptions {
-        kubeconfig: ctx.kubeconfig.clone(),
-        timeout,
-    };
-    Ok(JoinEngine::new(
-        LabelService::new(
-            db,
-            KubeClient::new(opts(t.label_timeout()), node.clone()),
-            ctx.systemctl(),
-            LabelOptions::from_tunables(t),
-        ),
-        KubeMaster::new(opts(t.api_timeout()), node.clone()),
-        Kubeadm::new(&t.kubeadm, t.kubeadm_timeout()),
-        node,
-        JoinOptions {
-            kubeconfig: ctx.kubeconfig.clone(),
-            ..JoinOptions::from_tunables(t)
-        },
-    ))
+async fn engine(ctx: &Ctx) -> Result<KubeJoinEngine> {
+    Ok(ctx.node(ctx.db().await?).await?.join_engine())
 }
 
 async fn join(ctx: &Ctx, force: bool) -> Result<ExitCode> {

@@ -25,10 +25,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::{CommandFactory as _, Parser as _};
-use ctrmgr_core::ports::StateStore as _;
 use ctrmgr_dbclient::{DbConfig, SonicDb};
 use ctrmgr_driver::Tunables;
-use ctrmgr_kubeclient::{KubeClient, KubeOptions};
+use ctrmgr_kubeclient::KubeClient;
 
 pub mod cli;
 mod config;
@@ -103,24 +102,18 @@ impl Ctx {
             .context("cannot connect to the SONiC databases")
     }
 
+    /// This node as the Kubernetes side sees it (its name read from `db`).
+    pub(crate) async fn node(&self, db: SonicDb) -> Result<ctrmgr_bin::KubeNode> {
+        ctrmgr_bin::KubeNode::new(db, self.tunables.clone(), self.kubeconfig.clone()).await
+    }
+
     /// A client of the API server for this node, each request bounded by `timeout`.
     pub(crate) async fn kube(
         &self,
         db: &SonicDb,
         timeout: std::time::Duration,
     ) -> Result<KubeClient> {
-        let meta = db
-            .device_metadata()
-            .await
-            .context("cannot read DEVICE_METADATA")?;
-        let node = ctrmgr_kubeclient::node_name(&meta)?;
-        Ok(KubeClient::new(
-            KubeOptions {
-                kubeconfig: self.kubeconfig.clone(),
-                timeout,
-            },
-            node,
-        ))
+        Ok(self.node(db.clone()).await?.client(timeout))
     }
 
     /// The systemctl runner of the tunables.
