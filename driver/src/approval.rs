@@ -22,7 +22,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use ctrmgr_core::ports::{
-    Change, Containers, Labels, StateStore, Subscription, Systemd, Watch, Watched,
+    Change, Containers, Labels, PortError, StateStore, Subscription, Systemd, Watch, Watched,
 };
 use ctrmgr_core::{ContainerId, FeatureName, Input, KubeAnswer, Owner};
 
@@ -139,9 +139,35 @@ enum Waited {
     Stopped(u8),
 }
 
-/// Whether a change concerns `feature`'s rows.
-fn about(change: &Change, feature: &FeatureName) -> bool {
-    matches!(change, Change::Feature { key, .. } if key == feature.as_str())
+/// Which changes call for another look at a feature: the first scan of its rows and every
+/// rescan after a reconnection, then any change of its own rows once the first scan is done.
+#[derive(Debug, Default)]
+struct Relook {
+    synced: bool,
+}
+
+impl Relook {
+    /// Whether `change` calls for another look; a watch error is logged (the watch
+    /// resubscribes and rescans by itself) and does not.
+    fn after<E: PortError>(
+        &mut self,
+        change: Result<Change, E>,
+        feature: &FeatureName,
+        watching: &str,
+    ) -> bool {
+        match change {
+            Ok(Change::Synced) => {
+                self.synced = true;
+                true
+            }
+            Ok(Change::Feature { key, .. }) => self.synced && key == feature.as_str(),
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(%feature, error = %error_line(&e), "watching {watching}");
+                false
+            }
+        }
+    }
 }
 
 async fn await_approval<S, C, L, D, W, R>(
@@ -163,7 +189,7 @@ where
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
     let mut sub =
         watch.subscribe_feature(&[Watched::FeatureState, Watched::FeatureConfig], feature);
-    let mut synced = false;
+    let mut relook = Relook::default();
     loop {
         let next = async {
             match deadline {
@@ -183,19 +209,7 @@ where
             }))?,
         };
         let Some(change) = next else { break };
-        let ask_again = match change {
-            // After the first scan of both rows, and after every rescan: ask again.
-            Ok(Change::Synced) => {
-                synced = true;
-                true
-            }
-            Ok(c) => synced && about(&c, feature),
-            Err(e) => {
-                tracing::warn!(%feature, error = %error_line(&e), "watching the FEATURE tables");
-                false
-            }
-        };
-        if !ask_again {
+        if !relook.after(change, feature, "the FEATURE tables") {
             continue;
         }
         // A failed question (a Redis blip) is no reason to give up the wait: ask again with
@@ -244,7 +258,7 @@ where
 {
     tracing::warn!(%feature, container = %id, "parked: set_owner is local, so this kube container will not run the feature; waiting for set_owner to turn kube, or for SIGTERM");
     let mut sub = watch.subscribe_feature(&[Watched::FeatureConfig], feature);
-    let mut synced = false;
+    let mut relook = Relook::default();
     loop {
         let next = tokio::select! {
             _ = stops.stopped() => {
@@ -258,18 +272,7 @@ where
                 what: format!("feature {feature}: the watch of CONFIG_DB FEATURE, while parked,"),
             });
         };
-        let check = match change {
-            Ok(Change::Synced) => {
-                synced = true;
-                true
-            }
-            Ok(c) => synced && about(&c, feature),
-            Err(e) => {
-                tracing::warn!(%feature, error = %error_line(&e), "watching CONFIG_DB FEATURE");
-                false
-            }
-        };
-        if !check {
+        if !relook.after(change, feature, "CONFIG_DB FEATURE") {
             continue;
         }
         match driver.read(feature).await {
