@@ -13,7 +13,7 @@ use ctrmgr_driver::{
 };
 use ctrmgr_kubeclient::{KubeClient, KubeOptions};
 
-use crate::{Engine, KubeMaster};
+use crate::{Engine, Env, GlobalArgs, KubeMaster};
 
 /// The label service with the real adapters.
 pub type KubeLabels = LabelService<SonicDb, KubeClient, Systemctl>;
@@ -40,6 +40,14 @@ pub struct KubeNode {
 }
 
 impl KubeNode {
+    /// Loads the tunables, connects to the databases and reads the node's name, as every
+    /// daemon starts.
+    pub async fn load(global: &GlobalArgs) -> Result<Self> {
+        let Env { tunables, db } = Env::load(global).await?;
+        let kubeconfig = global.kubeconfig(&tunables);
+        Self::new(db, tunables, kubeconfig).await
+    }
+
     /// Reads the node's name from `DEVICE_METADATA|localhost` (or the system hostname).
     pub async fn new(db: SonicDb, tunables: Tunables, kubeconfig: PathBuf) -> Result<Self> {
         let meta = db

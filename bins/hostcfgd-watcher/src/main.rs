@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use clap::Parser as _;
-use ctrmgr_bin::{Env, GlobalArgs, KubeNode, Shutdown};
+use ctrmgr_bin::{GlobalArgs, KubeNode, Shutdown};
 use ctrmgr_driver::{HostcfgdExit, HostcfgdOptions, run_hostcfgd};
 
 mod cli;
@@ -31,16 +31,14 @@ fn main() -> ExitCode {
 
 async fn run(global: GlobalArgs) -> Result<u8> {
     let mut shutdown = Shutdown::install()?;
-    let env = Env::load(&global).await?;
-    let kubeconfig = global.kubeconfig(&env.tunables);
-    let node = KubeNode::new(env.db.clone(), env.tunables.clone(), kubeconfig).await?;
-    let t = &env.tunables;
+    let node = KubeNode::load(&global).await?;
+    let t = &node.tunables;
     let driver = node.feature_driver();
     let join = node.join_engine();
     let exit = run_hostcfgd(
         Arc::new(driver),
         Arc::new(join),
-        &env.db,
+        &node.db,
         HostcfgdOptions::from_tunables(t),
         async move {
             let signal = shutdown.recv().await;

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser as _;
-use ctrmgr_bin::{Env, KubeNode};
+use ctrmgr_bin::KubeNode;
 use ctrmgr_core::LabelOp;
 use ctrmgr_core::codec;
 use ctrmgr_core::ports::{Labels, StateStore};
@@ -69,11 +69,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
 
 /// Builds the adapters: tunables, Redis, the node name, the API client, systemctl.
 async fn connect(cli: &Cli) -> Result<Service> {
-    let Env { tunables, db } = Env::load(&cli.global).await?;
-    let kubeconfig = cli.global.kubeconfig(&tunables);
-    Ok(KubeNode::new(db, tunables, kubeconfig)
-        .await?
-        .label_service())
+    Ok(KubeNode::load(&cli.global).await?.label_service())
 }
 
 async fn change(service: &Service, op: LabelOp) -> Result<()> {

@@ -41,16 +41,14 @@ fn main() -> ExitCode {
 
 async fn run(global: GlobalArgs) -> Result<u8> {
     let mut shutdown = Shutdown::install()?;
-    let env = Env::load(&global).await?;
-    let kubeconfig = global.kubeconfig(&env.tunables);
-    let node = KubeNode::new(env.db.clone(), env.tunables.clone(), kubeconfig).await?;
-    let t = &env.tunables;
+    let node = KubeNode::load(&global).await?;
+    let t = &node.tunables;
     let driver = node.feature_driver();
     let master = node.master();
     let exit = run_monit(
         &driver,
         &master,
-        &env.db,
+        &node.db,
         &MonitOptions::from_tunables(t),
         async move {
             let signal = shutdown.recv().await;
