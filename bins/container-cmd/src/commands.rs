@@ -1,28 +1,30 @@
 //! The commands: each builds what it needs (nothing it does not: `container id` talks to
 //! Redis only) and calls the driver.
 
-use std::path::Path;
-use std::pin::pin;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use ctrmgr_core::codec;
-use ctrmgr_core::ports::{Containers, ErrorKind, ExitStatus, StateStore};
+use ctrmgr_core::ports::StateStore;
 use ctrmgr_core::{ContainerId, FeatureName, Input, Owner, Reason, State, StopOptions};
-use ctrmgr_dbclient::{DbName, SonicDb, WatchEvent};
+use ctrmgr_dbclient::SonicDb;
 use ctrmgr_dockerclient::{DockerClient, ExecSpec};
 use ctrmgr_driver::{
-    FeatureDriver, FeatureOptions, KnownFeature, KubeUpEnd, LabelOptions, LabelService, LockDir,
-    StopRequests, Systemctl, Tunables, read_feature_with,
+    FeatureDriver, FeatureOptions, KnownFeature, LabelOptions, LabelService, LockDir, Systemctl,
+    Tunables, read_feature_with,
 };
-use futures_util::StreamExt;
 use tokio::io::AsyncRead;
-use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::{Cli, Command, StateChange, UpMode, selfid};
+use crate::{Cli, Command, StateChange, UpMode};
 use ctrmgr_bin::Engine;
 
 /// Whether this build has Kubernetes support.
+mod state;
+mod wait;
+
+use state::{kube_up, own_id};
+use wait::wait;
+
 const KUBE: bool = cfg!(feature = "kube");
 
 #[cfg(feature = "kube")]
@@ -243,51 +245,6 @@ impl std::fmt::Display for DoNotRun {
 
 impl std::error::Error for DoNotRun {}
 
-/// The calling container's id: `--id`, else found in /proc ([`selfid`]); an id found only in
-/// mountinfo is checked against the engine when a socket is at hand (a pod's sandbox is
-/// refused).
-async fn own_id(
-    env: &Env,
-    feature: &FeatureName,
-    given: Option<ContainerId>,
-) -> Result<ContainerId> {
-    if let Some(id) = given {
-        return Ok(id);
-    }
-    let not_found = || {
-        anyhow!(
-            "cannot change the state of feature {feature}: no --id given and no docker container id of its own in {} or {} (in a pod on cgroup v2, pass --id)",
-            selfid::CGROUP,
-            selfid::MOUNTINFO
-        )
-    };
-    let (id, source) = selfid::detect().ok_or_else(not_found)?;
-    if source == selfid::Source::Mountinfo && engine_at_hand() {
-        match env.docker()?.inspect(&id).await {
-            // kubelet labels a pod's sandbox `io.kubernetes.docker.type=podsandbox`.
-            Ok(doc)
-                if doc
-                    .pointer("/Config/Labels/io.kubernetes.docker.type")
-                    .and_then(|v| v.as_str())
-                    == Some("podsandbox") =>
-            {
-                tracing::warn!(%feature, container = %id, "the container named in mountinfo is a pod's sandbox, not this one");
-                return Err(not_found());
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::debug!(%feature, container = %id, error = %ctrmgr_core::retry::error_line(&e), "cannot check the id found in mountinfo with the engine: using it");
-            }
-        }
-    }
-    Ok(id)
-}
-
-/// Whether an engine socket is at hand: `DOCKER_HOST` set, or Docker's socket mounted in.
-fn engine_at_hand() -> bool {
-    std::env::var_os("DOCKER_HOST").is_some() || Path::new("/var/run/docker.sock").exists()
-}
-
 /// The container `inspect`, `exec` and `id` act on: the recorded owner, else — when the local
 /// image may run the feature — the local container by its name, the feature's.
 fn target(known: &KnownFeature, feature: &FeatureName) -> Result<ContainerId> {
@@ -359,161 +316,6 @@ async fn exec(
         .await
         .with_context(|| format!("cannot exec in feature {feature}"))?;
     Ok(exit_code(status.code))
-}
-
-/// `container wait`: the recorded owner's id (waiting for one to be recorded: up to
-/// `local_wait_timeout_secs` when set_owner is local, for ever otherwise), `docker wait` on
-/// it, then Down(id) when it still owns the feature. Exits with the container's exit code, or 0
-/// when `container stop|kill` stopped it.
-async fn wait(env: &Env, feature: &FeatureName) -> Result<u8> {
-    let known = env.read(feature).await?;
-    let id = match known.record.docker_id {
-        Some(id) => id,
-        None => {
-            let bound =
-                (known.config.set_owner == Owner::Local).then(|| env.tunables.local_wait_timeout());
-            await_docker_id(env, feature, bound).await?
-        }
-    };
-    tracing::info!(%feature, container = %id, "waiting for the container to exit");
-    let driver = env.driver();
-    let status = match driver.containers().wait(&id).await {
-        Ok(status) => status,
-        // The recorded container no longer exists (removed, or the engine restarted without
-        // it): it has exited, with a code nobody can tell any more (issue 8, item 8).
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            tracing::warn!(%feature, container = %id, "the recorded container no longer exists: recording it as exited");
-            ExitStatus {
-                code: GONE_EXIT_CODE,
-            }
-        }
-        Err(e) => {
-            return Err(anyhow::Error::new(e).context(format!(
-                "cannot wait for container {id} of feature {feature}"
-            )));
-        }
-    };
-    match driver.record_exit(feature, &id).await? {
-        Some(_) => {
-            tracing::info!(%feature, container = %id, code = status.code, "the container exited");
-            Ok(exit_code(status.code))
-        }
-        None => {
-            tracing::info!(%feature, container = %id, code = status.code, "the container was stopped through container stop or kill");
-            Ok(0)
-        }
-    }
-}
-
-/// The exit status of `container wait` when the recorded container no longer exists (its own
-/// exit code is lost): 255, as for any code outside 0..=255.
-const GONE_EXIT_CODE: i64 = 255;
-
-/// Blocks on STATE_DB keyspace events until the feature's row records a `docker_id`.
-async fn await_docker_id(
-    env: &Env,
-    feature: &FeatureName,
-    bound: Option<Duration>,
-) -> Result<ContainerId> {
-    let separator = &env.db.location(DbName::StateDb).separator;
-    let full_key = codec::row_key(codec::FEATURE_TABLE, separator, feature.as_str());
-    let watch = async {
-        let mut events = pin!(env.db.watch(DbName::StateDb, codec::FEATURE_TABLE));
-        while let Some(event) = events.next().await {
-            match event {
-                Ok(WatchEvent::Row(row)) if row.key == feature.as_str() => {
-                    let fields = row.fields.unwrap_or_default();
-                    // STATE_DB is read by the total rule (rel-1).
-                    let decoded = codec::decode_feature_state(&full_key, &fields);
-                    for w in &decoded.warnings {
-                        tracing::warn!(%feature, "STATE_DB {w}");
-                    }
-                    if let Some(id) = decoded.record.docker_id {
-                        return Ok(id);
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(%feature, error = %ctrmgr_core::retry::error_line(&e), "watching STATE_DB");
-                }
-            }
-        }
-        bail!("cannot wait for feature {feature}: the STATE_DB watch ended")
-    };
-    match bound {
-        None => watch.await,
-        Some(bound) => tokio::time::timeout(bound, watch).await.map_err(|_| {
-            anyhow!(
-                "cannot wait for feature {feature}: no container was recorded in STATE_DB {} within {} s",
-                row(feature),
-                bound.as_secs()
-            )
-        })?,
-    }
-}
-
-/// `container state <f> up kube`: the driver's [`ctrmgr_driver::kube_up`] — ask, then wait for
-/// an approval or, parked, for `set_owner` to turn kube, over the STATE_DB/CONFIG_DB watch.
-/// Exits 0 on Proceed, [`EXIT_PARKED`] on SIGTERM or SIGINT while parked, 128 + the signal's
-/// number when one ends a wait that followed a Park, [`EXIT_NOT_APPROVED`] when `--timeout`
-/// ran out.
-async fn kube_up(
-    env: &Env,
-    feature: &FeatureName,
-    id: ContainerId,
-    timeout: Option<Duration>,
-) -> Result<u8> {
-    let driver = env.driver();
-    let mut stops = Stops::default();
-    match ctrmgr_driver::kube_up(&driver, &env.db, feature, &id, timeout, &mut stops).await {
-        Ok(KubeUpEnd::Proceed) => Ok(0),
-        Ok(KubeUpEnd::Stopped(code)) => Ok(code),
-        Ok(KubeUpEnd::Parked) => Ok(EXIT_PARKED),
-        Err(e @ ctrmgr_driver::Error::Feature(ctrmgr_driver::FeatureError::NotApproved { .. })) => {
-            Err(DoNotRun {
-                code: EXIT_NOT_APPROVED,
-                message: e.to_string(),
-            }
-            .into())
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// SIGTERM and SIGINT, listened to from the first Park on (installed then and kept: once a
-/// handler is installed, the signal's default action no longer applies, so every later wait
-/// listens too).
-#[derive(Default)]
-struct Stops {
-    signals: Option<(Signal, Signal)>,
-}
-
-impl StopRequests for Stops {
-    fn listen(&mut self) -> std::result::Result<(), ctrmgr_driver::Error> {
-        let install = |kind, name| {
-            signal(kind).map_err(|source| ctrmgr_driver::Error::Signal { name, source })
-        };
-        self.signals = Some((
-            install(SignalKind::terminate(), "SIGTERM")?,
-            install(SignalKind::interrupt(), "SIGINT")?,
-        ));
-        Ok(())
-    }
-
-    fn listening(&self) -> bool {
-        self.signals.is_some()
-    }
-
-    /// The exit status the signal's default action would give (128 + its number).
-    async fn stopped(&mut self) -> u8 {
-        match &mut self.signals {
-            Some((term, int)) => tokio::select! {
-                _ = term.recv() => 128 + 15,
-                _ = int.recv() => 128 + 2,
-            },
-            None => std::future::pending().await,
-        }
-    }
 }
 
 /// `container kill-all`: Kill for every feature whose record says a container runs.
