@@ -168,6 +168,13 @@ async fn with_redis_down_commands_fail_clearly() {
             &out,
             &[sw.f(), "cannot connect to the SONiC databases", "redis"],
         );
+        // The one line names each cause once (issue 9): no "refused …: refused".
+        let err = String::from_utf8_lossy(&out.stderr);
+        let mut seen = std::collections::BTreeSet::new();
+        assert!(
+            err.trim().split(": ").all(|part| seen.insert(part)),
+            "a cause is repeated: {err}"
+        );
     }
     assert!(sw.raw_row(&f).await.is_empty());
 }
