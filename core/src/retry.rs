@@ -75,13 +75,24 @@ pub fn error_line(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// Folds line breaks and the blanks around them into one space.
+/// Folds line breaks and the blanks around them into one space, and escapes every other
+/// control character (`\u{1b}` stays text: a terminal escape in a hostile name must not reach
+/// an operator's screen raw).
 fn fold(s: &str) -> String {
     s.split(['\n', '\r'])
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -142,6 +153,15 @@ mod tests {
         );
         let e = chain(&["cannot read x: No such file", "No such file"]);
         assert_eq!(error_line(&e), "cannot read x: No such file");
+    }
+
+    #[test]
+    fn other_control_characters_are_escaped() {
+        // A serde "unknown field" message repeats a hostile key as it is (issue 15).
+        assert_eq!(
+            error_line(&chain(&["invalid spec", "unknown field `a\u{1b}[2J\0\t`"])),
+            "invalid spec: unknown field `a\\u{1b}[2J\\u{0}\\t`"
+        );
     }
 
     #[test]
