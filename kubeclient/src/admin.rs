@@ -9,6 +9,7 @@ use kube::config::Kubeconfig;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 
+use crate::error::kubeconfig_reason;
 use crate::{Error, KubeErrorKind};
 
 /// `GET url` over HTTPS and returns the body (SONiC's join: `https://<ip>/admin.conf`). The
@@ -105,7 +106,7 @@ fn read_ca(path: &Path) -> Result<Vec<Vec<u8>>, Error> {
 /// (without IPv6 brackets).
 pub fn kubeconfig_server_host(text: &str) -> Result<String, Error> {
     let bad = |reason: String| Error::InvalidKubeconfig { reason };
-    let config = Kubeconfig::from_yaml(text).map_err(|e| bad(e.to_string()))?;
+    let config = Kubeconfig::from_yaml(text).map_err(|e| bad(kubeconfig_reason(&e)))?;
     let cluster_name = match &config.current_context {
         Some(ctx) => {
             let context = config
@@ -162,6 +163,17 @@ mod tests {
         assert_eq!(kubeconfig_server_host(CONFIG).expect("valid"), "10.0.0.1");
         let v6 = CONFIG.replace("10.0.0.1", "[fd00::1]");
         assert_eq!(kubeconfig_server_host(&v6).expect("valid"), "fd00::1");
+    }
+
+    #[test]
+    fn a_kubeconfig_error_never_quotes_the_file() {
+        // kube-rs's YAML error quotes the lines around line 10: the token (issue 15, point 6).
+        let text = CONFIG.replace("    token: t\n", "    token:\n      - S3CRET-token\n");
+        let e = kubeconfig_server_host(&text).expect_err("a token is a string");
+        let msg = ctrmgr_core::retry::error_line(&e);
+        assert!(!msg.contains("S3CRET"), "{msg}");
+        assert!(!e.to_string().contains('\n'), "{e}");
+        assert!(msg.contains("line 17 column 7"), "{msg}");
     }
 
     #[test]

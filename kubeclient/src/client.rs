@@ -12,6 +12,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde::Serialize;
 
+use crate::error::kubeconfig_reason;
 use crate::{Error, KubeErrorKind};
 
 /// The kubeconfig a joined SONiC switch uses (written by `sonic-kube config join`).
@@ -288,16 +289,16 @@ impl KubeClient {
         // rustls cannot choose one by itself. An error only means one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let path = &self.options.kubeconfig;
-        let kubeconfig = Kubeconfig::read_from(path).map_err(|source| Error::Kubeconfig {
+        let kubeconfig = Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig {
             path: path.clone(),
-            source,
+            reason: kubeconfig_reason(&e),
         })?;
         let mut config =
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
                 .await
-                .map_err(|source| Error::Kubeconfig {
+                .map_err(|e| Error::Kubeconfig {
                     path: path.clone(),
-                    source,
+                    reason: kubeconfig_reason(&e),
                 })?;
         // Retries belong to our callers (the pending-label list, the probe loop), not to a
         // client that would silently stretch a bounded call.

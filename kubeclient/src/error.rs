@@ -111,13 +111,13 @@ impl std::fmt::Display for KubeErrorKind {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The kubeconfig could not be read or parsed.
-    #[error("cannot load kubeconfig {}", path.display())]
+    #[error("cannot load kubeconfig {}: {reason}", path.display())]
     Kubeconfig {
         /// The kubeconfig's path.
         path: PathBuf,
-        /// Why.
-        #[source]
-        source: kube::config::KubeconfigError,
+        /// Why, without the excerpt of the file kube-rs's parser adds ([`kubeconfig_reason`]):
+        /// a kubeconfig holds credentials.
+        reason: String,
     },
     /// A client could not be built from the kubeconfig (TLS material, proxy, …).
     #[error("cannot build an api client from kubeconfig {}", path.display())]
@@ -207,4 +207,25 @@ impl PortError for Error {
     fn kind(&self) -> ErrorKind {
         self.kube_kind().port_kind()
     }
+}
+
+/// Why kube-rs could not load a kubeconfig, on one line and without any of the file's text.
+///
+/// kube-rs's YAML errors quote the lines around the error (`--> <input>:10:7`, then the lines
+/// themselves): in a kubeconfig those hold the bearer token and the client key, which must
+/// never reach a log or an error line (issue 15, point 6). Only the first line of each error
+/// of the chain is kept (`failed to parse kubeconfig YAML: error: line 10 column 7: expected
+/// string scalar`).
+pub fn kubeconfig_reason(e: &kube::config::KubeconfigError) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string();
+        let first = text.lines().next().unwrap_or("").trim().to_owned();
+        if !first.is_empty() && !parts.iter().any(|p| p.contains(&first)) {
+            parts.push(first);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
 }

@@ -48,5 +48,5 @@ pub use client::{
     DEFAULT_KUBECONFIG, DEFAULT_TIMEOUT, KubeClient, KubeOptions, NodeInfo, PodInfo, PodScope,
     ServerVersion, merge_patch_body,
 };
-pub use error::{Error, KubeErrorKind};
+pub use error::{Error, KubeErrorKind, kubeconfig_reason};
 pub use node_name::{HOSTNAME_FILE, node_name, node_name_with};
