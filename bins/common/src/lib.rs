@@ -81,6 +81,49 @@ impl GlobalArgs {
     }
 }
 
+/// Parses the process's arguments as `C`, the way every binary starts: help and version are
+/// clap's own (exit 0); a usage error prints [`usage_error`] on stderr and exits 2.
+pub fn parse_args<C: clap::Parser>() -> C {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    C::try_parse_from(&args).unwrap_or_else(|e| {
+        if !e.use_stderr() {
+            e.exit();
+        }
+        eprint!("{}", usage_error::<C, _>(&e, &args));
+        std::process::exit(e.exit_code())
+    })
+}
+
+/// A clap usage error of `args` (program name first) as the binaries print it: clap's text
+/// (`error: …`, the usage, the hint) for the arguments with their control characters escaped
+/// (`\n`, `\u{1b}`), so that a hostile argument can add neither a line nor a terminal escape
+/// to the error (issue 15).
+pub fn usage_error<C: clap::Parser, S: AsRef<std::ffi::OsStr>>(
+    e: &clap::Error,
+    args: &[S],
+) -> String {
+    let escape = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_control() && c != '\n' {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    };
+    let clean: Vec<String> = args
+        .iter()
+        .map(|a| escape(&a.as_ref().to_string_lossy()).replace('\n', "\\n"))
+        .collect();
+    match C::try_parse_from(&clean) {
+        Err(shown) if shown.use_stderr() => escape(&shown.render().to_string()),
+        // Escaped, the arguments parse: show the error of the arguments as given.
+        _ => escape(&e.render().to_string()),
+    }
+}
+
 /// Runs a binary: sets up logging for `identity`, builds a current-thread runtime, runs
 /// `command`, and turns its result into the exit status: `Ok(code)` exits with `code`; an
 /// error prints one line `<identity>: error: …` on stderr and exits 1. Blocking tasks still in

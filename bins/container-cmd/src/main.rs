@@ -23,8 +23,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 mod cli;
 mod commands;
 mod dropin;
@@ -41,10 +39,10 @@ fn main() -> ExitCode {
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default();
     let (cli, startup) = if dropin::invoked_as_startup(&argv0) {
-        let (cli, version) = dropin::StartupCli::parse().into_cli();
+        let (cli, version) = ctrmgr_bin::parse_args::<dropin::StartupCli>().into_cli();
         (cli, Some(version))
     } else {
-        (Cli::parse(), None)
+        (ctrmgr_bin::parse_args::<Cli>(), None)
     };
     let log_to_stderr = cli.global.log_to_stderr;
     let mut refusal = None;

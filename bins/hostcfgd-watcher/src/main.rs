@@ -16,7 +16,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use clap::Parser as _;
 use ctrmgr_bin::{GlobalArgs, KubeNode, Shutdown};
 use ctrmgr_driver::{HostcfgdExit, HostcfgdOptions, run_hostcfgd};
 
@@ -25,7 +24,7 @@ mod cli;
 use cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = ctrmgr_bin::parse_args::<Cli>();
     ctrmgr_bin::main("hostcfgd-watcher", &cli.global, run(cli.global.clone()))
 }
 

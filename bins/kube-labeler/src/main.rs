@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Parser as _;
 use ctrmgr_bin::KubeNode;
 use ctrmgr_core::LabelOp;
 use ctrmgr_core::codec;
@@ -32,7 +31,7 @@ mod set_table;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = ctrmgr_bin::parse_args::<Cli>();
     let global = cli.global.clone();
     ctrmgr_bin::main("kube-labeler", &global, async move {
         dispatch(cli).await.map(|()| 0)

@@ -18,7 +18,6 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
-use clap::Parser as _;
 use ctrmgr_bin::{Engine, Env, GlobalArgs, KubeNode, Shutdown};
 use ctrmgr_core::ports::Containers;
 use ctrmgr_core::{CurrentOwner, FeatureName};
@@ -29,7 +28,7 @@ mod cli;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = ctrmgr_bin::parse_args::<Cli>();
     let global = cli.global.clone();
     ctrmgr_bin::main("kube-monit", &cli.global, async move {
         match cli.command {
