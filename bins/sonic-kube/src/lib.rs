@@ -24,7 +24,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use clap::{CommandFactory as _, Parser as _};
+use clap::CommandFactory as _;
 use ctrmgr_dbclient::{DbConfig, SonicDb};
 use ctrmgr_driver::Tunables;
 use ctrmgr_kubeclient::KubeClient;
@@ -37,6 +37,8 @@ mod service;
 mod show;
 pub mod table;
 
+pub use service::spec_paths as service_spec_paths;
+
 use cli::{Cli, Command};
 
 /// The clap definition of `sonic-kube`, for completions and man pages.
@@ -46,7 +48,7 @@ pub fn command() -> clap::Command {
 
 /// Runs `sonic-kube` with the process's arguments; the binary's `main`.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = ctrmgr_bin::parse_args::<Cli>();
     ctrmgr_driver::logging::init("sonic-kube", cli.global.log_to_stderr);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

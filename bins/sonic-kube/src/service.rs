@@ -182,10 +182,13 @@ impl Spec {
     fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the spec {}", path.display()))?;
-        let spec: Spec = serde_json::from_str(&text)
-            .with_context(|| format!("invalid spec {}", path.display()))?;
-        spec.check()
-            .with_context(|| format!("invalid spec {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("invalid spec {}", path.display()))
+    }
+
+    /// Parses and checks the text of a spec.
+    fn parse(text: &str) -> Result<Self> {
+        let spec: Spec = serde_json::from_str(text)?;
+        spec.check()?;
         Ok(spec)
     }
 
@@ -268,6 +271,17 @@ impl Spec {
         }
         Ok(())
     }
+}
+
+/// What `service install` does with a spec's text before it touches anything: parse it, check
+/// it and render every file; returns the paths (relative to `--root`) it would then write, the
+/// manifest's last. The hostile-input checks (ctrmgr-hostile, issue 15) call it to show that
+/// no spec, however hostile, names a path outside the fixed directories.
+pub fn spec_paths(text: &str) -> Result<Vec<String>> {
+    let spec = Spec::parse(text).context("invalid spec")?;
+    let mut paths: Vec<String> = plan(&spec)?.into_iter().map(|p| p.rel).collect();
+    paths.push(manifest_rel(&spec.name));
+    Ok(paths)
 }
 
 // ---- rendering ------------------------------------------------------------------------------
