@@ -529,8 +529,12 @@ fn make_dirs(root: &Path, rel: &str, created: &mut Vec<String>) -> Result<()> {
 }
 
 /// Writes `content` with `mode` to `path` atomically: a temporary file in the same directory,
-/// renamed over it (removed again on failure).
+/// renamed over it (removed again on failure). Whatever holds the temporary file's name
+/// already (a file left by a crash, or a symbolic link planted to make install write outside
+/// its root) is removed, never written through, and the new file is created exclusively
+/// (`O_EXCL` does not follow a link either).
 fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
     let dir = path.parent().unwrap_or(Path::new("."));
     let file_name = path
         .file_name()
@@ -538,7 +542,15 @@ fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<()> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.sonic-kube.tmp"));
     let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
         f.write_all(content)?;
         f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.sync_all()?;

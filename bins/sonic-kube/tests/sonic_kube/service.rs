@@ -612,3 +612,51 @@ async fn invalid_specs_and_names_are_refused_and_nothing_is_written() {
     assert_eq!(sw.snapshot().await, db_before);
     assert!(sw.systemctl_calls().is_empty());
 }
+
+/// Issue 15, point 6: a symbolic link planted where install writes its temporary files, inside
+/// the root and pointing out of it, is never written through: the file outside keeps its
+/// content and mode, the installed files are regular files, and no temporary file is left.
+#[tokio::test]
+async fn install_never_writes_through_a_link_planted_at_its_temporary_file() {
+    let sw = Switch::new().await;
+    let root = tempfile::tempdir().expect("root");
+    let r = root.path();
+    let outside = tempfile::tempdir().expect("outside");
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, b"precious\n").expect("victim");
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    for (dir, tmp) in [
+        ("etc/systemd/system", ".telemetry.service.sonic-kube.tmp"),
+        ("usr/local/bin", ".telemetry.sh.sonic-kube.tmp"),
+        ("var/lib/ctrmgr/services", ".telemetry.json.sonic-kube.tmp"),
+    ] {
+        std::fs::create_dir_all(r.join(dir)).expect("mkdir");
+        std::os::unix::fs::symlink(&victim, r.join(dir).join(tmp)).expect("plant a link");
+    }
+    let specs = tempfile::tempdir().expect("spec dir");
+    let spec = write_spec(specs.path(), &telemetry_spec());
+    let out = sw
+        .run(&[
+            "service",
+            "install",
+            &spec.display().to_string(),
+            "--root",
+            &r.display().to_string(),
+        ])
+        .await;
+    out.ok();
+    assert_eq!(std::fs::read(&victim).expect("victim"), b"precious\n");
+    let mode = std::fs::metadata(&victim)
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the victim's mode");
+    for (rel, (_, content)) in tree(r) {
+        assert!(!rel.contains(".sonic-kube.tmp"), "left behind: {rel}");
+        if rel.ends_with("telemetry.service") || rel.ends_with("telemetry.sh") {
+            let m = std::fs::symlink_metadata(r.join(&rel)).expect("stat");
+            assert!(m.file_type().is_file(), "{rel} is a regular file");
+            assert_ne!(content.as_deref(), Some(&b"precious\n"[..]), "{rel}");
+        }
+    }
+}
