@@ -13,14 +13,14 @@ use super::{NODE, Out, Switch};
 
 /// A switch whose tunables point a join at the fake master: a recording kubeadm, the
 /// kubeconfig in `<dir>/etc/`, admin.conf at the fake API's port.
-struct Joinable {
-    sw: Switch,
+pub(super) struct Joinable {
+    pub(super) sw: Switch,
     kubeadm: RecordingKubeadm,
-    kubeconfig: PathBuf,
+    pub(super) kubeconfig: PathBuf,
 }
 
 impl Joinable {
-    async fn new() -> Self {
+    pub(super) async fn new() -> Self {
         let sw = Switch::new().await;
         let kubeadm = RecordingKubeadm::create(sw.fixture.dir.path());
         let etc = sw.fixture.dir.path().join("etc");
@@ -55,7 +55,7 @@ impl Joinable {
         self.sw.write_tunables(t);
     }
 
-    async fn server(&self, ip: Option<&str>, insecure: bool, disable: bool) {
+    pub(super) async fn server(&self, ip: Option<&str>, insecure: bool, disable: bool) {
         self.sw
             .fixture
             .db
@@ -80,7 +80,7 @@ impl Joinable {
     }
 
     /// The files in the kubeconfig's directory: the kubeconfig, and never a temporary file.
-    fn etc_files(&self) -> Vec<String> {
+    pub(super) fn etc_files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.kubeconfig.parent().expect("etc"))
             .expect("list etc")
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())

@@ -5,6 +5,7 @@ mod config;
 mod join;
 mod migrate;
 mod reboot;
+mod security;
 mod service;
 mod show;
 
