@@ -303,6 +303,15 @@ async fn invalid_label_input_is_rejected_with_nothing_written() {
         (vec!["add", "Bad_Prefix/x", "1"], "invalid label key"),
         (vec!["drop", "a=b"], "invalid label key"),
         (vec!["add", &"k".repeat(64), "1"], "invalid label key"),
+        // Path, Redis-key and shell injection (issue 15, point 5).
+        (vec!["add", "../x", "1"], "invalid label key"),
+        (vec!["add", "a/../../b", "1"], "invalid label key"),
+        (vec!["drop", "a|b"], "invalid label key"),
+        (vec!["drop", "PENDING_LABELS*"], "invalid label key"),
+        (vec!["add", "k\nFEATURE|x", "1"], "invalid label key"),
+        (vec!["add", "k", "$(id)"], "invalid label value"),
+        (vec!["add", "k", "`id`"], "invalid label value"),
+        (vec!["drop", "\u{1b}[2J"], "invalid label key"),
     ] {
         let out = sw.run(&args).await;
         assert_eq!(out.status.code(), Some(1), "{args:?}");
@@ -312,6 +321,7 @@ async fn invalid_label_input_is_rejected_with_nothing_written() {
             "{args:?}: {err}"
         );
         assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(!err.contains('\u{1b}'), "no raw escape: {err:?}");
     }
     assert!(sw.pending().await.is_empty());
     assert_eq!(sw.fixture.fake.patch_count(NODE), 0);
