@@ -140,7 +140,8 @@ impl Tunables {
         }
         let mut de = serde_json::Deserializer::from_str(text);
         let t: Tunables = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let key = e.path().to_string();
+            // The path may go through a hostile unknown key: escaped, it stays one line.
+            let key = e.path().to_string().escape_debug().to_string();
             ConfigError::Syntax {
                 path: path.to_path_buf(),
                 key,

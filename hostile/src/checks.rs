@@ -24,12 +24,17 @@ pub const DB_CONFIG_ORIGIN: &str = "/var/run/redis/sonic-db/database_config.json
 /// The tunables file's path in messages.
 pub const TUNABLES_PATH: &str = "/etc/sonic/ctrmgr.json";
 
-/// An error as the binaries print it ([`error_line`]) and as the logs show it (`%e`, its own
-/// line without the causes): both one clear line naming `names`.
+/// An error as the binaries print it ([`error_line`]): one clear line naming `names`; and as
+/// a log line may show it (`%e`, without its causes): no line break.
 fn check_error(v: &mut Verdict, what: &str, e: &(dyn std::error::Error + 'static), names: &str) {
     v.rejected = true;
     check_message(v, what, &error_line(e), Some(names));
-    check_message(v, &format!("{what} (top line)"), &e.to_string(), None);
+    let top = e.to_string();
+    if top.contains(['\n', '\r']) {
+        v.violation(format!(
+            "{what} (without its causes) is not one line: {top:?}"
+        ));
+    }
 }
 
 /// `database_config.json` (dbclient): the file, then CONFIG_DB and STATE_DB resolved from it.

@@ -72,6 +72,8 @@ fn hostile_tunables() {
             r#"{"kubeconfig": {"a\nb": 1}}"#,
             "{\"a\u{1b}[2J\": 1}",
             r#"{"stop_grace_secs": 1} trailing"#,
+            // Cut short inside a hostile unknown key's value: the error's key path holds it.
+            r#"{"a\r\nb\u001b[31m": "x"#,
         ]),
         |g| g.tunables(&keys),
         |t| checks::tunables(t),
