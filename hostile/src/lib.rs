@@ -28,6 +28,10 @@ mod generate;
 
 pub use generate::Gen;
 
+/// How [`Verdict::assert_clean`]'s panic message starts: a fuzz run that ends with it found a
+/// broken rule (counted as a violation), any other panic is the parser's own.
+pub const RULE_BROKEN: &str = "hostile-input rule broken";
+
 /// What one input did to a parser.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verdict {
@@ -53,7 +57,7 @@ impl Verdict {
     pub fn assert_clean(&self, input: &dyn std::fmt::Debug) {
         assert!(
             self.violations.is_empty(),
-            "{input:?}: {:?}",
+            "{RULE_BROKEN}: {input:?}: {:?}",
             self.violations
         );
     }
@@ -90,12 +94,14 @@ pub fn injectable(s: &str) -> bool {
         })
 }
 
-/// How many inputs each stable check tries: `CTRMGR_RELIABILITY_CASES`, else `default`.
+/// How many inputs a stable check tries: `default` in CI; scaled by
+/// `CTRMGR_RELIABILITY_CASES` / 2000 when that is set (2000 is the core's checks' default, so
+/// `cargo xtask reliability`'s 100,000 runs each check 50 times its CI size).
 pub fn cases(default: u64) -> u64 {
     std::env::var("CTRMGR_RELIABILITY_CASES")
         .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(default, |n| (n.saturating_mul(default) / 2000).max(1))
 }
 
 /// The counts of one stable check, printed as the `RELIABILITY …` line `cargo xtask

@@ -16,7 +16,8 @@
 //!   world, printed as tables.
 //! - [`prereq`]: what the tests need on the machine (redis-server, a Docker Engine), installed
 //!   or started when we may, or a clear message saying what to install.
-//! - [`reliability`]: the bounded reliability checks run large, written to `RELIABILITY.md`.
+//! - [`reliability`]: the bounded reliability checks run large, written to `RELIABILITY.md`;
+//!   [`fuzz`]: its cargo-fuzz targets, run for a bounded time each.
 //! - [`cmd`]: running child processes from argv (never through a shell), echoing each one.
 //! - [`render`]: the plain-text spelling of the core's effects, shared by codegen and demo.
 
@@ -25,6 +26,7 @@ mod cmd;
 mod codegen;
 mod demo;
 mod dist;
+mod fuzz;
 mod prereq;
 mod reliability;
 mod render;

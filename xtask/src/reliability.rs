@@ -22,7 +22,10 @@ const CASES: u64 = 100_000;
 
 /// The test suites that print `RELIABILITY` lines: package, test binary, name filter, and
 /// what each check does, by the name it prints.
-const SUITES: &[(&str, &str, &str)] = &[("ctrmgr-core", "core", "hostile::")];
+const SUITES: &[(&str, &str, &str)] = &[
+    ("ctrmgr-core", "core", "hostile::"),
+    ("ctrmgr-hostile", "hostile", "hostile_"),
+];
 
 /// What each check feeds in, by the name its test prints.
 const WHAT: &[(&str, &str)] = &[
@@ -37,6 +40,79 @@ const WHAT: &[(&str, &str)] = &[
     (
         "hostile-config-db-rows",
         "hostile CONFIG_DB rows: FEATURE config, KUBERNETES_MASTER, DEVICE_METADATA",
+    ),
+    (
+        "hostile-database-config",
+        "hostile database_config.json: SONiC's with one value made hostile, hostile documents, corrupted text",
+    ),
+    (
+        "hostile-tunables",
+        "hostile ctrmgr.json: the real keys with hostile values, unknown keys, corrupted text",
+    ),
+    (
+        "hostile-kubeconfig",
+        "hostile kubeconfigs / admin.conf: structure, servers, secrets where the parser fails (never repeated)",
+    ),
+    (
+        "hostile-service-specs",
+        "hostile service install specs: names, units, paths, shell lines; every path install would write checked",
+    ),
+    (
+        "hostile-labels",
+        "hostile KUBE_LABELS|SET rows and label add/drop arguments",
+    ),
+    (
+        "hostile-mountinfo",
+        "hostile /proc/self/mountinfo (container self-identification)",
+    ),
+    (
+        "hostile-cgroup",
+        "hostile /proc/self/cgroup (container self-identification)",
+    ),
+    (
+        "hostile-argv-container",
+        "hostile argv of `container` (clap)",
+    ),
+    (
+        "hostile-argv-kube-labeler",
+        "hostile argv of `kube-labeler` (clap)",
+    ),
+    (
+        "hostile-argv-hostcfgd-watcher",
+        "hostile argv of `hostcfgd-watcher` (clap)",
+    ),
+    (
+        "hostile-argv-kube-monit",
+        "hostile argv of `kube-monit` (clap)",
+    ),
+    (
+        "hostile-argv-sonic-kube",
+        "hostile argv of `sonic-kube` (clap)",
+    ),
+    (
+        "fuzz-database_config",
+        "cargo-fuzz (coverage-guided): database_config.json",
+    ),
+    ("fuzz-tunables", "cargo-fuzz (coverage-guided): ctrmgr.json"),
+    (
+        "fuzz-kubeconfig",
+        "cargo-fuzz (coverage-guided): kubeconfig / admin.conf",
+    ),
+    (
+        "fuzz-service_spec",
+        "cargo-fuzz (coverage-guided): service install specs",
+    ),
+    (
+        "fuzz-labels",
+        "cargo-fuzz (coverage-guided): KUBE_LABELS|SET rows, label arguments",
+    ),
+    (
+        "fuzz-selfid",
+        "cargo-fuzz (coverage-guided): mountinfo and cgroup",
+    ),
+    (
+        "fuzz-argv",
+        "cargo-fuzz (coverage-guided): every binary's argv",
     ),
 ];
 
@@ -101,6 +177,13 @@ pub fn run(root: &Path) -> Result<()> {
             ));
         }
         rows.extend(parse(&stdout));
+    }
+    match crate::fuzz::run(root)? {
+        Ok(lines) => rows.extend(parse(&lines)),
+        Err(why) => rows.push(Row {
+            name: format!("fuzz: {why}"),
+            counts: BTreeMap::new(),
+        }),
     }
     for row in &rows {
         for bad in ["lost", "violations", "panics"] {
