@@ -161,7 +161,13 @@ pub fn cli(bin: Binary, argv: &[String]) -> Verdict {
         .collect();
     for a in argv {
         // A line break inside the argument, or at its end where clap's quote follows it.
-        let inside = a.trim_end_matches(['\n', '\r']).contains(['\n', '\r']);
+        // (Text on both sides of the break: `"\n "` alone is also clap's own indentation.)
+        let inside = a
+            .trim_end_matches(['\n', '\r'])
+            .split_once(['\n', '\r'])
+            .is_some_and(|(before, after)| {
+                before.trim().chars().count() >= 2 && after.trim().chars().count() >= 2
+            });
         let at_end = a.ends_with(['\n', '\r']);
         if (inside && said.contains(a.as_str())) || (at_end && said.contains(&format!("{a}'"))) {
             v.violation(format!("the usage error repeats {a:?} with its line break"));

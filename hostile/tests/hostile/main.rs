@@ -206,6 +206,8 @@ fn hostile_command_lines() {
             strings(&["start", "../x"]),
             strings(&["config", "kubernetes", "label", "add", "k\nx", "v"]),
             strings(&["state", "snmp", "up", "kube", "--id", "x\ny"]),
+            // Found by the argv fuzz target.
+            strings(&["el\"", "", "", "", "\n ", "", "", "\u{b}er\n"]),
         ];
         let seed = 0x5eed_0110 + u64::try_from(i).unwrap_or(0);
         run(
