@@ -206,6 +206,8 @@ pub const SPEC_KEYS: &[&str] = &[
     "fallback",
     "user",
     "stop_timeout",
+    "multi_instance",
+    "instances",
 ];
 
 /// Where `service install` may write, below its root.

@@ -498,6 +498,12 @@ impl Gen {
             ("fallback", 0) => serde_json::Value::Bool(g.one_in(2)),
             ("user", 0) => serde_json::Value::from(g.near(&["admin", "root"])),
             ("stop_timeout", 0) => serde_json::Value::from(g.next_u64() % 100),
+            ("multi_instance", 0 | 1) => serde_json::Value::Bool(g.one_in(2)),
+            ("instances", 0 | 1) => serde_json::Value::from(
+                (0..g.below(3))
+                    .map(|_| g.near(&["0", "1", "asic0"]))
+                    .collect::<Vec<_>>(),
+            ),
             _ => match g.below(3) {
                 0 => g.json_value(1),
                 _ => serde_json::Value::from(g.string()),

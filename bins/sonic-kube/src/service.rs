@@ -279,7 +279,16 @@ impl Spec {
 /// no spec, however hostile, names a path outside the fixed directories.
 pub fn spec_paths(text: &str) -> Result<Vec<String>> {
     let spec = Spec::parse(text).context("invalid spec")?;
-    let mut paths: Vec<String> = plan(&spec)?.into_iter().map(|p| p.rel).collect();
+    // Without a root, every required unit of a multi-instance spec is taken for a template.
+    let templates: BTreeSet<String> = if spec.multi_instance {
+        spec.requires.iter().cloned().collect()
+    } else {
+        BTreeSet::new()
+    };
+    let mut paths: Vec<String> = plan(&spec, &templates)?
+        .into_iter()
+        .map(|p| p.rel)
+        .collect();
     paths.push(manifest_rel(&spec.name));
     Ok(paths)
 }
