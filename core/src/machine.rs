@@ -281,7 +281,7 @@ impl Reason {
                 "owner kube with fallback: add the label and run the local image until kube deploys"
             }
             StartKubeApproved => {
-                "owner kube without fallback: pre-approve (kube_ready) and add the label"
+                "owner kube without fallback: stop an unrecorded local container, pre-approve (kube_ready) and add the label"
             }
             StartLocalAgain => {
                 "already local: docker start is a no-op on a running container; ensure the label when owner is kube"
@@ -655,10 +655,21 @@ fn step_by_table(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Ti
             vec![E::LabelAdd, E::DockerStart],
             R::StartKubeFallbackLocal,
         ),
-        // INIT | Start | owner=kube, !fb → KUBE_READY: mode kube_ready; label add
+        // INIT | Start | owner=kube, !fb → KUBE_READY: docker stop the local container by
+        // name (a `container start` killed between its docker start and its record left it
+        // running unrecorded, and a failed unit is started again without its ExecStop: the
+        // kube container about to be approved must not run beside it; a no-op otherwise);
+        // mode kube_ready; label add
         (S::Init, Input::Start) => step_to(
             S::KubeReady,
-            vec![write_mode(mode, M::KubeReady, now), E::LabelAdd],
+            vec![
+                E::DockerStop {
+                    target: Target::LocalByName,
+                    grace_secs: StopOptions::default().grace_secs,
+                },
+                write_mode(mode, M::KubeReady, now),
+                E::LabelAdd,
+            ],
             R::StartKubeApproved,
         ),
         // LOCAL | Start | — → LOCAL: idempotent (ensure label when owner=kube)

@@ -120,6 +120,15 @@ fn docker_stop(id: &str, grace_secs: u32) -> Effect {
     }
 }
 
+/// A Start from INIT handing over to kube first stops a local container nobody recorded
+/// (docs/decisions.md, crash-1).
+fn stop_local_by_name() -> Effect {
+    Effect::DockerStop {
+        target: Target::LocalByName,
+        grace_secs: StopOptions::default().grace_secs,
+    }
+}
+
 fn docker_kill(id: &str) -> Effect {
     Effect::DockerKill {
         target: Target::Id(cid(id)),
@@ -242,7 +251,11 @@ fn init_start_with_kube_owner_without_fallback_sets_kube_ready_and_adds_label() 
         &kube(),
         Input::Start,
         State::KubeReady,
-        vec![mode_write(M::None, M::KubeReady), Effect::LabelAdd],
+        vec![
+            stop_local_by_name(),
+            mode_write(M::None, M::KubeReady),
+            Effect::LabelAdd,
+        ],
         Reason::StartKubeApproved,
     );
     assert_eq!(after, expect(O::None, None, M::KubeReady, false, true));
@@ -1406,7 +1419,11 @@ fn a_stale_approval_after_an_in_place_approval_restarts_an_active_unit_and_ends_
         &kube(),
         Input::Start,
         State::KubeReady,
-        vec![mode_write(M::None, M::KubeReady), Effect::LabelAdd],
+        vec![
+            stop_local_by_name(),
+            mode_write(M::None, M::KubeReady),
+            Effect::LabelAdd,
+        ],
         Reason::StartKubeApproved,
     );
     assert_eq!(started, expect(O::None, None, M::KubeReady, false, true));
