@@ -378,6 +378,15 @@ impl SystemdSim {
         })
     }
 
+    /// The process id of a unit's main process while it has one (what `systemctl show -p
+    /// MainPID` answers), for tests that crash it.
+    pub fn main_pid(&self, unit: &str) -> Option<u32> {
+        let name = unit_name(unit);
+        let units = self.inner.units.lock().ok()?;
+        let u = units.get(&name)?;
+        u.st.lock().ok()?.main
+    }
+
     /// A function reading a unit's state, for tasks that outlive a borrow of the simulator.
     pub fn state_reader(&self) -> impl Fn(&str) -> Active + Send + 'static {
         let inner = self.inner.clone();
