@@ -167,7 +167,9 @@ async fn start_with_owner_kube_without_fallback_approves_and_labels_without_star
 
     let out = w.run(Input::Start).await;
 
-    assert!(w.engine.calls().is_empty());
+    // Only the stop of a local container nobody recorded (crash-1); nothing is started.
+    assert_eq!(w.engine.calls(), ["stop snmp 10"]);
+    assert!(!w.engine.running(LOCAL_ID));
     assert_eq!(w.label().as_deref(), Some("true"));
     let rec = w.store.record();
     assert_eq!(rec.transition_mode, TransitionMode::KubeReady);
@@ -624,6 +626,27 @@ async fn record_exit_of_the_owner_records_down_and_of_another_id_changes_nothing
         .expect("it was the owner");
     assert_eq!(owner.reason, Reason::DownLocal);
     assert_eq!(w.state(), State::Init);
+}
+
+/// crash-2: `docker wait` returned for a stop, then a start ran the same local container
+/// again (same id) before `container wait` could record the exit: nothing is recorded, the
+/// record keeps naming the running container.
+#[tokio::test]
+async fn record_exit_of_a_container_that_runs_again_changes_nothing() {
+    let w = World::new(
+        Some(config(Owner::Local, false)),
+        record(State::Local, Some(LOCAL_ID)),
+    );
+    w.engine.add(LOCAL_ID, "snmp", true);
+    let out = w
+        .driver
+        .record_exit(&snmp(), &id(LOCAL_ID))
+        .await
+        .expect("record exit");
+    assert_eq!(out, None);
+    assert_eq!(w.state(), State::Local);
+    assert_eq!(w.store.record().docker_id, Some(id(LOCAL_ID)));
+    assert!(w.engine.running(LOCAL_ID));
 }
 
 // ---- Approve: systemctl without the lock ----------------------------------------------------
