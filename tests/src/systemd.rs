@@ -359,6 +359,28 @@ impl SystemdSim {
             .await
     }
 
+    /// Runs `systemctl <verb> <unit>` for every unit at once, as separate callers (separate
+    /// processes) would; answers in the units' order.
+    pub async fn ctl_concurrently(&self, verb: &str, units: &[String]) -> Vec<Reply> {
+        let calls: Vec<_> = units
+            .iter()
+            .map(|u| {
+                let inner = self.inner.clone();
+                let args = vec![verb.to_owned(), u.clone()];
+                tokio::spawn(async move { inner.call(args).await })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(calls.len());
+        for c in calls {
+            out.push(c.await.unwrap_or_else(|e| Reply {
+                code: 1,
+                stderr: format!("systemd simulator: the call panicked: {e}"),
+                ..Reply::default()
+            }));
+        }
+        out
+    }
+
     /// Runs `systemctl <args>`, expecting exit 0.
     ///
     /// # Panics

@@ -11,7 +11,7 @@
 //!
 //! The kubeconfig's disk full or read-only during a join is in hostcfgd-watcher's tests
 //! (`join::a_join_onto_a_full_or_read_only_disk_*`); dockerd is not restarted
-//! (docs/decisions.md, crash-2).
+//! (docs/decisions.md, crash-3).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

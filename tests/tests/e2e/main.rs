@@ -13,5 +13,6 @@ mod crash;
 mod fakekube;
 mod faults;
 mod labels;
+mod races;
 mod scenarios;
 mod systemd;
