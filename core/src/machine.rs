@@ -437,6 +437,16 @@ fn write_owner(owner: CurrentOwner, docker_id: Option<ContainerId>, now: Timesta
     })
 }
 
+/// `docker stop` of the local container by name, before a Start hands the feature over to
+/// kube: a `container start` killed between its docker start and its record leaves that
+/// container running unrecorded (docs/decisions.md, crash-1); a no-op when it does not run.
+fn stop_local_by_name() -> Effect {
+    Effect::DockerStop {
+        target: Target::LocalByName,
+        grace_secs: StopOptions::default().grace_secs,
+    }
+}
+
 fn write_mode(guard: TransitionMode, mode: TransitionMode, now: Timestamp) -> Effect {
     Effect::Write(StateWrite {
         guard: Some(guard),
@@ -663,10 +673,7 @@ fn step_by_table(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Ti
         (S::Init, Input::Start) => step_to(
             S::KubeReady,
             vec![
-                E::DockerStop {
-                    target: Target::LocalByName,
-                    grace_secs: StopOptions::default().grace_secs,
-                },
+                stop_local_by_name(),
                 write_mode(mode, M::KubeReady, now),
                 E::LabelAdd,
             ],
@@ -688,9 +695,15 @@ fn step_by_table(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Ti
             R::StartFallsBackAfterDeadline,
         ),
         // KUBE_PENDING | Start | owner=kube → KUBE_READY: mode kube_ready; label add
+        // (and, as INIT | Start, first docker stop the local container by name: a `container
+        // start` killed after its docker start leaves KUBE_PENDING's pod beside it; crash-1)
         (S::KubePending, Input::Start) if kube => step_to(
             S::KubeReady,
-            vec![write_mode(mode, M::KubeReady, now), E::LabelAdd],
+            vec![
+                stop_local_by_name(),
+                write_mode(mode, M::KubeReady, now),
+                E::LabelAdd,
+            ],
             R::StartApprovesPending,
         ),
         // KUBE_PENDING | Start | owner=local → LOCAL: label remove; mode none; docker start
@@ -704,9 +717,14 @@ fn step_by_table(rec: &FeatureRecord, cfg: &FeatureConfig, input: Input, now: Ti
             R::StartLocalDropsPending,
         ),
         // KUBE_STOPPED | Start | owner=kube → KUBE_READY: mode kube_ready; label add
+        // (first docker stop the local container by name, as above)
         (S::KubeStopped, Input::Start) if kube => step_to(
             S::KubeReady,
-            vec![write_mode(mode, M::KubeReady, now), E::LabelAdd],
+            vec![
+                stop_local_by_name(),
+                write_mode(mode, M::KubeReady, now),
+                E::LabelAdd,
+            ],
             R::StartKubeAfterStopped,
         ),
         // KUBE_STOPPED | Start | owner=local → LOCAL: mode none; docker start local

@@ -308,7 +308,11 @@ fn kube_pending_start_with_kube_owner_sets_kube_ready_and_adds_label_approving_i
         &kube(),
         Input::Start,
         State::KubeReady,
-        vec![mode_write(M::KubePending, M::KubeReady), Effect::LabelAdd],
+        vec![
+            stop_local_by_name(),
+            mode_write(M::KubePending, M::KubeReady),
+            Effect::LabelAdd,
+        ],
         Reason::StartApprovesPending,
     );
     assert_eq!(after, expect(O::None, None, M::KubeReady, false, true));
@@ -349,7 +353,11 @@ fn kube_stopped_start_with_kube_owner_sets_kube_ready_and_adds_label() {
         &kube(),
         Input::Start,
         State::KubeReady,
-        vec![mode_write(M::KubeStopped, M::KubeReady), Effect::LabelAdd],
+        vec![
+            stop_local_by_name(),
+            mode_write(M::KubeStopped, M::KubeReady),
+            Effect::LabelAdd,
+        ],
         Reason::StartKubeAfterStopped,
     );
     assert_eq!(after, expect(O::None, None, M::KubeReady, false, true));
@@ -1285,7 +1293,11 @@ fn approve_of_an_active_unit_is_one_try_restart_job_and_no_write() {
         &kube(),
         Input::Start,
         State::KubeReady,
-        vec![mode_write(M::KubePending, M::KubeReady), Effect::LabelAdd],
+        vec![
+            stop_local_by_name(),
+            mode_write(M::KubePending, M::KubeReady),
+            Effect::LabelAdd,
+        ],
         Reason::StartApprovesPending,
     );
     assert_eq!(started, expect(O::None, None, M::KubeReady, true, true));
@@ -1345,6 +1357,7 @@ fn approve_of_a_failed_unit_marks_the_row_then_resets_and_starts_it() {
         started.effects,
         vec![
             requested_write(None, false),
+            stop_local_by_name(),
             mode_write(M::KubePending, M::KubeReady),
             Effect::LabelAdd
         ]
@@ -1403,7 +1416,11 @@ fn a_stale_approval_after_an_in_place_approval_restarts_an_active_unit_and_ends_
         &kube(),
         Input::Start,
         State::KubeReady,
-        vec![mode_write(M::KubePending, M::KubeReady), Effect::LabelAdd],
+        vec![
+            stop_local_by_name(),
+            mode_write(M::KubePending, M::KubeReady),
+            Effect::LabelAdd,
+        ],
         Reason::StartApprovesPending,
     );
     let stopped = check(

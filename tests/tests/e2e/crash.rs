@@ -328,3 +328,45 @@ async fn a_start_killed_after_its_docker_start_leaves_no_second_owner_behind() {
     );
     w.finish().await;
 }
+
+/// The same defect on another path (crash injection, seeds 69 and 188 of the 200-seed run):
+/// owner kube with fallback, the `container start` killed after its `docker start`, so the
+/// local container runs unrecorded and the unit failed; the pod's container asks
+/// (KUBE_PENDING) and hostcfgd-watcher approves the failed unit (reset-failed, start): that
+/// Start must stop the local container before the pod's container claims the feature.
+#[tokio::test]
+async fn an_approval_after_a_killed_start_leaves_no_second_owner_behind() {
+    let w = World::new(Owner::Kube, true).await;
+    w.fixture
+        .db
+        .set_feature_record(
+            &w.feature,
+            &ctrmgr_core::FeatureRecord::of_state(ctrmgr_core::State::KubePending, None),
+        )
+        .await
+        .expect("write STATE_DB");
+    w.docker
+        .client()
+        .start(w.local.id())
+        .await
+        .expect("start the local container");
+    w.systemd
+        .force_state(w.f(), ctrmgr_tests::systemd::Active::Failed);
+    // The label the killed start added; the pod comes and asks.
+    run_labeler_add(&w).await;
+    w.start_daemons().await;
+    let d = Desired {
+        started: true,
+        owner: Owner::Kube,
+        fallback: true,
+    };
+    if let Err(e) = await_desired(&w, d).await {
+        panic!("{e}\njournal:\n{}", w.systemd.journal());
+    }
+    w.finish().await;
+}
+
+async fn run_labeler_add(w: &World) {
+    let label = format!("{}_enabled", w.f());
+    labeler(w, &["add", &label, "true"]).await;
+}
