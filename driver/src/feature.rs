@@ -354,7 +354,21 @@ where
         id: &ContainerId,
     ) -> Result<Option<Outcome>, Error> {
         self.locks.await_stopping(feature).await?;
-        let outcome = self.run(feature, Input::Down(id.clone())).await?;
+        let mut lock = self.locks.lock(feature).await?;
+        // The local container keeps its id across restarts: when the exit `docker wait` saw
+        // was a `container stop|kill` followed by a `container start` (both done by the time
+        // the stopping lock was free), the container runs again under the recorded id, and
+        // recording it down would leave it running unrecorded (docs/decisions.md, crash-2).
+        // Under the feature lock no Start can restart it between this check and the write.
+        if self.containers.is_running(id).await.unwrap_or(false) {
+            tracing::info!(%feature, container = %id, "the container runs again: its earlier exit is not recorded");
+            return Ok(None);
+        }
+        let outcome = self
+            .run_locked(&mut lock, feature, Input::Down(id.clone()))
+            .await;
+        drop(lock);
+        let outcome = outcome?;
         Ok((outcome.before.docker_id.as_ref() == Some(id)).then_some(outcome))
     }
 

@@ -8,7 +8,8 @@
 //! - invariant 3, in a stable state (`transition_mode` none or kube_running, and neither the
 //!   record nor Docker changed for [`InvariantChecker::SETTLE`]): `current_owner=local` ⇔ the
 //!   local container runs; `current_owner=kube` ⇔ the recorded container runs;
-//!   `docker_id` set ⇔ `current_owner` not none.
+//!   `docker_id` set ⇔ `current_owner` not none. Time during which no sample could be
+//!   taken (Redis or Docker away) does not count towards settling.
 //!
 //! A violation carries its evidence (record, containers, labels). [`InvariantChecker::finish`]
 //! stops sampling and fails with every violation seen; [`InvariantChecker::assert_clean`]
@@ -132,7 +133,10 @@ async fn sample_loop(
     let mut reported_stable = false;
     loop {
         tokio::time::sleep(InvariantChecker::PERIOD).await;
+        // A state counts as stable only while it is seen: a sample that cannot be taken
+        // (Redis or Docker away) starts the settling time again.
         let Ok(record) = db.feature_record(&feature).await else {
+            last = None;
             continue;
         };
         let local_running = match ContainerId::new(&local) {
@@ -140,6 +144,7 @@ async fn sample_loop(
             Err(_) => false,
         };
         let Ok(list) = docker.list(&[&node_filter, &feature_filter]).await else {
+            last = None;
             continue;
         };
         let mut kube_running: Vec<String> = list

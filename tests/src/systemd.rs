@@ -363,6 +363,28 @@ impl SystemdSim {
             .await
     }
 
+    /// Runs `systemctl <verb> <unit>` for every unit at once, as separate callers (separate
+    /// processes) would; answers in the units' order.
+    pub async fn ctl_concurrently(&self, verb: &str, units: &[String]) -> Vec<Reply> {
+        let calls: Vec<_> = units
+            .iter()
+            .map(|u| {
+                let inner = self.inner.clone();
+                let args = vec![verb.to_owned(), u.clone()];
+                tokio::spawn(async move { inner.call(args).await })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(calls.len());
+        for c in calls {
+            out.push(c.await.unwrap_or_else(|e| Reply {
+                code: 1,
+                stderr: format!("systemd simulator: the call panicked: {e}"),
+                ..Reply::default()
+            }));
+        }
+        out
+    }
+
     /// Runs `systemctl <args>`, expecting exit 0.
     ///
     /// # Panics
@@ -380,6 +402,15 @@ impl SystemdSim {
                 u.st.lock().map_or(Active::Inactive, |s| s.active)
             })
         })
+    }
+
+    /// The process id of a unit's main process while it has one (what `systemctl show -p
+    /// MainPID` answers), for tests that crash it.
+    pub fn main_pid(&self, unit: &str) -> Option<u32> {
+        let name = unit_name(unit);
+        let units = self.inner.units.lock().ok()?;
+        let u = units.get(&name)?;
+        u.st.lock().ok()?.main
     }
 
     /// A function reading a unit's state, for tasks that outlive a borrow of the simulator.

@@ -4,9 +4,10 @@
 //! Each check is an ordinary test (so a small, seeded part of it runs in `cargo xtask test`)
 //! that reads its size from `CTRMGR_RELIABILITY_CASES` and prints one line
 //! `RELIABILITY <name> tried=N survived=N lost=N violations=N panics=N …`; this command runs
-//! those tests with a large size and turns the lines into one table row each. Checks that
-//! need the e2e world (crash injection, component faults) are listed as not run, never with
-//! numbers (docs/decisions.md, rel-2).
+//! those tests with a large size and turns the lines into one table row each. The checks in
+//! the e2e world (crash injection, component faults, races: [`WORLD_SUITES`]) run whole
+//! scenarios per seed, so they get their own, smaller sizes (docs/decisions.md, rel-2,
+//! crash-3).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -25,6 +26,20 @@ const CASES: u64 = 100_000;
 const SUITES: &[(&str, &str, &str)] = &[
     ("ctrmgr-core", "core", "hostile::"),
     ("ctrmgr-hostile", "hostile", "hostile_"),
+];
+
+/// The checks in the e2e world and the join's disk faults (issue 15, points 2-4): package,
+/// test binary, name filter, and the size of the full run (seeds, rounds, or seconds of
+/// flapping; each is a whole scenario with real processes, Docker and Redis).
+const WORLD_SUITES: &[(&str, &str, &str, u64)] = &[
+    ("ctrmgr-tests", "e2e", "crash::crash_injection", 200),
+    ("ctrmgr-tests", "e2e", "faults::redis_restarted", 10),
+    ("ctrmgr-tests", "e2e", "faults::a_flapping_master", 120),
+    ("hostcfgd-watcher", "hostcfgd", "join::a_join_onto", 1),
+    ("ctrmgr-tests", "e2e", "races::concurrent_start", 30),
+    ("ctrmgr-tests", "e2e", "races::an_approval", 10),
+    ("ctrmgr-tests", "e2e", "races::two_drains", 200),
+    ("ctrmgr-tests", "e2e", "races::many_features", 5),
 ];
 
 /// What each check feeds in, by the name its test prints.
@@ -114,19 +129,45 @@ const WHAT: &[(&str, &str)] = &[
         "fuzz-argv",
         "cargo-fuzz (coverage-guided): every binary's argv",
     ),
+    (
+        "crash-injection",
+        "seeded scenarios (owner switches, starts, stops, labels, master down/up) with kill -9 of a random daemon or `container` at a random moment, restarted as systemd would",
+    ),
+    (
+        "fault-redis-restart",
+        "redis-server shut down mid-handover and started again from its dump; daemons' CPU bounded meanwhile",
+    ),
+    (
+        "fault-master-flapping",
+        "the master refusing, hanging, answering 500/503 in turn every 2 s (tried = faults; seconds in the line) with label ops and restarts",
+    ),
+    (
+        "fault-kubeconfig-disk",
+        "the kubeconfig's disk full, then read-only (a 64 KiB tmpfs) during a join",
+    ),
+    (
+        "race-start-stop-kill",
+        "rounds of 4-8 concurrent `container start`/`stop`/`kill` of one feature",
+    ),
+    (
+        "race-approval-vs-owner-change",
+        "hostcfgd-watcher's approval racing `sonic-kube config feature owner`",
+    ),
+    (
+        "race-two-drains",
+        "rounds of two `kube-labeler drain` at once over adds and drops of the same keys",
+    ),
+    (
+        "race-many-features",
+        "five features' units started and stopped at once",
+    ),
 ];
 
 /// The checks of issue 15 that are not run yet, and why.
-const NOT_RUN: &[(&str, &str)] = &[
-    (
-        "crash injection (kill -9 at a random point, restart as systemd would)",
-        "not run yet: needs the e2e world (issue 14)",
-    ),
-    (
-        "component faults (redis-server, dockerd restarted; master refusing, hanging, 5xx, flapping; disk full)",
-        "not run yet: needs the e2e world (issue 14)",
-    ),
-];
+const NOT_RUN: &[(&str, &str)] = &[(
+    "component fault: dockerd restarted",
+    "not run: the Docker Engine is shared by every test on the machine (docs/decisions.md, crash-3)",
+)];
 
 /// One parsed `RELIABILITY` line.
 struct Row {
@@ -159,11 +200,18 @@ pub fn run(root: &Path) -> Result<()> {
     let started = Instant::now();
     let mut rows = Vec::new();
     let mut failed = Vec::new();
-    for (package, binary, filter) in SUITES {
+    // The world's checks run the workspace's binaries.
+    cmd::run(cmd::cargo(root).args(["build", "--workspace", "--bins"]))?;
+    let suites = SUITES
+        .iter()
+        .map(|(p, b, f)| (*p, *b, *f, CASES))
+        .chain(WORLD_SUITES.iter().copied());
+    for (package, binary, filter, cases) in suites {
         let mut test = cmd::cargo(root);
         test.args(["test", "--package", package, "--test", binary, "--", filter])
             .args(["--nocapture", "--test-threads=1"])
-            .env("CTRMGR_RELIABILITY_CASES", CASES.to_string());
+            .env("CTRMGR_RELIABILITY_CASES", cases.to_string())
+            .env("CTRMGR_REQUIRE_DOCKER", "1");
         eprintln!("$ {}", cmd::display(&test));
         let out = test
             .output()
@@ -211,10 +259,12 @@ fn render(rows: &[Row], seconds: u64) -> String {
     s.push_str("# Reliability\n\n");
     s.push_str(
         "Written by `cargo xtask reliability` (issue 15). Each row is a check run with \
-         many seeded inputs; CI runs the same tests with 2000 inputs each. \
+         many seeded inputs; CI runs the same tests with 2000 inputs each (the checks in the \
+         e2e world with a few seeds). \
          \"Survived\" counts inputs after which the code under test neither panicked nor \
          broke the check's rule (no panic, every rejection one line, no injectable name \
-         accepted).\n\n",
+         accepted; in the e2e world: every feature reached the state asked for, no label \
+         operation lost, no invariant of DESIGN.md §4 broken).\n\n",
     );
     let _ = writeln!(s, "Generated on {} in {seconds} s.\n", host());
     s.push_str(
@@ -227,11 +277,15 @@ fn render(rows: &[Row], seconds: u64) -> String {
             .find(|(n, _)| *n == row.name)
             .map_or("", |(_, w)| w);
         let get = |k: &str| row.counts.get(k).map_or("-", String::as_str);
+        let tried = match row.counts.get("injected") {
+            Some(i) => format!("{i} / {}", get("tried")),
+            None => get("tried").to_owned(),
+        };
         let _ = writeln!(
             s,
             "| {} | {what} | {} | {} | {} | {} | {} | {} |",
             row.name,
-            get("tried"),
+            tried,
             get("survived"),
             get("lost"),
             get("violations"),

@@ -26,7 +26,7 @@ macro_rules! reasons {
 reasons! {
     StartLocal => "start the local image",
     StartKubeFallbackLocal => "owner kube with fallback: add the label and run the local image until kube deploys",
-    StartKubeApproved => "owner kube without fallback: pre-approve (kube_ready) and add the label",
+    StartKubeApproved => "owner kube without fallback: stop an unrecorded local container, pre-approve (kube_ready) and add the label",
     StartLocalAgain => "already local: docker start is a no-op on a running container; ensure the label when owner is kube",
     StartApprovesPending => "a kube container waits: approve it in place (kube_ready) and add the label",
     StartLocalDropsPending => "owner local: drop the pending kube request and start the local image",

@@ -296,3 +296,119 @@ async fn a_switch_already_joined_to_this_master_is_adopted_without_kubeadm() {
     assert_eq!(sw.systemctl.calls(), vec!["start kubelet"]);
     assert!(sw.status().await.connected);
 }
+
+/// A small tmpfs mounted over a directory for one test (this needs root, as the test run
+/// has); unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path) -> Self {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mounting a 64 KiB tmpfs on {} failed: the disk-fault test needs root and mount(8)",
+            dir.display()
+        );
+        Self(dir.to_path_buf())
+    }
+
+    fn remount(&self, opts: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{opts}")])
+            .arg(&self.0)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "remount {opts} of {}", self.0.display());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Issue 15 point 3: the disk holding the kubeconfig full, then read-only, during a join.
+/// Each time the join fails with one line naming the file and the cause, the old kubeconfig
+/// stays as it was, no temporary file is left, kubeadm and kubelet are not touched and
+/// STATE_DB does not say connected; once the disk is writable again the join succeeds.
+#[tokio::test]
+async fn a_join_onto_a_full_or_read_only_disk_fails_clearly_and_keeps_the_old_kubeconfig() {
+    let sw = Joinable::new(&UnitCommands::default()).await;
+    let etc = sw.kubeconfig.parent().expect("a directory").to_path_buf();
+    let fs = Tmpfs::mount(&etc);
+    let old = "apiVersion: v1\nkind: Config\n# the kubeconfig of the last join\n";
+    std::fs::write(&sw.kubeconfig, old).expect("the old kubeconfig");
+    sw.set_server(Some("127.0.0.1"), true, false).await;
+    let mut tried = 0;
+    let mut survived = 0;
+
+    // Full: a filler takes every block left.
+    let filler = etc.join("filler");
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+    }
+    for (fault, cause) in [
+        ("full", "no space left on device"),
+        ("read-only", "read-only file system"),
+    ] {
+        if fault == "read-only" {
+            std::fs::remove_file(&filler).expect("remove the filler");
+            fs.remount("ro");
+        }
+        tried += 1;
+        let e = engine(&sw).join(false).await.expect_err("the write fails");
+        let msg = line(&e);
+        assert!(!msg.contains('\n'), "one line: {msg}");
+        assert!(
+            msg.contains(&sw.kubeconfig.display().to_string()),
+            "{fault}: names the file: {msg}"
+        );
+        assert!(
+            msg.to_lowercase().contains(cause),
+            "{fault}: says why: {msg}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&sw.kubeconfig).expect("the old kubeconfig"),
+            old,
+            "{fault}: the old kubeconfig is intact"
+        );
+        let files = sw.etc_files();
+        assert!(
+            files
+                .iter()
+                .all(|f| f == "kube_admin.conf" || f == "filler"),
+            "{fault}: no temp file: {files:?}"
+        );
+        assert!(
+            !sw.kubeadm.calls().iter().any(|c| c.starts_with("join")),
+            "{fault}: kubeadm join not run: {:?}",
+            sw.kubeadm.calls()
+        );
+        assert!(!sw.status().await.connected, "{fault}: not connected");
+        survived += 1;
+    }
+
+    // Writable again: the join goes through.
+    fs.remount("rw");
+    let joined = engine(&sw).join(false).await.expect("joins");
+    assert!(matches!(joined, Joined::Joined { .. }), "{joined:?}");
+    assert_eq!(
+        std::fs::read_to_string(&sw.kubeconfig).expect("written"),
+        sw.fixture.fake.kubeconfig_yaml()
+    );
+    println!(
+        "RELIABILITY fault-kubeconfig-disk tried={tried} survived={survived} lost=0 violations=0 panics=0"
+    );
+}

@@ -24,9 +24,17 @@ pub(super) fn start(c: Ctx) -> Step {
             R::StartKubeFallbackLocal,
         ),
         // INIT | Start | owner=kube, !fb → KUBE_READY: mode kube_ready; label add
+        //   (first docker stop the local container by name: a `container start` killed between
+        //   its docker start and its record left it running unrecorded, and a failed unit is
+        //   started again without its ExecStop; the kube container about to be approved must
+        //   not run beside it; a no-op otherwise; docs/decisions.md crash-1)
         S::Init => step_to(
             S::KubeReady,
-            vec![write_mode(mode, M::KubeReady, now), E::LabelAdd],
+            vec![
+                stop_local_by_name(),
+                write_mode(mode, M::KubeReady, now),
+                E::LabelAdd,
+            ],
             R::StartKubeApproved,
         ),
         // LOCAL | Start | — → LOCAL: idempotent (ensure label when owner=kube)
@@ -45,9 +53,14 @@ pub(super) fn start(c: Ctx) -> Step {
             R::StartFallsBackAfterDeadline,
         ),
         // KUBE_PENDING | Start | owner=kube → KUBE_READY: mode kube_ready; label add
+        //   (first docker stop the local container by name, as INIT | Start; crash-1)
         S::KubePending if kube => step_to(
             S::KubeReady,
-            vec![write_mode(mode, M::KubeReady, now), E::LabelAdd],
+            vec![
+                stop_local_by_name(),
+                write_mode(mode, M::KubeReady, now),
+                E::LabelAdd,
+            ],
             R::StartApprovesPending,
         ),
         // KUBE_PENDING | Start | owner=local → LOCAL: label remove; mode none; docker start
@@ -61,9 +74,14 @@ pub(super) fn start(c: Ctx) -> Step {
             R::StartLocalDropsPending,
         ),
         // KUBE_STOPPED | Start | owner=kube → KUBE_READY: mode kube_ready; label add
+        //   (first docker stop the local container by name, as INIT | Start; crash-1)
         S::KubeStopped if kube => step_to(
             S::KubeReady,
-            vec![write_mode(mode, M::KubeReady, now), E::LabelAdd],
+            vec![
+                stop_local_by_name(),
+                write_mode(mode, M::KubeReady, now),
+                E::LabelAdd,
+            ],
             R::StartKubeAfterStopped,
         ),
         // KUBE_STOPPED | Start | owner=local → LOCAL: mode none; docker start local
@@ -257,4 +275,14 @@ fn halt_kube_running(c: Ctx, how: Halt) -> Step {
         effects,
         how.reason(R::StopKubeRunning, R::KillKubeRunning),
     )
+}
+
+/// `docker stop` of the local container by name, before a Start hands the feature over to
+/// kube: a `container start` killed between its docker start and its record leaves that
+/// container running unrecorded (docs/decisions.md, crash-1); a no-op when it does not run.
+fn stop_local_by_name() -> E {
+    E::DockerStop {
+        target: Target::LocalByName,
+        grace_secs: StopOptions::default().grace_secs,
+    }
 }

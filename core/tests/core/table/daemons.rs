@@ -7,7 +7,7 @@ use ctrmgr_core::{
 
 use super::{
     LOCAL_ID, OPTS, Row, armed, cfg, cfg_name, docker_stop, expect, kube, kube_fb, local,
-    mode_write, owner_write, rec_of, requested_write, row,
+    mode_write, owner_write, rec_of, requested_write, row, stop_local_by_name,
 };
 use crate::NOW;
 
@@ -51,7 +51,7 @@ fn approve_rows() -> Vec<Row> {
         // ExecStartPre, which approves in place and adds the label.
         row("approve_restart_runs_as_stop_then_start_approving_in_place", rec_of(State::LocalToKube), &kube())
             .step(Input::Stop(OPTS), State::KubePending, vec![docker_stop(LOCAL_ID, OPTS.grace_secs), owner_write(O::None, None)], Reason::StopLocalKeepsPendingApproval)
-            .step(Input::Start, State::KubeReady, vec![mode_write(M::KubePending, M::KubeReady), LabelAdd], Reason::StartApprovesPending)
+            .step(Input::Start, State::KubeReady, vec![stop_local_by_name(), mode_write(M::KubePending, M::KubeReady), LabelAdd], Reason::StartApprovesPending)
             .leaves(expect(O::None, None, M::KubeReady, true, true)),
         // A unit systemd gave up on (StartLimitBurst after a crash-looping kube image) is still
         // wanted: the approval goes ahead, and the marker lets a restarted hostcfgd finish it.
@@ -64,7 +64,7 @@ fn approve_rows() -> Vec<Row> {
             .pending(true)
             .step(approve(U::Inactive), State::KubeReady, vec![Effect::SystemctlResetFailed, Effect::SystemctlStart], Reason::ApproveFinishesRequestedStart)
             .unchanged()
-            .step(Input::Start, State::KubeReady, vec![requested_write(None, false), mode_write(M::KubePending, M::KubeReady), LabelAdd], Reason::StartApprovesPending)
+            .step(Input::Start, State::KubeReady, vec![requested_write(None, false), stop_local_by_name(), mode_write(M::KubePending, M::KubeReady), LabelAdd], Reason::StartApprovesPending)
             .leaves(expect(O::None, None, M::KubeReady, false, true))
             .pending(false),
         // hostcfgd decided Approve in KUBE_PENDING; systemd's Restart=always Start approved in
@@ -73,9 +73,9 @@ fn approve_rows() -> Vec<Row> {
         row("a_stale_approval_after_an_in_place_approval_restarts_an_active_unit_and_ends_approved", rec_of(State::KubePending), &kube())
             .step(approve(U::Active), State::KubeReady, vec![Limit, TryRestart], Reason::ApproveRestartsUnit)
             .unchanged()
-            .step(Input::Start, State::KubeReady, vec![mode_write(M::KubePending, M::KubeReady), LabelAdd], Reason::StartApprovesPending)
+            .step(Input::Start, State::KubeReady, vec![stop_local_by_name(), mode_write(M::KubePending, M::KubeReady), LabelAdd], Reason::StartApprovesPending)
             .step(Input::Stop(OPTS), State::Init, vec![LabelRemove, mode_write(M::KubeReady, M::None)], Reason::StopReady)
-            .step(Input::Start, State::KubeReady, vec![mode_write(M::None, M::KubeReady), LabelAdd], Reason::StartKubeApproved)
+            .step(Input::Start, State::KubeReady, vec![stop_local_by_name(), mode_write(M::None, M::KubeReady), LabelAdd], Reason::StartKubeApproved)
             .leaves(expect(O::None, None, M::KubeReady, false, true)),
     ]);
     // Issue 8, item 3: an inactive unit is what systemd records after an operator's stop.

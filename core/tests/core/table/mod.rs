@@ -326,6 +326,15 @@ pub fn owner_write(owner: CurrentOwner, id: Option<&str>) -> Effect {
 }
 
 /// A write of the mode, guarded on `guard`.
+/// A Start that hands the feature over to kube first stops a local container nobody recorded
+/// (docs/decisions.md, crash-1).
+pub fn stop_local_by_name() -> Effect {
+    Effect::DockerStop {
+        target: Target::LocalByName,
+        grace_secs: StopOptions::default().grace_secs,
+    }
+}
+
 pub fn mode_write(guard: TransitionMode, mode: TransitionMode) -> Effect {
     write(Some(guard), None, Some(mode), None)
 }

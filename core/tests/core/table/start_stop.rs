@@ -8,6 +8,7 @@ use ctrmgr_core::{
 use super::{
     KUBE_ID, LOCAL_ID, OPTS, Row, await_exit, both_write, cfg_name, docker_kill, docker_stop,
     docker_stop_by_name, expect, kube, kube_fb, local, mode_write, owner_write, rec, rec_of, row,
+    stop_local_by_name,
 };
 use crate::{EARLIER, NOW, cid};
 
@@ -52,7 +53,7 @@ fn start_rows() -> Vec<Row> {
             owner_local,
         ),
         row("init_start_with_kube_owner_without_fallback_sets_kube_ready_and_adds_label", rec_of(State::Init), &kube())
-            .step(start.clone(), State::KubeReady, vec![mode_write(M::None, M::KubeReady), LabelAdd], Reason::StartKubeApproved)
+            .step(start.clone(), State::KubeReady, vec![stop_local_by_name(), mode_write(M::None, M::KubeReady), LabelAdd], Reason::StartKubeApproved)
             .leaves(ready.clone()),
         // docker start on the running container returns the same id: LocalUp writes nothing.
         row("local_start_with_local_owner_is_idempotent_and_removes_the_label", rec_of(State::Local), &local())
@@ -64,7 +65,7 @@ fn start_rows() -> Vec<Row> {
             .step(start.clone(), State::Local, vec![LabelAdd, DockerStart], Reason::StartLocalAgain)
             .unchanged(),
         row("kube_pending_start_with_kube_owner_sets_kube_ready_and_adds_label_approving_in_place", rec_of(State::KubePending), &kube())
-            .step(start.clone(), State::KubeReady, vec![mode_write(M::KubePending, M::KubeReady), LabelAdd], Reason::StartApprovesPending)
+            .step(start.clone(), State::KubeReady, vec![stop_local_by_name(), mode_write(M::KubePending, M::KubeReady), LabelAdd], Reason::StartApprovesPending)
             .leaves(ready.clone()),
         then_local_up(
             row("kube_pending_start_with_local_owner_removes_label_clears_mode_and_starts_local", rec_of(State::KubePending), &local())
@@ -73,7 +74,7 @@ fn start_rows() -> Vec<Row> {
             owner_local_mode.clone(),
         ),
         row("kube_stopped_start_with_kube_owner_sets_kube_ready_and_adds_label", rec_of(State::KubeStopped), &kube())
-            .step(start.clone(), State::KubeReady, vec![mode_write(M::KubeStopped, M::KubeReady), LabelAdd], Reason::StartKubeAfterStopped)
+            .step(start.clone(), State::KubeReady, vec![stop_local_by_name(), mode_write(M::KubeStopped, M::KubeReady), LabelAdd], Reason::StartKubeAfterStopped)
             .leaves(ready),
         then_local_up(
             row("kube_stopped_start_with_local_owner_clears_mode_and_starts_local", rec_of(State::KubeStopped), &local())

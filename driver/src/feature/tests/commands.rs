@@ -69,7 +69,9 @@ async fn start_with_owner_kube_without_fallback_approves_and_labels_without_star
 
     let out = w.run(Input::Start).await;
 
-    assert!(w.engine.calls().is_empty());
+    // Only the stop of a local container nobody recorded (crash-1); nothing is started.
+    assert_eq!(w.engine.calls(), ["stop snmp 10"]);
+    assert!(!w.engine.running(LOCAL_ID));
     assert_eq!(w.label().as_deref(), Some("true"));
     let rec = w.store.record();
     assert_eq!(rec.transition_mode, TransitionMode::KubeReady);

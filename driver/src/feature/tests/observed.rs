@@ -166,6 +166,27 @@ async fn record_exit_of_the_owner_records_down_and_of_another_id_changes_nothing
     assert_eq!(w.state(), State::Init);
 }
 
+/// crash-2: `docker wait` returned for a stop, then a start ran the same local container
+/// again (same id) before `container wait` could record the exit: nothing is recorded, the
+/// record keeps naming the running container.
+#[tokio::test]
+async fn record_exit_of_a_container_that_runs_again_changes_nothing() {
+    let w = World::new(
+        Some(config(Owner::Local, false)),
+        record(State::Local, Some(LOCAL_ID)),
+    );
+    w.engine.add(LOCAL_ID, "snmp", true);
+    let out = w
+        .driver
+        .record_exit(&snmp(), &id(LOCAL_ID))
+        .await
+        .expect("record exit");
+    assert_eq!(out, None);
+    assert_eq!(w.state(), State::Local);
+    assert_eq!(w.store.record().docker_id, Some(id(LOCAL_ID)));
+    assert!(w.engine.running(LOCAL_ID));
+}
+
 // ---- Approve: systemctl without the lock ----------------------------------------------------
 
 #[tokio::test]
