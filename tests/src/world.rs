@@ -60,6 +60,27 @@ pub const UNIT_TIME_SCALE: f64 = 0.01;
 /// The daemons whose units (`packaging/systemd/<name>.service`) the world runs.
 pub const DAEMONS: [&str; 3] = ["hostcfgd-watcher", "kube-monit", "kube-labeler"];
 
+impl Drop for World {
+    /// Nothing the units and daemons printed in the whole run (the simulator's journal) may
+    /// hold the master's bearer token (issue 15, point 6). Checked when the world goes away,
+    /// unless the test already failed.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let journal = self.systemd.journal();
+        if let Some(line) = secret_line(&journal, self.fixture.fake.token()) {
+            panic!("the master's bearer token reached the logs: {line}");
+        }
+    }
+}
+
+/// The first line of `log` that holds `secret`.
+fn secret_line<'a>(log: &'a str, secret: &str) -> Option<&'a str> {
+    log.lines()
+        .find(|l| !secret.is_empty() && l.contains(secret))
+}
+
 impl World {
     /// A switch with feature `<unique>` configured with `owner`/`fallback`, its local
     /// container created, a DaemonSet selecting `<f>_enabled=true` with image `<f>:v1`, the
@@ -617,4 +638,20 @@ async fn program_ok(w: &World, program: &std::path::Path, name: &str, args: &[&s
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secret_line;
+
+    #[test]
+    fn a_log_line_holding_the_token_is_found() {
+        let log = "kube-labeler[7]: label queued\nhostcfgd[8]: Authorization: Bearer fake-1234\n";
+        assert_eq!(
+            secret_line(log, "fake-1234"),
+            Some("hostcfgd[8]: Authorization: Bearer fake-1234")
+        );
+        assert_eq!(secret_line(log, "fake-9999"), None);
+        assert_eq!(secret_line(log, ""), None);
+    }
 }
