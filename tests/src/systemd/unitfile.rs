@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-
 use super::*;
 
 /// A parsed unit: `section.key` → its values in order.
