@@ -14,6 +14,9 @@
 //! - [`TestDocker::test_image`] builds `ctrmgr-test/busybox:latest` once, without a registry:
 //!   a root file system made in-process from the host's static busybox (Debian
 //!   `busybox-static`) and its applet links, imported like `docker import`.
+//! - [`OwnEngine`] is an engine of one test's own, in a directory of its own, which the test
+//!   stops (SIGTERM or SIGKILL, [`EngineStop`]) and starts again mid-scenario; its
+//!   [`OwnEngine::docker`] is a [`TestDocker`] like any other.
 //! - [`TestDocker::container`] creates a container from that image with a unique name, the
 //!   [`TEST_LABEL`] label and no network; the returned [`TestContainer`] removes it on drop.
 //!
@@ -29,24 +32,25 @@
 //! # }
 //! ```
 
+use std::collections::BTreeSet;
 use std::fmt;
-use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
-use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use ctrmgr_core::types::ContainerId;
 use tokio::sync::OnceCell;
 
-use crate::client::{
-    ApiVersion, ContainerSpec, DEFAULT_HOST, DOCKER_HOST_ENV, DockerClient, ExecSpec,
-};
+use crate::client::{ApiVersion, ContainerSpec, DockerClient, ExecSpec};
 use crate::error::Error;
+
+mod engine;
+
+pub use engine::{EngineStop, OwnEngine, stop_started_engine};
+use engine::{find_engine, lock_file};
 
 /// Set to `1` to make a test fail, not skip, when no engine can be had. Any value other than
 /// empty or `0` counts as set.
@@ -166,8 +170,8 @@ pub fn started_engine_host() -> String {
 /// The engine found for this process: its address, or why there is none.
 static ENGINE: OnceCell<Result<String, String>> = OnceCell::const_new();
 
-/// The test image's id, once built or found.
-static IMAGE: OnceCell<String> = OnceCell::const_new();
+/// The engines (by address) known to hold the test image.
+static IMAGE_ON: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 /// A Docker Engine for a test.
 #[derive(Debug, Clone)]
@@ -206,36 +210,41 @@ impl TestDocker {
 
     /// The test image's reference, [`TEST_IMAGE`], building it once when the engine lacks it.
     pub async fn test_image(&self) -> Result<&'static str, TestDockerError> {
-        IMAGE
-            .get_or_try_init(|| async {
-                if let Some(id) = self.current_test_image().await? {
-                    return Ok(id);
-                }
-                // Concurrent test processes build it once between them.
-                let lock_path = engine_dir().join("image.lock");
-                let _lock =
-                    lock_file(lock_path.clone())
-                        .await
-                        .map_err(|source| TestDockerError::Lock {
-                            path: lock_path,
-                            source,
-                        })?;
-                if let Some(id) = self.current_test_image().await? {
-                    return Ok(id);
-                }
+        let known = || {
+            IMAGE_ON
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(self.host())
+        };
+        if known() {
+            return Ok(TEST_IMAGE);
+        }
+        if self.current_test_image().await?.is_none() {
+            // Concurrent test processes build it once between them.
+            let lock_path = engine_dir().join("image.lock");
+            let _lock =
+                lock_file(lock_path.clone())
+                    .await
+                    .map_err(|source| TestDockerError::Lock {
+                        path: lock_path,
+                        source,
+                    })?;
+            if self.current_test_image().await?.is_none() {
                 let rootfs = busybox_rootfs().map_err(TestDockerError::Rootfs)?;
                 let changes = [
                     "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
                     format!("ENV {IMAGE_MARKER}"),
                 ];
                 let changes: Vec<&str> = changes.iter().map(String::as_str).collect();
-                let id = self
-                    .client
+                self.client
                     .import_image(rootfs, TEST_IMAGE, &changes)
                     .await?;
-                Ok::<_, TestDockerError>(id)
-            })
-            .await?;
+            }
+        }
+        IMAGE_ON
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(self.host().to_owned());
         Ok(TEST_IMAGE)
     }
 
@@ -393,174 +402,6 @@ impl Drop for TestContainer {
             ),
         }
     }
-}
-
-/// Finds or starts an engine: its address, or why there is none.
-async fn find_engine() -> Result<String, String> {
-    if let Some(host) = std::env::var(DOCKER_HOST_ENV)
-        .ok()
-        .filter(|h| !h.trim().is_empty())
-    {
-        return probe(&host)
-            .await
-            .map(|()| host.clone())
-            .map_err(|e| format!("{DOCKER_HOST_ENV}={host} does not answer: {e}"));
-    }
-    let mut tried = Vec::new();
-    let started = started_engine_host();
-    for host in [DEFAULT_HOST, started.as_str()] {
-        match probe(host).await {
-            Ok(()) => return Ok(host.to_owned()),
-            Err(e) => tried.push(format!("{host}: {e}")),
-        }
-    }
-    if !is_root() {
-        tried.push("not root, so dockerd cannot be started".to_owned());
-        return Err(tried.join("; "));
-    }
-    match start_engine().await {
-        Ok(host) => Ok(host),
-        Err(e) => {
-            tried.push(e);
-            Err(tried.join("; "))
-        }
-    }
-}
-
-/// Whether the engine at `host` answers, within [`PROBE_TIMEOUT`].
-async fn probe(host: &str) -> Result<(), String> {
-    let attempt = async {
-        let client = DockerClient::connect_to(host).await?;
-        client.ping().await
-    };
-    match tokio::time::timeout(PROBE_TIMEOUT, attempt).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(ctrmgr_core::retry::error_line(&e)),
-        Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
-    }
-}
-
-/// Takes an exclusive lock on `path` (created, with its directory, when missing), without
-/// blocking the runtime; the lock is held until the returned file is dropped.
-async fn lock_file(path: PathBuf) -> io::Result<File> {
-    tokio::task::spawn_blocking(move || {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let f = File::create(&path)?;
-        f.lock()?;
-        Ok(f)
-    })
-    .await
-    .map_err(io::Error::other)?
-}
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-/// The `dockerd` to run: Debian's, else the first on `PATH`.
-fn dockerd_program() -> &'static str {
-    if Path::new("/usr/sbin/dockerd").exists() {
-        "/usr/sbin/dockerd"
-    } else {
-        "dockerd"
-    }
-}
-
-/// Starts `dockerd` in [`engine_dir`] unless another process did, and waits until it
-/// answers. Returns its address.
-async fn start_engine() -> Result<String, String> {
-    let dir = engine_dir();
-    let host = started_engine_host();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let lock_path = dir.join("start.lock");
-    // Held until this function returns: concurrent test processes start one engine.
-    let _lock = lock_file(lock_path.clone())
-        .await
-        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
-
-    // Another process may have started it while this one waited for the lock.
-    if probe(&host).await.is_ok() {
-        return Ok(host);
-    }
-
-    let log_path = dir.join("dockerd.log");
-    let log = File::create(&log_path)
-        .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
-    let log_err = log
-        .try_clone()
-        .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
-    let path_arg = |name: &str| dir.join(name).display().to_string();
-    let mut child = Command::new(dockerd_program())
-        .args([
-            "--bridge=none",
-            "--iptables=false",
-            "--ip-forward=false",
-            "--ip-masq=false",
-        ])
-        .arg("--data-root")
-        .arg(path_arg("data"))
-        .arg("--exec-root")
-        .arg(path_arg("exec"))
-        .arg("--pidfile")
-        .arg(path_arg("docker.pid"))
-        .arg("--host")
-        .arg(&host)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err)
-        // Its own process group: a test runner that kills the test's group on a timeout
-        // leaves the shared engine to the other tests.
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", dockerd_program()))?;
-
-    // A bounded wait for a condition, in test support: ask until it answers, it exits, or the
-    // deadline passes.
-    let deadline = tokio::time::Instant::now() + START_DEADLINE;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!(
-                "dockerd exited ({status}) before answering; see {}",
-                log_path.display()
-            ));
-        }
-        if probe(&host).await.is_ok() {
-            tracing::info!(%host, pid = child.id(), "started a docker engine for tests");
-            return Ok(host);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!(
-                "dockerd (pid {}) did not answer at {host} within {START_DEADLINE:?}; see {}",
-                child.id(),
-                log_path.display()
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Stops the engine these helpers started in [`engine_dir`], if it runs (SIGTERM through
-/// `kill`). Returns whether there was one to stop. Test runners call it when done.
-pub fn stop_started_engine() -> io::Result<bool> {
-    let pid_path = engine_dir().join("docker.pid");
-    let pid = match std::fs::read_to_string(&pid_path) {
-        Ok(s) => s.trim().to_owned(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} holds {pid:?}, not a pid", pid_path.display()),
-        ));
-    }
-    if !Path::new("/proc").join(&pid).exists() {
-        return Ok(false);
-    }
-    let status = Command::new("kill").args(["-TERM", &pid]).status()?;
-    Ok(status.success())
 }
 
 /// The test image's root file system as a tar archive: `/bin/busybox` (copied from

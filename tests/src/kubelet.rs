@@ -37,10 +37,14 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use tokio::process::Command;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+mod pods;
+
+pub use pods::pod_containers;
+use pods::{docker, remove_all, start_feature, start_pod, stop_pod};
 
 /// Where the feature container finds the `container` binary.
 pub const BIN_INSIDE: &str = "/ctrmgr/container";
@@ -86,6 +90,9 @@ pub struct KubeletOptions {
     pub binds: Vec<String>,
     /// Extra environment entries (`NAME=value`), e.g. `DOCKER_HOST`.
     pub env: Vec<String>,
+    /// The address of the node's Docker Engine (`unix:///…`), which the simulator's `docker`
+    /// commands use.
+    pub docker_host: String,
     /// The image the containers are made from (the local busybox test image).
     pub image: String,
     /// `terminationGracePeriodSeconds`: SIGTERM, then SIGKILL after this many seconds.
@@ -190,58 +197,6 @@ async fn client(path: &Path) -> Result<kube::Client, KubeletError> {
     kube::Client::try_from(config).map_err(|e| bad(e.to_string()))
 }
 
-/// Runs `docker <args>`; its stdout on success, the reason otherwise.
-async fn docker(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("docker")
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .map_err(|e| format!("docker {}: {e}", args.first().copied().unwrap_or("")))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "docker {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// The pods' containers of `node`, as Docker lists them (running or not).
-pub async fn pod_containers(node: &str) -> Result<Vec<PodContainer>, String> {
-    let filter = format!("label={NODE_LABEL}={node}");
-    let format = format!(
-        "{{{{.ID}}}}\t{{{{.Names}}}}\t{{{{.State}}}}\t{{{{.Label \"{DS_LABEL}\"}}}}\t{{{{.Label \"{IMAGE_LABEL}\"}}}}\t{{{{.Label \"{ROLE_LABEL}\"}}}}\t{{{{.Label \"{FEATURE_LABEL}\"}}}}"
-    );
-    let out = docker(&[
-        "ps",
-        "-a",
-        "--no-trunc",
-        "--filter",
-        &filter,
-        "--format",
-        &format,
-    ])
-    .await?;
-    Ok(out
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (f.len() == 7).then(|| PodContainer {
-                id: f[0].to_owned(),
-                name: f[1].to_owned(),
-                state: f[2].to_owned(),
-                daemonset: f[3].to_owned(),
-                image: f[4].to_owned(),
-                role: f[5].to_owned(),
-                feature: f[6].to_owned(),
-            })
-        })
-        .collect())
-}
-
 /// Whether `selector` ⊆ `labels`.
 fn matches(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
@@ -310,7 +265,7 @@ impl KubeletSim {
     /// Stops the loop and removes every container of its node (SIGKILL).
     pub async fn shutdown(self) {
         self.task.abort();
-        remove_all(&self.shared.opts.node).await;
+        remove_all(&self.shared.opts.docker_host, &self.shared.opts.node).await;
     }
 }
 
@@ -319,8 +274,10 @@ impl Drop for KubeletSim {
         self.task.abort();
         // Best effort, synchronous: a test that panicked still leaves nothing behind.
         let filter = format!("label={NODE_LABEL}={}", self.shared.opts.node);
+        let host = &self.shared.opts.docker_host;
         if let Ok(out) = std::process::Command::new("docker")
             .args(["ps", "-aq", "--filter", &filter])
+            .env("DOCKER_HOST", host)
             .output()
         {
             let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -330,6 +287,7 @@ impl Drop for KubeletSim {
             if !ids.is_empty() {
                 let _ = std::process::Command::new("docker")
                     .args(["rm", "-f"])
+                    .env("DOCKER_HOST", host)
                     .args(&ids)
                     .output();
             }
@@ -337,15 +295,13 @@ impl Drop for KubeletSim {
     }
 }
 
-async fn remove_all(node: &str) {
-    if let Ok(list) = pod_containers(node).await {
-        let ids: Vec<&str> = list.iter().map(|c| c.id.as_str()).collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f"];
-            args.extend(ids);
-            let _ = docker(&args).await;
-        }
-    }
+/// Wakes the loop once `delay` has passed.
+fn wake_after(shared: &Arc<Shared>, delay: Duration) {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        shared.wake.notify_one();
+    });
 }
 
 /// The loop: wait for a change, wait the reaction delay, reconcile.
@@ -409,7 +365,10 @@ async fn reconcile(
             })
         })
         .collect();
-    let Ok(actual) = pod_containers(&opts.node).await else {
+    let Ok(actual) = pod_containers(&opts.docker_host, &opts.node).await else {
+        // The engine is away (dockerd restarting): look again after the backoff, as kubelet's
+        // pod lifecycle event generator relists.
+        wake_after(shared, opts.restart_backoff);
         return;
     };
     // Stop what must not run: no longer wanted, or another image.
@@ -445,11 +404,7 @@ async fn reconcile(
                     .entry(w.key.clone())
                     .or_insert((opts.restart_backoff, now + opts.restart_backoff));
                 if now < not_before {
-                    let shared = shared.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep_until(not_before).await;
-                        shared.wake.notify_one();
-                    });
+                    wake_after(shared, not_before - now);
                     continue;
                 }
                 let attempt: u32 = c
@@ -458,7 +413,7 @@ async fn reconcile(
                     .next()
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(0);
-                let _ = docker(&["rm", "-f", &c.id]).await;
+                let _ = docker(&opts.docker_host, &["rm", "-f", &c.id]).await;
                 let sandbox = current.iter().find(|c| c.role == "sandbox");
                 shared.log(format!(
                     "{}: container {} exited, restarting (attempt {})",
@@ -470,16 +425,20 @@ async fn reconcile(
                     Some(sb) if sb.is_running() => {
                         if let Err(e) = start_feature(shared, w, &sb.id, attempt + 1).await {
                             shared.log(format!("{}: restart failed: {e}", w.key));
+                            // Tried again after the backoff, as kubelet requeues a failed pod sync.
+                            wake_after(shared, opts.restart_backoff);
                         }
                     }
                     _ => {
                         // The sandbox died too (a reboot): a new pod, as kubelet does.
                         for c in &current {
-                            let _ = docker(&["rm", "-f", &c.id]).await;
+                            let _ = docker(&opts.docker_host, &["rm", "-f", &c.id]).await;
                         }
                         shared.log(format!("{}: sandbox gone, new pod", w.key));
                         if let Err(e) = start_pod(shared, w).await {
                             shared.log(format!("{}: start failed: {e}", w.key));
+                            // Tried again after the backoff, as kubelet requeues a failed pod sync.
+                            wake_after(shared, opts.restart_backoff);
                         }
                     }
                 }
@@ -489,7 +448,7 @@ async fn reconcile(
             None => {
                 backoff.remove(&w.key);
                 for c in &current {
-                    let _ = docker(&["rm", "-f", &c.id]).await;
+                    let _ = docker(&opts.docker_host, &["rm", "-f", &c.id]).await;
                 }
                 shared.log(format!(
                     "{}: labels match, starting pod ({})",
@@ -497,124 +456,10 @@ async fn reconcile(
                 ));
                 if let Err(e) = start_pod(shared, w).await {
                     shared.log(format!("{}: start failed: {e}", w.key));
+                    // Tried again after the backoff, as kubelet requeues a failed pod sync.
+                    wake_after(shared, opts.restart_backoff);
                 }
             }
         }
     }
-}
-
-fn pod_name(w: &Wanted, node: &str) -> String {
-    format!("{}-{node}", w.name)
-}
-
-fn labels_args(shared: &Shared, w: &Wanted, role: &str) -> Vec<String> {
-    [
-        (TEST_LABEL, "1"),
-        (NODE_LABEL, shared.opts.node.as_str()),
-        (DS_LABEL, w.key.as_str()),
-        (IMAGE_LABEL, w.image.as_str()),
-        (ROLE_LABEL, role),
-        (
-            FEATURE_LABEL,
-            if role == "sandbox" {
-                "POD"
-            } else {
-                w.container.as_str()
-            },
-        ),
-    ]
-    .iter()
-    .flat_map(|(k, v)| ["--label".to_owned(), format!("{k}={v}")])
-    .collect()
-}
-
-async fn start_pod(shared: &Arc<Shared>, w: &Wanted) -> Result<(), String> {
-    let opts = &shared.opts;
-    let pod = pod_name(w, &opts.node);
-    let sandbox_name = format!("k8s_POD_{pod}_{}_{}_0", w.namespace, opts.node);
-    let mut args: Vec<String> = vec![
-        "create".into(),
-        "--name".into(),
-        sandbox_name,
-        "--network".into(),
-        "host".into(),
-    ];
-    args.extend(labels_args(shared, w, "sandbox"));
-    args.extend([opts.image.clone(), "/bin/sleep".into(), "1000000".into()]);
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let sandbox = docker(&argv).await?.trim().to_owned();
-    docker(&["start", &sandbox]).await?;
-    start_feature(shared, w, &sandbox, 0).await
-}
-
-async fn start_feature(
-    shared: &Arc<Shared>,
-    w: &Wanted,
-    sandbox: &str,
-    attempt: u32,
-) -> Result<(), String> {
-    let opts = &shared.opts;
-    let pod = pod_name(w, &opts.node);
-    let name = format!(
-        "k8s_{}_{pod}_{}_{}_{attempt}",
-        w.container, w.namespace, opts.node
-    );
-    let mut args: Vec<String> = vec![
-        "create".into(),
-        "--name".into(),
-        name.clone(),
-        "--network".into(),
-        format!("container:{sandbox}"),
-        "-v".into(),
-        format!("{}:{BIN_INSIDE}:ro", opts.container_bin.display()),
-    ];
-    for lib in ["/lib", "/lib64", "/usr/lib"] {
-        if Path::new(lib).exists() {
-            args.extend(["-v".into(), format!("{lib}:{lib}:ro")]);
-        }
-    }
-    for b in &opts.binds {
-        args.extend(["-v".into(), b.clone()]);
-    }
-    for e in &opts.env {
-        args.extend(["-e".into(), e.clone()]);
-    }
-    args.extend(labels_args(shared, w, "feature"));
-    args.extend([
-        opts.image.clone(),
-        "/bin/sh".into(),
-        "-c".into(),
-        ENTRYPOINT.into(),
-        "sh".into(),
-        w.container.clone(),
-    ]);
-    args.extend(opts.container_args.iter().cloned());
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let id = docker(&argv).await?.trim().to_owned();
-    docker(&["start", &id]).await?;
-    shared.log(format!("{}: started {name}", w.key));
-    // Wake the loop when it exits.
-    let waker = shared.clone();
-    tokio::spawn(async move {
-        let _ = docker(&["wait", &id]).await;
-        waker.wake.notify_one();
-    });
-    Ok(())
-}
-
-async fn stop_pod(shared: &Arc<Shared>, actual: &[PodContainer], key: &str, reason: &str) {
-    let grace = shared.opts.grace_secs.to_string();
-    shared.log(format!("{key}: {reason}, stopping pod"));
-    for c in actual
-        .iter()
-        .filter(|c| c.daemonset == key && c.role == "feature")
-    {
-        if c.is_running() {
-            let _ = docker(&["stop", "-t", &grace, &c.id]).await;
-        }
-    }
-    for c in actual.iter().filter(|c| c.daemonset == key) {
-        let _ = docker(&["rm", "-f", &c.id]).await;
-    }
-    shared.log(format!("{key}: pod removed"));
 }

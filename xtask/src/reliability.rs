@@ -7,7 +7,7 @@
 //! those tests with a large size and turns the lines into one table row each. The checks in
 //! the e2e world (crash injection, component faults, races: [`WORLD_SUITES`]) run whole
 //! scenarios per seed, so they get their own, smaller sizes (docs/decisions.md, rel-2,
-//! crash-3).
+//! crash-3, crash-4).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -34,6 +34,7 @@ const SUITES: &[(&str, &str, &str)] = &[
 const WORLD_SUITES: &[(&str, &str, &str, u64)] = &[
     ("ctrmgr-tests", "e2e", "crash::crash_injection", 200),
     ("ctrmgr-tests", "e2e", "faults::redis_restarted", 10),
+    ("ctrmgr-tests", "e2e", "faults::dockerd_restarted", 10),
     ("ctrmgr-tests", "e2e", "faults::a_flapping_master", 120),
     ("hostcfgd-watcher", "hostcfgd", "join::a_join_onto", 1),
     ("ctrmgr-tests", "e2e", "races::concurrent_start", 30),
@@ -138,6 +139,10 @@ const WHAT: &[(&str, &str)] = &[
         "redis-server shut down mid-handover and started again from its dump; daemons' CPU bounded meanwhile",
     ),
     (
+        "fault-dockerd-restart",
+        "the test's own dockerd stopped (SIGTERM) or killed (SIGKILL, `killed` in the line) mid-handover and started again; daemons' CPU bounded meanwhile",
+    ),
+    (
         "fault-master-flapping",
         "the master refusing, hanging, answering 500/503 in turn every 2 s (tried = faults; seconds in the line) with label ops and restarts",
     ),
@@ -162,12 +167,6 @@ const WHAT: &[(&str, &str)] = &[
         "five features' units started and stopped at once",
     ),
 ];
-
-/// The checks of issue 15 that are not run yet, and why.
-const NOT_RUN: &[(&str, &str)] = &[(
-    "component fault: dockerd restarted",
-    "not run: the Docker Engine is shared by every test on the machine (docs/decisions.md, crash-3)",
-)];
 
 /// One parsed `RELIABILITY` line.
 struct Row {
@@ -292,9 +291,6 @@ fn render(rows: &[Row], seconds: u64) -> String {
             get("rejected"),
             get("panics"),
         );
-    }
-    for (what, why) in NOT_RUN {
-        let _ = writeln!(s, "| - | {what} | {why} | - | - | - | - | - |");
     }
     s
 }

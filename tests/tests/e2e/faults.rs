@@ -9,14 +9,21 @@
 //!   spends more than a fifth of a CPU meanwhile (a retry loop without backoff would spend all
 //!   of it).
 //!
+//! - dockerd stopped (SIGTERM, as `systemctl restart docker` does) or killed (SIGKILL, a
+//!   crash) in the middle of a handover and started again with its data root, on an engine of
+//!   the test's own (the other tests keep theirs): every container dies with it; the kubelet
+//!   simulator relists and starts a new pod, the feature's unit is started again as systemd
+//!   would (its `Requires=docker.service`), the handover completes on the new containers,
+//!   and nothing spins while the engine is away.
+//!
 //! The kubeconfig's disk full or read-only during a join is in hostcfgd-watcher's tests
-//! (`join::a_join_onto_a_full_or_read_only_disk_*`); dockerd is not restarted
-//! (docs/decisions.md, crash-3).
+//! (`join::a_join_onto_a_full_or_read_only_disk_*`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ctrmgr_core::Owner;
+use ctrmgr_core::{FeatureName, Owner};
+use ctrmgr_dockerclient::testing::{EngineStop, OwnEngine, TestDocker};
 use ctrmgr_tests::fakekube::Fault;
 use ctrmgr_tests::world::{DAEMONS, World, workspace_binary};
 
@@ -210,4 +217,111 @@ async fn a_flapping_master_converges_labels_kubelet_runs_and_nothing_spins() {
     );
     assert!(lost.is_empty(), "labels lost: {lost:?}; node {node:?}");
     w.finish().await;
+}
+
+/// Where the dockerd-restart check keeps its own engine (socket, data root, log): a short path,
+/// since the socket lives in it; the data root, and so the test image, is kept for the next run.
+fn own_engine_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join("ctrmgr-dockerd-restart")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dockerd_restarted_mid_handover_the_feature_comes_back_and_no_transition_is_lost() {
+    let rounds = cases(2).min(20);
+    let mut engine = OwnEngine::start(&own_engine_dir())
+        .await
+        .unwrap_or_else(|e| panic!("the test's own dockerd: {e}"));
+    let docker = engine
+        .docker()
+        .await
+        .expect("the test's own engine answers");
+    let feature = FeatureName::new(&TestDocker::unique_name("d")).expect("a feature name");
+    let node = format!("node-{}", feature.as_str()).to_lowercase();
+    let w = World::on_engine(
+        docker,
+        feature,
+        node,
+        Owner::Local,
+        false,
+        Duration::from_millis(300),
+    )
+    .await;
+    w.start_daemons().await;
+    w.unit("start").await;
+    let mut d = Desired {
+        started: true,
+        owner: Owner::Local,
+        fallback: false,
+    };
+    await_desired(&w, d).await.unwrap_or_else(|e| panic!("{e}"));
+    let (mut survived, mut killed, mut worst_cpu) = (0, 0, 0);
+    for round in 0..rounds {
+        let mut rng = Rng::new(1000 + round);
+        // Alternate, as in the Redis check: local → kube with fallback, kube → local.
+        d = Desired {
+            started: true,
+            owner: if d.owner == Owner::Local {
+                Owner::Kube
+            } else {
+                Owner::Local
+            },
+            fallback: d.owner == Owner::Local,
+        };
+        let how = if round % 2 == 0 {
+            EngineStop::Term
+        } else {
+            killed += 1;
+            EngineStop::Kill
+        };
+        w.set_owner(d.owner, d.fallback).await;
+        let args = ["restart", w.f()];
+        let restart = w.systemd.ctl(&args);
+        let outage = async {
+            tokio::time::sleep(Duration::from_millis(rng.below(800))).await;
+            let before = daemon_cpu(&w);
+            let t0 = Instant::now();
+            engine
+                .stop(how)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: stopping dockerd: {e}"));
+            tokio::time::sleep(Duration::from_millis(500 + rng.below(1500))).await;
+            let worst = assert_no_busy_loop(&w, &before, t0.elapsed());
+            engine
+                .start_again()
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: starting dockerd again: {e}"));
+            worst
+        };
+        let (_, worst) = tokio::join!(restart, outage);
+        worst_cpu = worst_cpu.max(worst);
+        // systemd restarts what `Requires=docker.service` when docker.service comes back;
+        // the simulator has no docker.service, so the check does it.
+        recover_unit(&w, d, false).await;
+        await_desired(&w, d).await.unwrap_or_else(|e| {
+            let kubelet = w.kubelet.as_ref().map(|k| k.events()).unwrap_or_default();
+            panic!(
+                "round {round} ({how:?}): {e}\nkubelet:\n{}\njournal:\n{}",
+                kubelet.join("\n"),
+                w.systemd.journal()
+            )
+        });
+        for u in DAEMONS {
+            w.await_unit(u, "active").await;
+        }
+        survived += 1;
+    }
+    let violations = w.checker.as_ref().map_or(0, |c| c.violations().len()) as u64;
+    report(
+        "fault-dockerd-restart",
+        &[
+            ("tried", rounds),
+            ("survived", survived),
+            ("lost", 0),
+            ("violations", violations),
+            ("panics", 0),
+        ],
+        &format!("killed={killed} max_daemon_cpu_pct={worst_cpu}"),
+    );
+    w.finish().await;
+    drop(engine);
 }
