@@ -37,8 +37,9 @@
 //! effects before it have happened, those after it have not. The core's order: a write of the
 //! owner comes after the container effect it records (`docker stop`, then `owner none`; `docker
 //! start`, then the LocalUp that records the id), so a failed docker call records nothing; a
-//! write of the mode may come first (KUBE_READY | Start writes `kube_ready`, then adds the
-//! label — a label change that fails is queued, never an error); the `start_requested_ts`
+//! write of the mode may come first (KUBE_PENDING | Start with owner kube first stops a local
+//! container left running by name, then writes `kube_ready`, then adds the label — a label
+//! change that fails is queued, never an error); the `start_requested_ts`
 //! marker is written before the `reset-failed` and `start` it announces, and a Start clears it
 //! before anything else.
 

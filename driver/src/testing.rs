@@ -89,6 +89,8 @@ pub struct FakeStoreInner {
     pub racers: Mutex<Vec<FeatureRecord>>,
     /// Races every guarded write, for ever.
     pub always_race: Mutex<bool>,
+    /// Records a racing writer puts in place just after a read, one per read.
+    pub read_racers: Mutex<Vec<FeatureRecord>>,
     /// Makes every read and write of the feature's rows fail.
     pub fail: Mutex<Option<ErrorKind>>,
     /// CONFIG_DB KUBERNETES_MASTER|SERVER has no `ip` (the node never joined a master).
@@ -140,11 +142,16 @@ impl StateStore for FakeStore {
     type Error = FakeError;
     async fn feature(&self, _: &FeatureName) -> Result<FeatureView, FakeError> {
         fail_if(&self.0.fail)?;
-        Ok(FeatureView {
+        let view = FeatureView {
             config: lock(&self.0.config).clone(),
             record: self.record(),
             warnings: Vec::new(),
-        })
+        };
+        let mut racers = lock(&self.0.read_racers);
+        if !racers.is_empty() {
+            *lock(&self.0.record) = racers.remove(0);
+        }
+        Ok(view)
     }
     async fn features(&self) -> Result<Vec<FeatureName>, FakeError> {
         unused()

@@ -86,11 +86,11 @@
 //!
 //! [`default_scenarios`]: every owner and fallback/failure-detection combination, with and
 //! without a node label left from before a reboot, kube deploying or never deploying, and with
-//! owner kube a crash-looping image on a rate-limited unit; while
+//! owner kube a crash-looping image on a rate-limited unit, alone and with one fault; while
 //! kube deploys, each scenario allows two kinds of environment event ([`FAMILIES`]), because
-//! allowing all at once multiplies the state space (that is [`extended_scenarios`]: 6.2 million
-//! distinct states, 26 million generated, 75–130 s on one thread here depending on load,
-//! against 2.2 million and 7.6 million, about 27 s, for the default scenarios). The BFS runs to [`DEFAULT_DEPTH`] and
+//! allowing all at once multiplies the state space (that is [`extended_scenarios`]: 6.7 million
+//! distinct states, 28 million generated, about 60 s on one thread here, against 3.0 million
+//! and 10.6 million, about 30–40 s, for the default scenarios). The BFS runs to [`DEFAULT_DEPTH`] and
 //! completes well before it, so the numbers do not depend on the bound; one thread keeps them
 //! deterministic.
 //!

@@ -17,7 +17,7 @@
 //! | owner written `local`/`kube`, or mode written `kube_ready`/`kube_running` | `system_state` = `up` |
 //! | owner written `none`, or mode written `none` | `system_state` = `down` |
 //! | any write at `now` | `update_time` = `now` as `%Y-%m-%d %H:%M:%S` (UTC) |
-//! | `container state … up` / `container_startup.py -v V` | `container_version` = `V` |
+//! | `container_startup.py -v V` (the binary run under that name) | `container_version` = `V` |
 //! | server `last_update_ts` | server `update_time` |
 
 use std::collections::HashMap;

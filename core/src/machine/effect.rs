@@ -178,6 +178,10 @@ pub enum Effect {
     /// `systemctl reset-failed <feature>`, only for a unit that is failed or that this system
     /// reset already ([`FeatureRecord::start_requested_ts`]): clears the failed state and
     /// systemd's start rate limit counter, so that the start that follows is not refused.
+    /// Carried out only while STATE_DB still holds the marker, read afresh: when a Start has
+    /// cleared it since the step, that Start did what the plan asked for, and the rest of the
+    /// plan is dropped (a reset without its marker could be read as an operator's stop after
+    /// a crash; docs/decisions.md shape-3).
     SystemctlResetFailed,
     /// If the unit is still active (`systemctl is-active`), `systemctl reset-failed
     /// <feature>` to clear its start rate limit counter, so that the try-restart that follows

@@ -69,7 +69,7 @@ reasons! {
     ApproveStartsFailedUnit => "approve a failed unit: mark start_requested_ts, reset-failed, start (its Start approves)",
     ApproveFinishesRequestedStart => "this system reset the unit to start it and did not finish: reset-failed, start",
     ApproveDeferredUnitStopped => "the unit is stopped (by the operator, or not started yet): never start it; its next Start approves",
-    ApproveRequestDone => "the unit is active: the start this system requested happened; clear start_requested_ts",
+    ApproveRequestDone => "the unit is active or activating: the start this system requested is under way or done, and its Start clears start_requested_ts",
     ApproveNothingPending => "no kube container waits for approval",
     FailureRestartsUnit => "kube did not run the feature for N minutes: reset the start limit of the active unit, one try-restart job; its Start falls back to the local image",
     FailureStartsFailedUnit => "kube did not run the feature for N minutes and the unit failed: mark start_requested_ts, reset-failed, start; the Start falls back",

@@ -88,6 +88,15 @@ where
                     w.apply(record);
                 }
                 Effect::SystemctlResetFailed => {
+                    // Only while the row is still marked: a Start since cleared the marker and
+                    // did what it asked for (docs/decisions.md shape-3).
+                    if !self.still_marked(feature).await? {
+                        tracing::info!(
+                            %feature,
+                            "a start cleared start_requested_ts since this plan was made: no reset-failed, no start"
+                        );
+                        return Ok(Flow::Done);
+                    }
                     self.systemctl(lock, feature, UnitJob::ResetFailed).await?;
                 }
                 Effect::SystemctlResetStartLimit => {
@@ -102,6 +111,16 @@ where
             }
         }
         Ok(Flow::Done)
+    }
+
+    /// Whether STATE_DB `FEATURE|<f>` still holds `start_requested_ts`, read afresh.
+    async fn still_marked(&self, feature: &FeatureName) -> Result<bool, Error> {
+        let view = self
+            .store()
+            .feature(feature)
+            .await
+            .map_err(|e| Error::port(format!("read the state of feature {feature}"), e))?;
+        Ok(view.record.start_requested_ts.is_some())
     }
 
     fn target(&self, feature: &FeatureName, target: &Target) -> ContainerId {

@@ -289,6 +289,13 @@ impl FeatureWorld {
                 }
             }
             Eff::SystemctlResetFailed => {
+                // Only while the row is still marked: a Start since cleared the marker and did
+                // what it asked for, and a reset without it would leave a unit that a crash
+                // before the start turns into an operator's stop (docs/decisions.md shape-3).
+                if !n.row.requested {
+                    p.effects.clear();
+                    return true;
+                }
                 n.starts = 0;
                 if n.unit == Unit::Failed {
                     n.unit = Unit::Inactive;

@@ -43,7 +43,7 @@ pub const CRASH_LOOP_BURST: u8 = 2;
 /// [`FAMILIES`], with and without a label left on the node from before a reboot; with kube
 /// never deploying, an owner change and a fault, and a lone operator stop and a fault. With
 /// owner kube, also a crash-looping kube image (three crashes) on a unit with a start rate
-/// limit ([`CRASH_LOOP_BURST`]). kube-monit's deadline may pass twice while kube deploys, and
+/// limit ([`CRASH_LOOP_BURST`]), alone and with one fault. kube-monit's deadline may pass twice while kube deploys, and
 /// any number of times once no manifest exists.
 pub fn default_scenarios() -> Vec<Scenario> {
     let mut out = Vec::new();
@@ -74,16 +74,21 @@ pub fn default_scenarios() -> Vec<Scenario> {
                 });
             }
             if owner == Owner::Kube {
-                out.push(Scenario {
-                    cfg,
-                    kube: Kube::Deploys,
-                    stale_label: false,
-                    budget: Budget {
-                        crash_loop: 3,
-                        ..budget(0, 0, 0, 0, 0)
-                    },
-                    burst: CRASH_LOOP_BURST,
-                });
+                // Alone, and with one fault: a daemon crashing while the unit is failed, or
+                // between its reset and its start (the `start_requested_ts` marker), is where
+                // the start limit and the daemons' restart-safety meet.
+                for faults in [0, 1] {
+                    out.push(Scenario {
+                        cfg,
+                        kube: Kube::Deploys,
+                        stale_label: false,
+                        budget: Budget {
+                            crash_loop: 3,
+                            ..budget(0, faults, 0, 0, 0)
+                        },
+                        burst: CRASH_LOOP_BURST,
+                    });
+                }
             }
         }
     }

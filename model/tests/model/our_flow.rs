@@ -8,7 +8,7 @@ use ctrmgr_model::{
 use crate::print_outcome;
 
 /// Fewer unique states than this means the model no longer explores the world (a broken
-/// action, a scenario that cannot boot); the default scenarios have about 2.4 million.
+/// action, a scenario that cannot boot); the default scenarios have about 3.0 million.
 const STATE_FLOOR: usize = 200_000;
 
 /// Checks, and when something fails, replaces the counterexamples by shortest ones.

@@ -28,11 +28,7 @@ pub(super) fn approve(c: Ctx, unit: UnitActivity) -> Step {
         ),
         // any | Approve | start_requested_ts set: finish the start this system began
         s if requested => match unit {
-            UnitActivity::Active => step_to(
-                s,
-                vec![write_start_requested(None, false, now)],
-                R::ApproveRequestDone,
-            ),
+            UnitActivity::Active => step_to(s, vec![], R::ApproveRequestDone),
             UnitActivity::Inactive | UnitActivity::Failed => step_to(
                 after_start(rec, cfg, now),
                 vec![E::SystemctlResetFailed, E::SystemctlStart],

@@ -100,17 +100,19 @@ fn approve_rows() -> Vec<Row> {
     rows
 }
 
-/// A marker left on a row that is no longer pending: an active unit clears it (the start this
-/// system began is done). See `rules::a_marker_left_on_a_row_that_is_no_longer_pending_...`.
+/// A marker left on a row that is no longer pending: an active (or activating) unit leaves it
+/// to its next Start, which clears it (shape-3: clearing it here let a unit in systemd's
+/// auto-restart that then hit its start limit be reset with no marker). See
+/// `rules::a_marker_left_on_a_row_that_is_no_longer_pending_...`.
 #[rustfmt::skip]
 fn approve_marker_rows() -> Vec<Row> {
     State::ALL
         .into_iter()
         .filter(|s| !matches!(s, State::LocalToKube | State::KubePending))
         .map(|state| {
-            row(format!("an_active_unit_clears_a_marker_left_on_a_row_no_longer_pending [{state}]"), requested(rec_of(state), crate::EARLIER), &kube())
-                .step(Input::Approve { unit: U::Active }, state, vec![requested_write(None, false)], Reason::ApproveRequestDone)
-                .pending(false)
+            row(format!("an_active_unit_leaves_a_marker_left_on_a_row_no_longer_pending_to_its_start [{state}]"), requested(rec_of(state), crate::EARLIER), &kube())
+                .step(Input::Approve { unit: U::Active }, state, vec![], Reason::ApproveRequestDone)
+                .pending(true)
         })
         .collect()
 }

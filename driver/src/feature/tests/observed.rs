@@ -231,6 +231,28 @@ async fn a_unit_that_failed_since_the_look_keeps_its_failed_state_and_is_not_res
 }
 
 #[tokio::test]
+async fn a_plan_whose_marker_a_start_cleared_meanwhile_resets_and_starts_nothing() {
+    // hostcfgd-watcher read a marked row with the unit inactive (this system reset it and
+    // did not finish); before its reset-failed, the unit's own Start cleared the marker.
+    // shape-3: the reset is carried out only while the row is still marked.
+    let mut marked = record(State::KubePending, None);
+    marked.start_requested_ts = Some(ctrmgr_core::Timestamp::from_secs(1_000));
+    let w = World::new(Some(config(Owner::Kube, false)), marked);
+    lock(&w.store.0.read_racers).push(record(State::KubeReady, None));
+
+    let out = w
+        .run(Input::Approve {
+            unit: UnitActivity::Inactive,
+        })
+        .await;
+
+    assert_eq!(out.reason, Reason::ApproveFinishesRequestedStart);
+    assert!(w.units.calls().is_empty(), "{:?}", w.units.calls());
+    assert!(w.store.writes().is_empty(), "{:?}", w.store.writes());
+    assert_eq!(w.store.record(), record(State::KubeReady, None));
+}
+
+#[tokio::test]
 async fn approve_of_a_failed_unit_marks_the_row_before_it_resets_and_starts_the_unit() {
     let before = record(State::KubePending, None);
     let w = World::new(Some(config(Owner::Kube, false)), before);
