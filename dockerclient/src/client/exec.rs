@@ -8,6 +8,17 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::{DockerClient, container};
+
+/// The operation named in exec errors.
+const OP: &str = "exec in";
+
+/// The output of an attached exec, as bollard streams it.
+type Output = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
+>;
+
+/// The input of an attached exec.
+type Input = std::pin::Pin<Box<dyn AsyncWrite + Send>>;
 use crate::error::Error;
 use crate::spec::*;
 
@@ -29,41 +40,7 @@ impl DockerClient {
         stdout: &mut (dyn AsyncWrite + Unpin + Send),
         stderr: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> Result<ExitStatus, Error> {
-        const OP: &str = "exec in";
-        let options = CreateExecOptions {
-            attach_stdin: Some(stdin.is_some()),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            tty: Some(spec.tty),
-            env: (!spec.env.is_empty()).then(|| spec.env.clone()),
-            cmd: Some(spec.cmd.clone()),
-            user: spec.user.clone(),
-            working_dir: spec.working_dir.clone(),
-            ..CreateExecOptions::default()
-        };
-        let exec_id = self
-            .docker
-            .create_exec(id.as_str(), options)
-            .await
-            .map_err(|e| Error::engine(OP, container(id), e))?
-            .id;
-        let start = StartExecOptions {
-            detach: false,
-            tty: spec.tty,
-            output_capacity: None,
-        };
-        let started = self
-            .docker
-            .start_exec(&exec_id, Some(start))
-            .await
-            .map_err(|e| Error::engine(OP, container(id), e))?;
-        let StartExecResults::Attached { mut output, input } = started else {
-            return Err(Error::Unexpected {
-                op: OP,
-                target: container(id),
-                detail: "the engine started the exec detached".to_owned(),
-            });
-        };
+        let (exec_id, mut output, input) = self.start_attached(id, spec, stdin.is_some()).await?;
         let io_error = |source| Error::Io {
             op: OP,
             target: container(id),
@@ -107,9 +84,58 @@ impl DockerClient {
             }
         }
 
+        self.exit_code(id, &exec_id).await
+    }
+
+    /// Creates the exec of `spec` in `id` and starts it attached: its id, output and input.
+    async fn start_attached(
+        &self,
+        id: &ContainerId,
+        spec: &ExecSpec,
+        attach_stdin: bool,
+    ) -> Result<(String, Output, Input), Error> {
+        let options = CreateExecOptions {
+            attach_stdin: Some(attach_stdin),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(spec.tty),
+            env: (!spec.env.is_empty()).then(|| spec.env.clone()),
+            cmd: Some(spec.cmd.clone()),
+            user: spec.user.clone(),
+            working_dir: spec.working_dir.clone(),
+            ..CreateExecOptions::default()
+        };
+        let exec_id = self
+            .docker
+            .create_exec(id.as_str(), options)
+            .await
+            .map_err(|e| Error::engine(OP, container(id), e))?
+            .id;
+        let start = StartExecOptions {
+            detach: false,
+            tty: spec.tty,
+            output_capacity: None,
+        };
+        let started = self
+            .docker
+            .start_exec(&exec_id, Some(start))
+            .await
+            .map_err(|e| Error::engine(OP, container(id), e))?;
+        match started {
+            StartExecResults::Attached { output, input } => Ok((exec_id, output, input)),
+            StartExecResults::Detached => Err(Error::Unexpected {
+                op: OP,
+                target: container(id),
+                detail: "the engine started the exec detached".to_owned(),
+            }),
+        }
+    }
+
+    /// The exit code of the ended exec `exec_id` in `id`.
+    async fn exit_code(&self, id: &ContainerId, exec_id: &str) -> Result<ExitStatus, Error> {
         let inspected = self
             .docker
-            .inspect_exec(&exec_id)
+            .inspect_exec(exec_id)
             .await
             .map_err(|e| Error::engine(OP, container(id), e))?;
         match inspected.exit_code {
