@@ -343,3 +343,96 @@ async fn an_existing_feature_row_is_kept_and_restored_and_a_changed_spec_updates
     );
     assert_eq!(sw.snapshot().await, db_before);
 }
+
+/// `fast_reboot` lines: the fast hook (and no warm one), "fast" in `service list`, the hook
+/// run by `reboot prepare fast`, and `remove` taking it away again.
+#[tokio::test]
+async fn fast_reboot_lines_become_the_fast_hook_listed_run_and_removed() {
+    let sw = Switch::new().await;
+    let root = tempfile::tempdir().expect("root");
+    let r = root.path();
+    let tree_before = tree(r);
+    let db_before = sw.snapshot().await;
+    let ran = r.join("ran");
+    let specs = tempfile::tempdir().expect("spec dir");
+    let spec = write_spec(
+        specs.path(),
+        &serde_json::json!({
+            "name": "radv",
+            "requires": ["database"],
+            "fast_reboot": [format!("echo radv-fast >> {}", ran.display()), "sync"],
+        }),
+    );
+    let (root_s, spec_s) = (r.display().to_string(), spec.display().to_string());
+    let out = sw
+        .run(&["service", "install", &spec_s, "--root", &root_s])
+        .await;
+    assert_eq!(
+        out.ok(),
+        "wrote /etc/systemd/system/radv.service\n\
+         wrote /usr/local/bin/radv.sh\n\
+         wrote /etc/sonic/ctrmgr/reboot.d/fast/radv.sh\n\
+         wrote CONFIG_DB FEATURE|radv: set_owner=kube fallback_to_local=false\n\
+         radv: installed; systemd reloaded\n"
+    );
+    let hook_rel = "etc/sonic/ctrmgr/reboot.d/fast/radv.sh";
+    let hook = std::fs::read_to_string(r.join(hook_rel)).expect("fast hook");
+    assert!(hook.starts_with("#!/usr/bin/env bash\n"), "{hook}");
+    assert!(
+        hook.ends_with(&format!(
+            "set -e\necho radv-fast >> {}\nsync\n",
+            ran.display()
+        )),
+        "{hook}"
+    );
+    let mode = std::fs::metadata(r.join(hook_rel))
+        .expect("stat")
+        .permissions()
+        .mode()
+        & 0o7777;
+    assert_eq!(mode, 0o755);
+    assert!(
+        !r.join("etc/sonic/ctrmgr/reboot.d/warm").exists(),
+        "no warm hook lines, no warm hook"
+    );
+
+    let out = sw.run(&["service", "list", "--root", &root_s]).await;
+    assert_eq!(
+        out.ok(),
+        "Feature    SetOwner    Fallback    LocalImage    Requires    RequiredBy    RebootHooks\n\
+         ---------  ----------  ----------  ------------  ----------  ------------  -------------\n\
+         radv       kube        false                     database                  fast\n"
+    );
+    let out = sw.run(&["service", "list", "--root", &root_s, "-j"]).await;
+    let listed: serde_json::Value = serde_json::from_str(out.ok()).expect("JSON");
+    assert_eq!(
+        listed[0]["fast_reboot"],
+        serde_json::json!([format!("echo radv-fast >> {}", ran.display()), "sync"])
+    );
+    assert_eq!(listed[0]["warm_reboot"], serde_json::json!([]));
+
+    // The hook is what `reboot prepare fast` runs; warm has none.
+    let out = sw
+        .run(&["reboot", "prepare", "fast", "--root", &root_s])
+        .await;
+    assert!(out.ok().contains("\nradv  "), "{}", out.stdout);
+    assert_eq!(
+        std::fs::read_to_string(&ran).expect("the hook ran"),
+        "radv-fast\n"
+    );
+    std::fs::remove_file(&ran).expect("rm");
+
+    let out = sw
+        .run(&["service", "remove", "radv", "--root", &root_s])
+        .await;
+    assert_eq!(
+        out.ok(),
+        "restored /etc/sonic/ctrmgr/reboot.d/fast/radv.sh\n\
+         restored /etc/systemd/system/radv.service\n\
+         restored /usr/local/bin/radv.sh\n\
+         restored CONFIG_DB FEATURE|radv (deleted: there was none)\n\
+         radv: removed; systemd reloaded\n"
+    );
+    assert_eq!(tree(r), tree_before);
+    assert_eq!(sw.snapshot().await, db_before);
+}
