@@ -172,6 +172,42 @@ async fn container_startup_py_as_a_start_script_calls_it_parks_waits_and_proceed
     drop(c);
 }
 
+/// The pod's mounts: container path → (host path, hostPath type, read-only), each mount
+/// paired with its volume by name.
+fn mounts(
+    pod: &serde_yaml::Value,
+    ctr: &serde_yaml::Value,
+) -> BTreeMap<String, (String, String, bool)> {
+    let s = |v: &serde_yaml::Value| v.as_str().map(str::to_owned);
+    // volume name → (host path, type)
+    let volumes: BTreeMap<String, (String, String)> = pod["volumes"]
+        .as_sequence()
+        .expect("volumes")
+        .iter()
+        .map(|v| {
+            let name = s(&v["name"]).expect("volume name");
+            let host = s(&v["hostPath"]["path"]).expect("a hostPath volume");
+            let kind = s(&v["hostPath"]["type"]).expect("hostPath type");
+            (name, (host, kind))
+        })
+        .collect();
+    // container path → (host path, type, read-only)
+    ctr["volumeMounts"]
+        .as_sequence()
+        .expect("volumeMounts")
+        .iter()
+        .map(|m| {
+            let name = s(&m["name"]).expect("mount name");
+            let (host, kind) = volumes
+                .get(&name)
+                .unwrap_or_else(|| panic!("no volume {name}"))
+                .clone();
+            let inside = s(&m["mountPath"]).expect("mountPath");
+            (inside, (host, kind, m["readOnly"].as_bool() == Some(true)))
+        })
+        .collect()
+}
+
 /// The sample DaemonSet of `packaging/kube/`, parsed: namespace `sonic`, the node selector the
 /// Start sets, the preStop hook, and each mount's container path paired with its host path —
 /// the Redis directory (with `database_config.json`), the Docker socket and the lock directory
@@ -209,33 +245,7 @@ fn the_sample_daemonset_mounts_what_container_needs_at_the_default_paths() {
         ["/usr/local/bin/container", "state", "lldp", "down"]
     );
 
-    // volume name → (host path, type)
-    let volumes: BTreeMap<String, (String, String)> = pod["volumes"]
-        .as_sequence()
-        .expect("volumes")
-        .iter()
-        .map(|v| {
-            let name = s(&v["name"]).expect("volume name");
-            let host = s(&v["hostPath"]["path"]).expect("a hostPath volume");
-            let kind = s(&v["hostPath"]["type"]).expect("hostPath type");
-            (name, (host, kind))
-        })
-        .collect();
-    // container path → (host path, type, read-only)
-    let mounts: BTreeMap<String, (String, String, bool)> = ctr["volumeMounts"]
-        .as_sequence()
-        .expect("volumeMounts")
-        .iter()
-        .map(|m| {
-            let name = s(&m["name"]).expect("mount name");
-            let (host, kind) = volumes
-                .get(&name)
-                .unwrap_or_else(|| panic!("no volume {name}"))
-                .clone();
-            let inside = s(&m["mountPath"]).expect("mountPath");
-            (inside, (host, kind, m["readOnly"].as_bool() == Some(true)))
-        })
-        .collect();
+    let mounts = mounts(pod, ctr);
     let db_dir = Path::new(ctrmgr_dbclient::DEFAULT_DB_CONFIG_PATH)
         .parent()
         .and_then(Path::parent)

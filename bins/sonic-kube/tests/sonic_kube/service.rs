@@ -385,12 +385,8 @@ async fn fast_reboot_lines_become_the_fast_hook_listed_run_and_removed() {
         )),
         "{hook}"
     );
-    let mode = std::fs::metadata(r.join(hook_rel))
-        .expect("stat")
-        .permissions()
-        .mode()
-        & 0o7777;
-    assert_eq!(mode, 0o755);
+    let mode = std::fs::metadata(r.join(hook_rel)).expect("stat");
+    assert_eq!(mode.permissions().mode() & 0o7777, 0o755);
     assert!(
         !r.join("etc/sonic/ctrmgr/reboot.d/warm").exists(),
         "no warm hook lines, no warm hook"

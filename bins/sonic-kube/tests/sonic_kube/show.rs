@@ -304,7 +304,13 @@ async fn labels_nodes_and_pods_ask_the_master() {
              "ready_containers": 1, "containers": 1, "restarts": 0, "images": ["snmp:v2"]},
         ])
     );
+}
 
+/// The master refusing or hanging: `labels`, `nodes` and `pods` each print one line and exit
+/// 1, the hanging master within the bound of api_timeout_secs.
+#[tokio::test]
+async fn the_master_down_or_hanging_is_one_line_and_exit_1() {
+    let sw = Switch::new().await;
     // The master down: one line, exit 1, for each command that needs it.
     sw.fixture.fake.set_fault(Fault::Refuse);
     for what in ["labels", "nodes", "pods"] {
