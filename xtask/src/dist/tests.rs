@@ -146,3 +146,59 @@ fn fish_completes_the_deepest_words_options_and_values() {
     }
     assert!(fish.contains("set -l value_options --config --db-config --kubeconfig"));
 }
+
+/// The fish scripts, run by fish: at every command path of every binary, `complete -C` after
+/// the words (and after them with `--db-config PATH` in front, an option whose value is not a
+/// word) offers exactly the subcommands. Without fish the test says so and passes, unless
+/// `CTRMGR_REQUIRE_PACKAGING=1` (CI, whose .ci/run installs fish).
+#[test]
+fn fish_itself_completes_every_subcommand_at_every_depth() {
+    if crate::cmd::on_path("fish").is_none() {
+        assert!(
+            !std::env::var("CTRMGR_REQUIRE_PACKAGING").is_ok_and(|v| v == "1"),
+            "fish is not on PATH (apt-get install fish) and CTRMGR_REQUIRE_PACKAGING=1"
+        );
+        eprintln!("skipped: fish is not on PATH (apt-get install fish)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for cmd in commands() {
+        generate(&cmd, dir.path()).expect("generated");
+        let name = cmd.get_name().to_owned();
+        let script = dir.path().join(FISH_DIR).join(format!("{name}.fish"));
+        let mut built = cmd.clone();
+        built.build();
+        for (path, c) in command_paths(&built) {
+            let mut want: Vec<&str> = c
+                .get_subcommands()
+                .map(clap::Command::get_name)
+                .filter(|n| *n != "help")
+                .collect();
+            if want.is_empty() {
+                continue;
+            }
+            want.sort_unstable();
+            let words = path.join(" ");
+            let global = format!("{name} --db-config /x {}", path[1..].join(" "));
+            for line in [words, global.trim_end().to_owned()] {
+                let out = std::process::Command::new("fish")
+                    .args(["--no-config", "-c"])
+                    .arg(format!(
+                        "source {}; complete -C '{line} '",
+                        script.display()
+                    ))
+                    .output()
+                    .expect("run fish");
+                assert!(out.status.success(), "fish: {out:?}");
+                let text = String::from_utf8_lossy(&out.stdout);
+                let mut got: Vec<&str> = text
+                    .lines()
+                    .filter_map(|l| l.split('\t').next())
+                    .filter(|w| !w.starts_with('-'))
+                    .collect();
+                got.sort_unstable();
+                assert_eq!(got, want, "fish after `{line} `");
+            }
+        }
+    }
+}
