@@ -18,6 +18,11 @@
 #     `rm /usr/local/bin/ctrmgr_tools.py` (the wheel is no longer there to leave it);
 # and keep `install_deb_package $debs_path/sonic-ctrmgrd-rs_*.deb`: database.sh and swss.sh
 # still call its docker-rs and docker-wait-any-rs.
+#
+# No CONFIG_DB answers during the image build, so the postinst migrates nothing there: the
+# package enables sonic-ctrmgr-migrate.service, which runs `sonic-kube migrate` on the image's
+# first boot (after config-setup.service loads init_cfg.json or the old image's configuration)
+# and not again on that image. init_cfg.json.j2 needs no change (docs/decisions.md cli-1).
 
 SONIC_CTRMGR_VERSION = 0.1.0
 SONIC_CTRMGR_NAME = sonic-ctrmgr

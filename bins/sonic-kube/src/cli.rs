@@ -1,7 +1,9 @@
 //! The command line: `sonic-kube <words>` spells the words that follow `config` and `show` in
 //! sonic-utilities (`config kubernetes server ip …`, `show feature status …`), so that a
 //! sonic-utilities plugin can forward them one to one; `service`, `reboot` and `migrate` are
-//! this project's own.
+//! this project's own. Unambiguous prefixes of the words are accepted at every depth
+//! (`show feature stat`, `config kube server ip …`), as sonic-utilities' groups accept them
+//! (clicommon.AliasedGroup), so that such a spelling forwarded by a plugin works too.
 
 use std::path::PathBuf;
 
@@ -12,7 +14,7 @@ use ctrmgr_bin::GlobalArgs;
 /// node labels, feature owners, the node's Kubernetes status, service install of kube-managed
 /// features and reboot hooks.
 #[derive(Debug, Parser)]
-#[command(name = "sonic-kube", version)]
+#[command(name = "sonic-kube", version, infer_subcommands = true)]
 pub struct Cli {
     /// The options every ctrmgr binary takes (`--db-config`, `--config`, `--kubeconfig`,
     /// `--log-to-stderr`), before or after the words.

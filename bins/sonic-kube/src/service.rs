@@ -27,10 +27,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use ctrmgr_core::FeatureName;
 use ctrmgr_core::codec::{self, Fields};
-use ctrmgr_dbclient::DbName;
 use serde::{Deserialize, Serialize};
 
 use crate::Ctx;
@@ -38,6 +37,8 @@ use crate::cli::ServiceCommand;
 use crate::table::Table;
 
 mod files;
+mod install;
+mod remove;
 mod render;
 mod spec;
 
@@ -150,250 +151,10 @@ struct Manifest {
 
 pub(crate) async fn run(ctx: &Ctx, cmd: ServiceCommand) -> Result<ExitCode> {
     match cmd {
-        ServiceCommand::Install { spec, root } => install(ctx, &spec, &root.root).await,
-        ServiceCommand::Remove { feature, root } => remove(ctx, &feature, &root.root).await,
+        ServiceCommand::Install { spec, root } => install::install(ctx, &spec, &root.root).await,
+        ServiceCommand::Remove { feature, root } => remove::remove(ctx, &feature, &root.root).await,
         ServiceCommand::List { root, json } => list(&root.root, json),
     }
-}
-
-// ---- the commands ---------------------------------------------------------------------------
-
-async fn install(ctx: &Ctx, spec_path: &Path, root: &Path) -> Result<ExitCode> {
-    let spec = Spec::load(spec_path)?;
-    let name = spec.name.clone();
-    let planned = plan(&spec, &instance_requires(&spec, root))?;
-    let db = ctx.db().await?;
-    let current_row = db
-        .row(DbName::ConfigDb, codec::FEATURE_TABLE, &name)
-        .await?;
-    let old = load_manifest(root, &name)?;
-    let row_before = match &old {
-        Some(m) => m.row_before.clone(),
-        None => Some(current_row.clone()).filter(|r| !r.is_empty()),
-    };
-    let row = planned_row(&spec, row_before.as_ref());
-
-    // The instances' rows: those of the spec (what each held before the first install that
-    // wrote it is kept), and those of an earlier install that the spec no longer lists, which
-    // go back to what they were.
-    let old_instances = old
-        .as_ref()
-        .map(|m| m.instance_rows_before.clone())
-        .unwrap_or_default();
-    let mut instance_rows_before = BTreeMap::new();
-    // (feature, current row, row to leave or `None` to delete)
-    let mut instance_rows: Vec<(String, Fields, Option<Fields>)> = Vec::new();
-    for i in &spec.instances {
-        let f = spec.instance_feature(i);
-        let current = db.row(DbName::ConfigDb, codec::FEATURE_TABLE, &f).await?;
-        let before = match old_instances.get(&f) {
-            Some(b) => b.clone(),
-            None => Some(current.clone()).filter(|r| !r.is_empty()),
-        };
-        let want = planned_instance_row(&spec, before.as_ref());
-        instance_rows_before.insert(f.clone(), before);
-        instance_rows.push((f, current, Some(want)));
-    }
-    for (f, before) in &old_instances {
-        if !instance_rows_before.contains_key(f) {
-            let current = db.row(DbName::ConfigDb, codec::FEATURE_TABLE, f).await?;
-            instance_rows.push((f.clone(), current, before.clone()));
-        }
-    }
-    let changed_rows: Vec<&(String, Fields, Option<Fields>)> = instance_rows
-        .iter()
-        .filter(|(_, current, want)| want.as_ref().unwrap_or(&Fields::new()) != current)
-        .collect();
-
-    // Paths of an earlier install that this spec no longer has go back to what they were.
-    let stale: Vec<(String, Before)> = old
-        .as_ref()
-        .map(|m| {
-            m.files
-                .iter()
-                .filter(|(rel, _)| !planned.iter().any(|p| &p.rel == *rel))
-                .map(|(r, b)| (r.clone(), b.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut changed_files = Vec::new();
-    for p in &planned {
-        let path = safe_path(root, &p.rel)?;
-        if !same(&path, &p.content, p.mode) {
-            changed_files.push(p);
-        }
-    }
-    let spec_changed = old.as_ref().is_none_or(|m| m.spec != spec);
-    if changed_files.is_empty()
-        && stale.is_empty()
-        && row == current_row
-        && changed_rows.is_empty()
-        && !spec_changed
-    {
-        println!("{name}: already installed as specified; nothing changed");
-        return Ok(ExitCode::SUCCESS);
-    }
-
-    // The manifest first, with what every path and row held before, so that a failure
-    // part-way can still be removed.
-    let mut manifest = old.unwrap_or_else(|| Manifest {
-        spec: spec.clone(),
-        files: BTreeMap::new(),
-        created_dirs: Vec::new(),
-        row_before: row_before.clone(),
-        instance_rows_before: BTreeMap::new(),
-    });
-    manifest.spec = spec.clone();
-    // Rows the spec no longer lists stay in the manifest until they are restored below.
-    for (f, before) in &instance_rows_before {
-        manifest
-            .instance_rows_before
-            .entry(f.clone())
-            .or_insert_with(|| before.clone());
-    }
-    make_dirs(root, &manifest_rel(&name), &mut manifest.created_dirs)?;
-    for p in &planned {
-        if !manifest.files.contains_key(&p.rel) {
-            let before = read_before(&safe_path(root, &p.rel)?)?;
-            manifest.files.insert(p.rel.clone(), before);
-        }
-    }
-    for p in &planned {
-        make_dirs(root, &p.rel, &mut manifest.created_dirs)?;
-    }
-    save_manifest(root, &manifest)?;
-
-    for p in &changed_files {
-        write_atomic(&safe_path(root, &p.rel)?, &p.content, p.mode)?;
-        println!("wrote /{}", p.rel);
-    }
-    for (rel, before) in &stale {
-        restore(root, rel, before)?;
-        manifest.files.remove(rel);
-        println!("restored /{rel}");
-    }
-    if row != current_row {
-        db.replace_row(DbName::ConfigDb, codec::FEATURE_TABLE, &name, Some(&row))
-            .await?;
-        println!(
-            "wrote CONFIG_DB FEATURE|{name}: set_owner={} fallback_to_local={}",
-            spec.set_owner,
-            codec::bool_str(spec.fallback)
-        );
-    }
-    for (f, _, want) in &changed_rows {
-        db.replace_row(DbName::ConfigDb, codec::FEATURE_TABLE, f, want.as_ref())
-            .await?;
-        if instance_rows_before.contains_key(f) {
-            println!(
-                "wrote CONFIG_DB FEATURE|{f}: set_owner={} fallback_to_local={}",
-                spec.set_owner,
-                codec::bool_str(spec.fallback)
-            );
-        } else {
-            println!("restored CONFIG_DB FEATURE|{f}");
-        }
-    }
-    let dropped = manifest.instance_rows_before.len();
-    manifest
-        .instance_rows_before
-        .retain(|f, _| instance_rows_before.contains_key(f));
-    if !stale.is_empty() || dropped != manifest.instance_rows_before.len() {
-        save_manifest(root, &manifest)?;
-    }
-    daemon_reload(ctx).await?;
-    println!("{name}: installed; systemd reloaded");
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn remove(ctx: &Ctx, feature: &str, root: &Path) -> Result<ExitCode> {
-    let f = FeatureName::new(feature)?;
-    let Some(manifest) = load_manifest(root, f.as_str())? else {
-        bail!(
-            "{f} was not installed by `sonic-kube service install` (no {})",
-            safe_path(root, &manifest_rel(f.as_str()))?.display()
-        );
-    };
-    let db = ctx.db().await?;
-    let unit_rel = format!("etc/systemd/system/{f}.service");
-    if manifest
-        .files
-        .get(&unit_rel)
-        .is_some_and(|b| b.content.is_none())
-    {
-        // The unit goes away: stop the service it defines first.
-        use ctrmgr_core::ports::Systemd as _;
-        ctx.systemctl()
-            .stop(f.as_str())
-            .await
-            .with_context(|| format!("cannot stop {f} before removing its unit"))?;
-    }
-    let template_rel = format!("etc/systemd/system/{f}@.service");
-    if manifest
-        .files
-        .get(&template_rel)
-        .is_some_and(|b| b.content.is_none())
-    {
-        // The template goes away: stop the spec's instances first.
-        use ctrmgr_core::ports::Systemd as _;
-        for i in &manifest.spec.instances {
-            let unit = format!("{f}@{i}");
-            ctx.systemctl()
-                .stop(&unit)
-                .await
-                .with_context(|| format!("cannot stop {unit} before removing its unit"))?;
-        }
-    }
-    for (rel, before) in &manifest.files {
-        restore(root, rel, before)?;
-        println!("restored /{rel}");
-    }
-    db.replace_row(
-        DbName::ConfigDb,
-        codec::FEATURE_TABLE,
-        f.as_str(),
-        manifest.row_before.as_ref(),
-    )
-    .await?;
-    println!(
-        "restored CONFIG_DB FEATURE|{f}{}",
-        if manifest.row_before.is_none() {
-            " (deleted: there was none)"
-        } else {
-            ""
-        }
-    );
-    for (inst, before) in &manifest.instance_rows_before {
-        db.replace_row(
-            DbName::ConfigDb,
-            codec::FEATURE_TABLE,
-            inst,
-            before.as_ref(),
-        )
-        .await?;
-        println!(
-            "restored CONFIG_DB FEATURE|{inst}{}",
-            if before.is_none() {
-                " (deleted: there was none)"
-            } else {
-                ""
-            }
-        );
-    }
-    let mpath = safe_path(root, &manifest_rel(f.as_str()))?;
-    std::fs::remove_file(&mpath).with_context(|| format!("cannot remove {}", mpath.display()))?;
-    for d in manifest.created_dirs.iter().rev() {
-        let p = safe_path(root, d)?;
-        // Only if empty: something else may have been put there since.
-        if let Err(e) = std::fs::remove_dir(&p)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(dir = %p.display(), error = %e, "directory created by install kept");
-        }
-    }
-    daemon_reload(ctx).await?;
-    println!("{f}: removed; systemd reloaded");
-    Ok(ExitCode::SUCCESS)
 }
 
 fn list(root: &Path, json: bool) -> Result<ExitCode> {

@@ -15,6 +15,8 @@ use ctrmgr_dbclient::testing::{TestRedis, Transport};
 
 use super::{PACKAGES, build_debs, lintian};
 
+mod installed;
+
 /// PATH inside the root: SONiC's, with /usr/local first.
 const ROOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -341,6 +343,11 @@ fn the_packages_build_lint_clean_install_into_a_fresh_debian_and_their_units_and
     assert!(out.contains("migrated 1 FEATURE row(s)"), "{out}");
     assert_eq!(fallback("gnmi"), "true");
 
+    // An image build has no CONFIG_DB: the unit the package enables migrates on the image's
+    // first boot, once. The completions and man pages are installed.
+    installed::first_boot_migrate(&root, &redis, config_db);
+    installed::assert_generated_files(root.path(), None);
+
     // Its binaries answer from the installed paths.
     let out = ok(&mut root.run(&["/usr/local/bin/container", "--version"]));
     assert_eq!(
@@ -486,6 +493,7 @@ fn the_packages_build_lint_clean_install_into_a_fresh_debian_and_their_units_and
             assert!(text.lines().any(|l| l == line), "{unit} lacks {line}");
         }
     }
+    units.push(installed::MIGRATE_UNIT.to_owned());
     ok(Command::new("systemd-analyze")
         .arg("verify")
         .arg(format!("--root={}", root.path().display()))
@@ -516,6 +524,7 @@ fn the_packages_build_lint_clean_install_into_a_fresh_debian_and_their_units_and
     ]));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "lldp\n");
     assert!(!root.path().join("usr/bin/sonic-kube").exists());
+    installed::assert_generated_files(root.path(), Some("container"));
     let out = ok(&mut root.run(&["dpkg-query", "-W", "-f=${db:Status-Status}", PACKAGES[0]]));
     assert_ne!(String::from_utf8_lossy(&out.stdout), "installed");
     drop(root);

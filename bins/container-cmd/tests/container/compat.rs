@@ -2,14 +2,14 @@
 //! fields read back by readers written here from the semantics of sonic-utilities'
 //! `show feature status` and monit's `container_checker`; `no_fallback_to_local`; names
 //! without a `FEATURE` row (`lldp0`); the real binary run as a non-root user in the `docker`
-//! and `redis` groups with the lock directory the packaged tmpfiles.d entry creates; and
-//! `container_startup.py` run from inside a container.
+//! and `redis` groups with the lock directory the packaged tmpfiles.d entry creates
+//! (`container_startup.py` and the sample DaemonSet: startup.rs).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 
 use ctrmgr_core::codec::upstream;
-use ctrmgr_core::{CurrentOwner, Owner, TransitionMode};
+use ctrmgr_core::{CurrentOwner, TransitionMode};
 
 use super::*;
 
@@ -462,94 +462,4 @@ async fn the_real_binary_works_as_a_non_root_user_in_the_docker_and_redis_groups
         "{pending:?}"
     );
     assert!(!sw.labelled(&k), "not sent by the non-root user");
-}
-
-/// A kube image of today runs `/usr/share/sonic/scripts/container_startup.py -f <f> -o kube
-/// -v <version>` from its start script. With the binary mounted there (as the sample
-/// DaemonSet does), the call from inside the container claims the approved feature and
-/// records the version; it exits 0 so that the start script goes on.
-#[tokio::test]
-async fn container_startup_py_from_inside_a_container_claims_the_feature_and_records_the_version() {
-    let Some(sw) = Switch::new().await else {
-        return;
-    };
-    let f = sw.feature.clone();
-    sw.configure(&f, Owner::Kube, false).await;
-    sw.set_record(&f, State::KubeReady, None).await;
-    const SCRIPT: &str = "/usr/share/sonic/scripts/container_startup.py";
-    let mut argv = vec![SCRIPT.to_owned()];
-    argv.extend(
-        ["-f", sw.f(), "-o", "kube", "-v", "20201230.11"]
-            .iter()
-            .map(|s| (*s).to_owned()),
-    );
-    argv.extend(sw.fixture.cli_args());
-    let cmd: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let mut spec = sw.spec_running_the_binary(&cmd).await;
-    spec.binds.push(format!("{BIN}:{SCRIPT}:ro"));
-    spec.env = vec!["RUST_LOG=warn".to_owned()];
-    let c = sw.docker.container_with(spec).await.expect("create");
-    let id = c.id().clone();
-    sw.docker.client().start(&id).await.expect("start");
-    let status = tokio::time::timeout(DEADLINE, sw.docker.client().wait(&id))
-        .await
-        .expect("the script ends")
-        .expect("docker wait");
-    assert_eq!(status.code, 0, "container_startup.py proceeds");
-    let rec = sw.record(&f).await;
-    assert_eq!(rec.state(), State::KubeRunning);
-    assert_eq!(rec.docker_id.as_ref(), Some(&id));
-    let row = sw.raw_row(&f).await;
-    assert_eq!(row["container_version"], "20201230.11");
-    assert_eq!(row["container_id"], id.short());
-    assert_eq!(row["remote_state"], "running");
-    assert_eq!(row["system_state"], "up");
-    drop(c);
-}
-
-/// The sample DaemonSet of `packaging/kube/` gives the in-container `container` what it
-/// needs, at the paths its defaults name: namespace `sonic`, the node selector the Start sets,
-/// the Redis socket directory (with `database_config.json`), the Docker socket, the lock
-/// directory, `/etc/sonic`, and the binary at the path today's start scripts call.
-#[test]
-fn the_sample_daemonset_mounts_what_container_needs_at_the_default_paths() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/kube/lldp-daemonset.yaml");
-    let text = std::fs::read_to_string(&path).expect("read the sample DaemonSet");
-    let f = FeatureName::new("lldp").expect("valid");
-    let db_dir = Path::new(ctrmgr_dbclient::DEFAULT_DB_CONFIG_PATH)
-        .parent()
-        .and_then(Path::parent)
-        .expect("the Redis directory")
-        .display()
-        .to_string();
-    let lock_dir = ctrmgr_driver::Tunables::default()
-        .lock_dir
-        .display()
-        .to_string();
-    for needle in [
-        "kind: DaemonSet".to_owned(),
-        "namespace: sonic".to_owned(),
-        format!(
-            "{}: \"{}\"",
-            f.enable_label_key(),
-            codec::ENABLED_LABEL_VALUE
-        ),
-        format!("mountPath: {db_dir}"),
-        format!("path: {db_dir}"),
-        "mountPath: /var/run/docker.sock".to_owned(),
-        format!("mountPath: {lock_dir}"),
-        format!("path: {lock_dir}"),
-        "mountPath: /etc/sonic".to_owned(),
-        "mountPath: /usr/share/sonic/scripts/container_startup.py".to_owned(),
-        "mountPath: /usr/local/bin/container".to_owned(),
-        "path: /usr/local/bin/container".to_owned(),
-        r#"command: ["/usr/local/bin/container", "state", "lldp", "down"]"#.to_owned(),
-    ] {
-        assert!(text.contains(&needle), "the DaemonSet lacks {needle:?}");
-    }
-    assert!(
-        text.lines().all(|l| !l.contains('\t')),
-        "YAML is indented with spaces"
-    );
 }

@@ -36,6 +36,7 @@ mod errors;
 mod inspect_exec;
 mod kill_all;
 mod packaging;
+mod startup;
 mod state;
 mod transitions;
 mod wait;

@@ -149,9 +149,13 @@ async fn feature_owner_of_a_failed_service_clears_the_failure_and_starts_it() {
 async fn feature_fallback_and_failure_detection_write_their_fields() {
     let sw = Switch::new().await;
     with_feature(&sw, "snmp", &[("state", "enabled")]).await;
-    sw.run(&["config", "feature", "fallback", "snmp", "on"])
-        .await
-        .ok();
+    // Silent on success, as sonic-utilities' config commands.
+    assert_eq!(
+        sw.run(&["config", "feature", "fallback", "snmp", "on"])
+            .await
+            .ok(),
+        ""
+    );
     let row = sw.row(DbName::ConfigDb, "FEATURE", "snmp").await;
     assert_eq!(
         row.get("fallback_to_local").map(String::as_str),
@@ -161,9 +165,13 @@ async fn feature_fallback_and_failure_detection_write_their_fields() {
         row.get("no_fallback_to_local").map(String::as_str),
         Some("false")
     );
-    sw.run(&["config", "feature", "fallback", "snmp", "off"])
-        .await
-        .ok();
+    // Silent on success, as sonic-utilities' config commands.
+    assert_eq!(
+        sw.run(&["config", "feature", "fallback", "snmp", "off"])
+            .await
+            .ok(),
+        ""
+    );
     let row = sw.row(DbName::ConfigDb, "FEATURE", "snmp").await;
     assert_eq!(
         row.get("fallback_to_local").map(String::as_str),
@@ -173,17 +181,23 @@ async fn feature_fallback_and_failure_detection_write_their_fields() {
         row.get("no_fallback_to_local").map(String::as_str),
         Some("true")
     );
-    sw.run(&["config", "feature", "failure-detection", "snmp", "5"])
-        .await
-        .ok();
+    assert_eq!(
+        sw.run(&["config", "feature", "failure-detection", "snmp", "5"])
+            .await
+            .ok(),
+        ""
+    );
     let row = sw.row(DbName::ConfigDb, "FEATURE", "snmp").await;
     assert_eq!(
         row.get("kube_failure_detection").map(String::as_str),
         Some("5")
     );
-    sw.run(&["config", "feature", "failure-detection", "snmp", "0"])
-        .await
-        .ok();
+    assert_eq!(
+        sw.run(&["config", "feature", "failure-detection", "snmp", "0"])
+            .await
+            .ok(),
+        ""
+    );
     let row = sw.row(DbName::ConfigDb, "FEATURE", "snmp").await;
     assert_eq!(
         row.get("kube_failure_detection").map(String::as_str),
@@ -274,9 +288,12 @@ async fn label_add_and_drop_go_to_the_node() {
         labels.get("hwsku").map(String::as_str),
         Some("Force10-S6000")
     );
-    sw.run(&["config", "kubernetes", "label", "drop", "hwsku"])
-        .await
-        .ok();
+    assert_eq!(
+        sw.run(&["config", "kubernetes", "label", "drop", "hwsku"])
+            .await
+            .ok(),
+        "hwsku-: applied to node sonic-1\n"
+    );
     assert!(
         !sw.fixture
             .fake

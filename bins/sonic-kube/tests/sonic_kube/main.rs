@@ -4,6 +4,7 @@
 mod config;
 mod join;
 mod migrate;
+mod prefixes;
 mod reboot;
 mod security;
 mod service;

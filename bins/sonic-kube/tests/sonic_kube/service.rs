@@ -10,9 +10,12 @@ use ctrmgr_dbclient::DbName;
 
 use super::Switch;
 
+mod multi_instance;
+mod refused;
+
 /// Every entry below `root`: relative path → (mode, content; `None` for a directory; the
 /// target for a symbolic link, which is not followed).
-fn tree(root: &Path) -> BTreeMap<String, (u32, Option<Vec<u8>>)> {
+pub(super) fn tree(root: &Path) -> BTreeMap<String, (u32, Option<Vec<u8>>)> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (u32, Option<Vec<u8>>)>) {
         for e in std::fs::read_dir(dir).expect("read dir") {
             let p = e.expect("entry").path();
@@ -39,13 +42,13 @@ fn tree(root: &Path) -> BTreeMap<String, (u32, Option<Vec<u8>>)> {
     out
 }
 
-fn write_spec(dir: &Path, spec: &serde_json::Value) -> PathBuf {
+pub(super) fn write_spec(dir: &Path, spec: &serde_json::Value) -> PathBuf {
     let p = dir.join("spec.json");
     std::fs::write(&p, spec.to_string()).expect("write spec");
     p
 }
 
-fn telemetry_spec() -> serde_json::Value {
+pub(super) fn telemetry_spec() -> serde_json::Value {
     serde_json::json!({
         "name": "telemetry",
         "description": "Telemetry container",
@@ -247,153 +250,6 @@ async fn install_writes_unit_script_dropins_hooks_and_row_and_remove_restores_ex
     out.error("telemetry was not installed by `sonic-kube service install`");
 }
 
-/// `multi_instance` (decisions pkg-6): `<name>.service` and the template `<name>@.service`
-/// whose Exec lines pass `%i` to the script, as sonic-buildimage's per_namespace templates; a
-/// required unit with a template of its own is required per instance; the script acts on
-/// `<name><instance>`; the FEATURE row gets `has_per_asic_scope=True` and each listed instance
-/// a row of its own, which `remove` deletes again after stopping the instances.
-#[tokio::test]
-async fn a_multi_instance_spec_renders_a_template_unit_and_instance_rows_and_remove_undoes_them() {
-    let sw = Switch::new().await;
-    let root = tempfile::tempdir().expect("root");
-    let r = root.path();
-    std::fs::create_dir_all(r.join("lib/systemd/system")).expect("mkdir");
-    std::fs::write(r.join("lib/systemd/system/database@.service"), b"[Unit]\n").expect("unit");
-    sw.set(
-        DbName::ConfigDb,
-        "FEATURE",
-        "dhcpmon1",
-        &[("set_owner", "local")],
-    )
-    .await;
-    let tree_before = tree(r);
-    let db_before = sw.snapshot().await;
-    let specs = tempfile::tempdir().expect("spec dir");
-    let spec = serde_json::json!({
-        "name": "dhcpmon",
-        "requires": ["database", "config-setup"],
-        "local_image": "docker-dhcpmon:latest",
-        "set_owner": "kube",
-        "fallback": true,
-        "multi_instance": true,
-        "instances": ["0", "1"]
-    });
-    let root_s = r.display().to_string();
-    let spec_s = write_spec(specs.path(), &spec).display().to_string();
-    let out = sw
-        .run(&["service", "install", &spec_s, "--root", &root_s])
-        .await;
-    assert_eq!(
-        out.ok(),
-        "wrote /etc/systemd/system/dhcpmon.service\n\
-         wrote /etc/systemd/system/dhcpmon@.service\n\
-         wrote /usr/local/bin/dhcpmon.sh\n\
-         wrote CONFIG_DB FEATURE|dhcpmon: set_owner=kube fallback_to_local=true\n\
-         wrote CONFIG_DB FEATURE|dhcpmon0: set_owner=kube fallback_to_local=true\n\
-         wrote CONFIG_DB FEATURE|dhcpmon1: set_owner=kube fallback_to_local=true\n\
-         dhcpmon: installed; systemd reloaded\n"
-    );
-    let template =
-        std::fs::read_to_string(r.join("etc/systemd/system/dhcpmon@.service")).expect("unit");
-    for line in [
-        "Description=dhcpmon container %i",
-        "Requires=database@%i.service",
-        "After=database@%i.service",
-        "Requires=config-setup.service",
-        "ExecStartPre=/usr/local/bin/dhcpmon.sh start %i",
-        "ExecStart=/usr/local/bin/dhcpmon.sh wait %i",
-        "ExecStop=/usr/local/bin/dhcpmon.sh stop %i",
-        "BindsTo=sonic.target",
-    ] {
-        assert!(template.lines().any(|l| l == line), "{line}: {template}");
-    }
-    let host = std::fs::read_to_string(r.join("etc/systemd/system/dhcpmon.service")).expect("unit");
-    assert!(!host.contains("%i"), "{host}");
-    assert!(
-        host.lines()
-            .any(|l| l == "ExecStart=/usr/local/bin/dhcpmon.sh wait"),
-        "{host}"
-    );
-    let script = std::fs::read_to_string(r.join("usr/local/bin/dhcpmon.sh")).expect("script");
-    for part in [
-        "DEV=\"${2:-}\"",
-        "readonly DOCKERNAME=\"$FEATURE$DEV\"",
-        "--env \"NAMESPACE_ID=$DEV\"",
-        "start \"$DOCKERNAME\"",
-        "wait \"$DOCKERNAME\"",
-    ] {
-        assert!(script.contains(part), "{part}: {script}");
-    }
-    // The script's instance argument decides the container; a bad one is refused.
-    let fake = tempfile::tempdir().expect("fake container");
-    let log = fake.path().join("calls");
-    let container = fake.path().join("container");
-    std::fs::write(
-        &container,
-        format!("#!/bin/sh\necho \"$*\" >> {}\n", log.display()),
-    )
-    .expect("fake");
-    std::fs::set_permissions(&container, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    for (args, code) in [
-        (&["kill", "1"][..], 0),
-        (&["kill"][..], 0),
-        (&["kill", "../x"][..], 2),
-    ] {
-        let st = std::process::Command::new(r.join("usr/local/bin/dhcpmon.sh"))
-            .args(args)
-            .env("CTRMGR_CONTAINER", &container)
-            .output()
-            .expect("run the script");
-        assert_eq!(st.status.code(), Some(code), "{args:?} {st:?}");
-    }
-    assert_eq!(
-        std::fs::read_to_string(&log).expect("calls"),
-        "kill dhcpmon1\nkill dhcpmon\n"
-    );
-
-    let row = sw.row(DbName::ConfigDb, "FEATURE", "dhcpmon").await;
-    assert_eq!(
-        row.get("has_per_asic_scope").map(String::as_str),
-        Some("True")
-    );
-    for inst in ["dhcpmon0", "dhcpmon1"] {
-        let row = sw.row(DbName::ConfigDb, "FEATURE", inst).await;
-        assert_eq!(row.get("set_owner").map(String::as_str), Some("kube"));
-        assert_eq!(
-            row.get("fallback_to_local").map(String::as_str),
-            Some("true")
-        );
-        assert!(
-            !row.contains_key("state"),
-            "featured would start {inst}.service: {row:?}"
-        );
-    }
-    let out = sw
-        .run(&["service", "install", &spec_s, "--root", &root_s])
-        .await;
-    assert_eq!(
-        out.ok(),
-        "dhcpmon: already installed as specified; nothing changed\n"
-    );
-
-    let out = sw
-        .run(&["service", "remove", "dhcpmon", "--root", &root_s])
-        .await;
-    out.ok();
-    assert_eq!(tree(r), tree_before);
-    assert_eq!(sw.snapshot().await, db_before, "dhcpmon1's own row is back");
-    assert_eq!(
-        sw.systemctl_calls(),
-        [
-            "daemon-reload",
-            "stop dhcpmon",
-            "stop dhcpmon@0",
-            "stop dhcpmon@1",
-            "daemon-reload"
-        ]
-    );
-}
-
 #[tokio::test]
 async fn an_existing_feature_row_is_kept_and_restored_and_a_changed_spec_updates_the_install() {
     let sw = Switch::new().await;
@@ -488,175 +344,91 @@ async fn an_existing_feature_row_is_kept_and_restored_and_a_changed_spec_updates
     assert_eq!(sw.snapshot().await, db_before);
 }
 
+/// `fast_reboot` lines: the fast hook (and no warm one), "fast" in `service list`, the hook
+/// run by `reboot prepare fast`, and `remove` taking it away again.
 #[tokio::test]
-async fn invalid_specs_and_names_are_refused_and_nothing_is_written() {
+async fn fast_reboot_lines_become_the_fast_hook_listed_run_and_removed() {
     let sw = Switch::new().await;
     let root = tempfile::tempdir().expect("root");
     let r = root.path();
-    let outside = tempfile::tempdir().expect("outside");
-    // A symbolic link inside the root pointing outside it.
-    std::fs::create_dir_all(r.join("etc/systemd")).expect("mkdir");
-    std::os::unix::fs::symlink(outside.path(), r.join("etc/systemd/system")).expect("symlink");
     let tree_before = tree(r);
     let db_before = sw.snapshot().await;
+    let ran = r.join("ran");
     let specs = tempfile::tempdir().expect("spec dir");
-    let root_s = r.display().to_string();
-    let base = serde_json::json!({"name": "telemetry"});
-    let with = |k: &str, v: serde_json::Value| {
-        let mut s = base.clone();
-        s[k] = v;
-        s
-    };
-    for (spec, what) in [
-        (
-            with("name", "../../etc/passwd".into()),
-            "invalid feature name",
-        ),
-        (with("name", "Telemetry".into()), "invalid feature name"),
-        (with("name", "tele metry".into()), "invalid feature name"),
-        (
-            with("required_by", serde_json::json!(["../x"])),
-            "required_by",
-        ),
-        (with("requires", serde_json::json!(["a/b"])), "requires"),
-        (
-            with("requires", serde_json::json!(["telemetry"])),
-            "is the feature itself",
-        ),
-        (
-            with("description", "x\nExecStartPre=/bin/evil".into()),
-            "control character",
-        ),
-        (
-            with("pre_start", serde_json::json!(["true\nrm -rf /"])),
-            "control character",
-        ),
-        (
-            with("local_image", "img;reboot".into()),
-            "is not an image reference",
-        ),
-        (with("set_owner", "kubernetes".into()), "set_owner"),
-        (
-            with("set_owner", "local".into()),
-            "set_owner local needs a local_image",
-        ),
-        (
-            with("fallback", true.into()),
-            "fallback needs a local_image",
-        ),
-        (with("unknown_key", 1.into()), "unknown field"),
-        (
-            with("user", "root\nExecStart=/x".into()),
-            "is not a user name",
-        ),
-        (with("user", "Admin".into()), "is not a user name"),
-        (with("stop_timeout", 0.into()), "stop_timeout 0"),
-        (
-            with("instances", serde_json::json!(["0"])),
-            "instances without multi_instance",
-        ),
-        (with("multi_instance", "yes".into()), "expected a boolean"),
-    ] {
-        let p = write_spec(specs.path(), &spec).display().to_string();
-        sw.run(&["service", "install", &p, "--root", &root_s])
-            .await
-            .error(what);
-    }
-    let multi = with("multi_instance", true.into());
-    let with_instances = |v: serde_json::Value| {
-        let mut s = multi.clone();
-        s["instances"] = v;
-        s
-    };
-    for (spec, what) in [
-        (
-            with_instances(serde_json::json!(["0", "../1"])),
-            "is not an instance name",
-        ),
-        (
-            with_instances(serde_json::json!(["A"])),
-            "is not an instance name",
-        ),
-        (
-            with_instances(serde_json::json!(["123456789"])),
-            "is not an instance name",
-        ),
-        (with_instances(serde_json::json!(["0", "0"])), "0 twice"),
-        (
-            {
-                let mut s = with_instances(serde_json::json!(["0"]));
-                s["name"] = "a2345678901234567890123456789012".into();
-                s
-            },
-            "the container name",
-        ),
-        (base.clone(), "symbolic link"),
-    ] {
-        let p = write_spec(specs.path(), &spec).display().to_string();
-        sw.run(&["service", "install", &p, "--root", &root_s])
-            .await
-            .error(what);
-    }
-    for name in ["../x", "Snmp", "a b"] {
-        sw.run(&["service", "remove", name, "--root", &root_s])
-            .await
-            .error("invalid feature name");
-    }
-    assert_eq!(tree(r), tree_before);
-    assert!(
-        std::fs::read_dir(outside.path())
-            .expect("outside")
-            .next()
-            .is_none()
+    let spec = write_spec(
+        specs.path(),
+        &serde_json::json!({
+            "name": "radv",
+            "requires": ["database"],
+            "fast_reboot": [format!("echo radv-fast >> {}", ran.display()), "sync"],
+        }),
     );
-    assert_eq!(sw.snapshot().await, db_before);
-    assert!(sw.systemctl_calls().is_empty());
-}
-
-/// Issue 15, point 6: a symbolic link planted where install writes its temporary files, inside
-/// the root and pointing out of it, is never written through: the file outside keeps its
-/// content and mode, the installed files are regular files, and no temporary file is left.
-#[tokio::test]
-async fn install_never_writes_through_a_link_planted_at_its_temporary_file() {
-    let sw = Switch::new().await;
-    let root = tempfile::tempdir().expect("root");
-    let r = root.path();
-    let outside = tempfile::tempdir().expect("outside");
-    let victim = outside.path().join("victim");
-    std::fs::write(&victim, b"precious\n").expect("victim");
-    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    for (dir, tmp) in [
-        ("etc/systemd/system", ".telemetry.service.sonic-kube.tmp"),
-        ("usr/local/bin", ".telemetry.sh.sonic-kube.tmp"),
-        ("var/lib/ctrmgr/services", ".telemetry.json.sonic-kube.tmp"),
-    ] {
-        std::fs::create_dir_all(r.join(dir)).expect("mkdir");
-        std::os::unix::fs::symlink(&victim, r.join(dir).join(tmp)).expect("plant a link");
-    }
-    let specs = tempfile::tempdir().expect("spec dir");
-    let spec = write_spec(specs.path(), &telemetry_spec());
+    let (root_s, spec_s) = (r.display().to_string(), spec.display().to_string());
     let out = sw
-        .run(&[
-            "service",
-            "install",
-            &spec.display().to_string(),
-            "--root",
-            &r.display().to_string(),
-        ])
+        .run(&["service", "install", &spec_s, "--root", &root_s])
         .await;
-    out.ok();
-    assert_eq!(std::fs::read(&victim).expect("victim"), b"precious\n");
-    let mode = std::fs::metadata(&victim)
-        .expect("stat")
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600, "the victim's mode");
-    for (rel, (_, content)) in tree(r) {
-        assert!(!rel.contains(".sonic-kube.tmp"), "left behind: {rel}");
-        if rel.ends_with("telemetry.service") || rel.ends_with("telemetry.sh") {
-            let m = std::fs::symlink_metadata(r.join(&rel)).expect("stat");
-            assert!(m.file_type().is_file(), "{rel} is a regular file");
-            assert_ne!(content.as_deref(), Some(&b"precious\n"[..]), "{rel}");
-        }
-    }
+    assert_eq!(
+        out.ok(),
+        "wrote /etc/systemd/system/radv.service\n\
+         wrote /usr/local/bin/radv.sh\n\
+         wrote /etc/sonic/ctrmgr/reboot.d/fast/radv.sh\n\
+         wrote CONFIG_DB FEATURE|radv: set_owner=kube fallback_to_local=false\n\
+         radv: installed; systemd reloaded\n"
+    );
+    let hook_rel = "etc/sonic/ctrmgr/reboot.d/fast/radv.sh";
+    let hook = std::fs::read_to_string(r.join(hook_rel)).expect("fast hook");
+    assert!(hook.starts_with("#!/usr/bin/env bash\n"), "{hook}");
+    assert!(
+        hook.ends_with(&format!(
+            "set -e\necho radv-fast >> {}\nsync\n",
+            ran.display()
+        )),
+        "{hook}"
+    );
+    let mode = std::fs::metadata(r.join(hook_rel)).expect("stat");
+    assert_eq!(mode.permissions().mode() & 0o7777, 0o755);
+    assert!(
+        !r.join("etc/sonic/ctrmgr/reboot.d/warm").exists(),
+        "no warm hook lines, no warm hook"
+    );
+
+    let out = sw.run(&["service", "list", "--root", &root_s]).await;
+    assert_eq!(
+        out.ok(),
+        "Feature    SetOwner    Fallback    LocalImage    Requires    RequiredBy    RebootHooks\n\
+         ---------  ----------  ----------  ------------  ----------  ------------  -------------\n\
+         radv       kube        false                     database                  fast\n"
+    );
+    let out = sw.run(&["service", "list", "--root", &root_s, "-j"]).await;
+    let listed: serde_json::Value = serde_json::from_str(out.ok()).expect("JSON");
+    assert_eq!(
+        listed[0]["fast_reboot"],
+        serde_json::json!([format!("echo radv-fast >> {}", ran.display()), "sync"])
+    );
+    assert_eq!(listed[0]["warm_reboot"], serde_json::json!([]));
+
+    // The hook is what `reboot prepare fast` runs; warm has none.
+    let out = sw
+        .run(&["reboot", "prepare", "fast", "--root", &root_s])
+        .await;
+    assert!(out.ok().contains("\nradv  "), "{}", out.stdout);
+    assert_eq!(
+        std::fs::read_to_string(&ran).expect("the hook ran"),
+        "radv-fast\n"
+    );
+    std::fs::remove_file(&ran).expect("rm");
+
+    let out = sw
+        .run(&["service", "remove", "radv", "--root", &root_s])
+        .await;
+    assert_eq!(
+        out.ok(),
+        "restored /etc/sonic/ctrmgr/reboot.d/fast/radv.sh\n\
+         restored /etc/systemd/system/radv.service\n\
+         restored /usr/local/bin/radv.sh\n\
+         restored CONFIG_DB FEATURE|radv (deleted: there was none)\n\
+         radv: removed; systemd reloaded\n"
+    );
+    assert_eq!(tree(r), tree_before);
+    assert_eq!(sw.snapshot().await, db_before);
 }

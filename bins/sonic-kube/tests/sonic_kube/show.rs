@@ -248,26 +248,25 @@ async fn labels_nodes_and_pods_ask_the_master() {
         )]),
     );
     let out = sw.run(&["show", "kubernetes", "nodes"]).await;
-    let text = out.ok();
-    let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
-        lines[0],
-        "name      status    roles          version    internal-ip"
+        out.ok(),
+        "name      status    roles          version    internal-ip\n\
+         --------  --------  -------------  ---------  -------------\n\
+         master-1  Ready     control-plane  v1.33.0    127.0.0.1\n\
+         sonic-1   Ready     <none>         v1.33.0    127.0.0.1\n"
     );
-    assert_eq!(
-        lines[1],
-        "--------  --------  -------------  ---------  -------------"
-    );
-    assert!(
-        lines[2].starts_with("master-1  Ready     control-plane"),
-        "{text}"
-    );
-    assert!(lines[3].starts_with("sonic-1   Ready     <none>"), "{text}");
-    assert_eq!(lines.len(), 4, "{text}");
     let nodes = json(sw.run(&["show", "kubernetes", "nodes", "-j"]).await.ok());
-    assert_eq!(nodes[0]["name"], "master-1");
-    assert_eq!(nodes[1]["name"], "sonic-1");
-
+    assert_eq!(
+        nodes,
+        serde_json::json!([
+            {"name": "master-1", "ready": true, "roles": ["control-plane"],
+             "kubelet_version": "v1.33.0", "internal_ip": "127.0.0.1",
+             "labels": {"node-role.kubernetes.io/control-plane": ""}},
+            {"name": "sonic-1", "ready": true, "roles": [],
+             "kubelet_version": "v1.33.0", "internal_ip": "127.0.0.1",
+             "labels": {"hwsku": "Force10-S6000", "teamd_enabled": "false"}},
+        ])
+    );
     // snmp-x runs (its container has an id), lldp-y is still pending.
     let running = RunningPod::single("sonic", "snmp-x", "sonic-1", "main", "snmp:v2")
         .with_container_id("main", "0123456789ab");
@@ -279,24 +278,39 @@ async fn labels_nodes_and_pods_ask_the_master() {
             .expect("pod created");
     }
     let out = sw.run(&["show", "kubernetes", "pods"]).await;
-    let text = out.ok();
-    let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
-        lines[0],
-        "namespace    name    ready    status    restarts    node"
+        out.ok(),
+        "namespace    name    ready    status    restarts    node\n\
+         -----------  ------  -------  --------  ----------  --------\n\
+         sonic        lldp-y  0/1      Pending   0           master-1\n\
+         sonic        snmp-x  1/1      Running   0           sonic-1\n"
     );
+    let mut pods = json(sw.run(&["show", "kubernetes", "pods", "--json"]).await.ok());
+    // The start time is the fake's clock: an RFC 3339 UTC time, taken out before comparing.
+    for pod in pods.as_array_mut().expect("an array") {
+        let start = pod
+            .as_object_mut()
+            .and_then(|p| p.remove("start_time"))
+            .expect("start_time");
+        let start = start.as_str().expect("a string");
+        assert!(start.len() == 20 && start.ends_with('Z'), "{start}");
+    }
     assert_eq!(
-        lines[2],
-        "sonic        lldp-y  0/1      Pending   0           master-1"
+        pods,
+        serde_json::json!([
+            {"namespace": "sonic", "name": "lldp-y", "node": "master-1", "phase": "Pending",
+             "ready_containers": 0, "containers": 1, "restarts": 0, "images": ["lldp:v1"]},
+            {"namespace": "sonic", "name": "snmp-x", "node": "sonic-1", "phase": "Running",
+             "ready_containers": 1, "containers": 1, "restarts": 0, "images": ["snmp:v2"]},
+        ])
     );
-    assert_eq!(
-        lines[3],
-        "sonic        snmp-x  1/1      Running   0           sonic-1"
-    );
-    assert_eq!(lines.len(), 4, "{text}");
-    let pods = json(sw.run(&["show", "kubernetes", "pods", "--json"]).await.ok());
-    assert_eq!(pods.as_array().map(Vec::len), Some(2));
+}
 
+/// The master refusing or hanging: `labels`, `nodes` and `pods` each print one line and exit
+/// 1, the hanging master within the bound of api_timeout_secs.
+#[tokio::test]
+async fn the_master_down_or_hanging_is_one_line_and_exit_1() {
+    let sw = Switch::new().await;
     // The master down: one line, exit 1, for each command that needs it.
     sw.fixture.fake.set_fault(Fault::Refuse);
     for what in ["labels", "nodes", "pods"] {
@@ -304,10 +318,19 @@ async fn labels_nodes_and_pods_ask_the_master() {
         out.error("the Kubernetes master cannot be reached");
         assert_eq!(out.stdout, "", "{what}");
     }
+    // The master hangs: each request is bounded by api_timeout_secs (2 s here).
     sw.fixture.fake.set_fault(Fault::Hang);
-    sw.run(&["show", "kubernetes", "nodes"])
-        .await
-        .error("the Kubernetes master cannot be reached");
+    for what in ["nodes", "pods"] {
+        let started = std::time::Instant::now();
+        let out = sw.run(&["show", "kubernetes", what]).await;
+        out.error("the Kubernetes master cannot be reached");
+        assert_eq!(out.stdout, "", "{what}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{what} bounded by api_timeout_secs: {:?}",
+            started.elapsed()
+        );
+    }
 }
 
 #[tokio::test]
