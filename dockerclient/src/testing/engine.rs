@@ -110,19 +110,23 @@ async fn start_engine() -> Result<String, String> {
     Ok(host)
 }
 
+/// The log file at `path`, opened for appending, twice (stdout and stderr of a program).
+fn open_log(path: &Path) -> Result<(File, File), String> {
+    let cannot = |e: io::Error| format!("cannot open {}: {e}", path.display());
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(cannot)?;
+    let log_err = log.try_clone().map_err(cannot)?;
+    Ok((log, log_err))
+}
+
 /// Runs `dockerd` with its socket at `host` and its data root, exec root, pid file and log
 /// (`dockerd.log`, appended to) in `dir`: no bridge, no iptables, as CI's engine; `extra`
 /// arguments after those.
 fn spawn_dockerd(dir: &Path, host: &str, extra: &[String]) -> Result<Child, String> {
-    let log_path = dir.join("dockerd.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
-    let log_err = log
-        .try_clone()
-        .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
+    let (log, log_err) = open_log(&dir.join("dockerd.log"))?;
     let path_arg = |name: &str| dir.join(name).display().to_string();
     Command::new(dockerd_program())
         .args([
@@ -378,15 +382,7 @@ fn runs(slot: &mut Option<Child>) -> bool {
 /// Runs containerd with its socket at `sock` and its root, state, configuration and log
 /// (`containerd.log`, appended to) in `dir`.
 fn spawn_containerd(dir: &Path, sock: &Path) -> Result<Child, String> {
-    let log_path = dir.join("containerd.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
-    let log_err = log
-        .try_clone()
-        .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
+    let (log, log_err) = open_log(&dir.join("containerd.log"))?;
     Command::new("containerd")
         .arg("--config")
         .arg(dir.join("containerd.toml"))

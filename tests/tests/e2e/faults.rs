@@ -48,38 +48,41 @@ async fn redis_shutdown(w: &World) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_restarted_mid_handover_the_watches_resync_and_no_transition_is_lost() {
-    let rounds = cases(1).min(20);
-    let mut w = World::new(Owner::Local, false).await;
+/// Starts the daemons and the feature's unit (owner local) and waits until it runs locally.
+async fn start_local(w: &World) -> Desired {
     w.start_daemons().await;
     w.unit("start").await;
-    let mut d = Desired {
+    let d = Desired {
         started: true,
         owner: Owner::Local,
         fallback: false,
     };
-    await_desired(&w, d).await.unwrap_or_else(|e| panic!("{e}"));
+    await_desired(w, d).await.unwrap_or_else(|e| panic!("{e}"));
+    d
+}
+
+/// The handover after `d`, alternating: local → kube with fallback (the pod waits for
+/// hostcfgd-watcher's approval), kube → local.
+fn next_handover(d: Desired) -> Desired {
+    let to_kube = d.owner == Owner::Local;
+    Desired {
+        started: true,
+        owner: if to_kube { Owner::Kube } else { Owner::Local },
+        fallback: to_kube,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_mid_handover_the_watches_resync_and_no_transition_is_lost() {
+    let rounds = cases(1).min(20);
+    let mut w = World::new(Owner::Local, false).await;
+    let mut d = start_local(&w).await;
     let mut survived = 0;
     let mut daemon_restarts = 0;
     let mut worst_cpu = 0;
     for round in 0..rounds {
         let mut rng = Rng::new(round);
-        // Alternate: local → kube with fallback (the pod waits for hostcfgd-watcher's
-        // approval), kube → local.
-        d = if d.owner == Owner::Local {
-            Desired {
-                started: true,
-                owner: Owner::Kube,
-                fallback: true,
-            }
-        } else {
-            Desired {
-                started: true,
-                owner: Owner::Local,
-                fallback: false,
-            }
-        };
+        d = next_handover(d);
         w.set_owner(d.owner, d.fallback).await;
         let pids = daemon_cpu(&w);
         let args = ["restart", w.f()];
@@ -246,27 +249,11 @@ async fn dockerd_restarted_mid_handover_the_feature_comes_back_and_no_transition
         Duration::from_millis(300),
     )
     .await;
-    w.start_daemons().await;
-    w.unit("start").await;
-    let mut d = Desired {
-        started: true,
-        owner: Owner::Local,
-        fallback: false,
-    };
-    await_desired(&w, d).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut d = start_local(&w).await;
     let (mut survived, mut killed, mut worst_cpu) = (0, 0, 0);
     for round in 0..rounds {
         let mut rng = Rng::new(1000 + round);
-        // Alternate, as in the Redis check: local → kube with fallback, kube → local.
-        d = Desired {
-            started: true,
-            owner: if d.owner == Owner::Local {
-                Owner::Kube
-            } else {
-                Owner::Local
-            },
-            fallback: d.owner == Owner::Local,
-        };
+        d = next_handover(d);
         let how = if round % 2 == 0 {
             EngineStop::Term
         } else {
