@@ -9,6 +9,7 @@
 //! - `transitions`: every Start/Stop/Kill row of DESIGN.md §4 from the CLI;
 //! - `wait`: `container wait` in local and kube mode;
 //! - `state`: `container state <f> up|down` (proceed, approval, park, a dead owner);
+//! - `redis_away`: `state up kube` while Redis restarts during its wait (retries, `--timeout`);
 //! - `inspect_exec`: `inspect`, `exec` and `id` act on the recorded id;
 //! - `errors`: failures exit 1 with one line and write nothing;
 //! - `kill_all`: `container kill-all`;
@@ -36,6 +37,7 @@ mod errors;
 mod inspect_exec;
 mod kill_all;
 mod packaging;
+mod redis_away;
 mod state;
 mod transitions;
 mod wait;
