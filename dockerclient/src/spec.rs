@@ -94,6 +94,13 @@ pub struct ContainerSpec {
     /// (`--network container:<id>`), as every container of a Kubernetes pod joins its pause
     /// (sandbox) container's.
     pub network_of: Option<ContainerId>,
+    /// The IPC mode (`--ipc`): `shareable` for a pod's sandbox, `container:<id>` for a pod's
+    /// container, which kubelet's Docker runtime joins to its sandbox's; the engine's default
+    /// when `None`.
+    pub ipc_mode: Option<String>,
+    /// A private cgroup namespace (`--cgroupns private`), as Docker gives every container on
+    /// cgroup v2: `/proc/self/cgroup` then names no container id.
+    pub cgroupns_private: bool,
 }
 
 impl ContainerSpec {

@@ -15,8 +15,9 @@
 //! - A stop request ([`StopRequests`]) ends it: while parked as [`KubeUpEnd::Parked`], while
 //!   waiting with the signal's status. Requests are listened to from the first Park on (before
 //!   that, the signals' default action applies).
-//! - While waiting, a question that fails (a Redis blip) is asked again with the core's
-//!   backoff instead of ending the wait.
+//! - While waiting, a question that fails (a Redis blip, or Redis restarted empty) is asked
+//!   again with the core's backoff instead of ending the wait; `timeout` bounds these retries
+//!   too.
 
 use std::future::Future;
 use std::time::Duration;
@@ -202,32 +203,15 @@ where
                 tracing::info!(%feature, container = %id, "stopped while waiting for approval");
                 return Ok(Waited::Stopped(code));
             }
-            next = next => next.map_err(|_| Error::Feature(FeatureError::NotApproved {
-                feature: feature.to_string(),
-                container: id.to_string(),
-                secs: timeout.map_or(0, |t| t.as_secs()),
-            }))?,
+            next = next => next.map_err(|_| not_approved(feature, id, timeout))?,
         };
         let Some(change) = next else { break };
         if !relook.after(change, feature, "the FEATURE tables") {
             continue;
         }
-        // A failed question (a Redis blip) is no reason to give up the wait: ask again with
-        // backoff (issue 8, item 7); the watch resubscribes and rescans by itself.
-        let mut attempt = 0u32;
-        let answer = loop {
-            match ask(driver, feature, id).await {
-                Ok(a) => break a,
-                Err(e) => {
-                    let pause = ctrmgr_core::retry::MASTER.delay(attempt);
-                    attempt = attempt.saturating_add(1);
-                    tracing::warn!(%feature, container = %id, error = %error_line(&e), retry_ms = pause.as_millis(), "cannot ask while waiting for approval: asking again");
-                    tokio::select! {
-                        code = stopped(stops) => return Ok(Waited::Stopped(code)),
-                        () = tokio::time::sleep(pause) => {}
-                    }
-                }
-            }
+        let answer = match ask_with_backoff(driver, feature, id, deadline, timeout, stops).await? {
+            Waited::Asked(a) => a,
+            stopped @ Waited::Stopped(_) => return Ok(stopped),
         };
         match answer {
             KubeAnswer::Wait => continue,
@@ -236,6 +220,57 @@ where
     }
     Err(Error::WatchEnded {
         what: format!("feature {feature}: the watch of the FEATURE tables"),
+    })
+}
+
+/// A failed question (a Redis blip) is no reason to give up the wait: it is asked again with
+/// the core's backoff (issue 8, item 7) until it is answered, a stop request comes, or the
+/// `--timeout` bound (`deadline`) passes — the bound covers the retries too, never a question
+/// under way. The watch resubscribes and rescans by itself meanwhile.
+async fn ask_with_backoff<S, C, L, D, R>(
+    driver: &FeatureDriver<S, C, L, D>,
+    feature: &FeatureName,
+    id: &ContainerId,
+    deadline: Option<tokio::time::Instant>,
+    timeout: Option<Duration>,
+    stops: &mut R,
+) -> Result<Waited, Error>
+where
+    S: StateStore,
+    C: Containers,
+    L: Labels,
+    D: Systemd,
+    R: StopRequests,
+{
+    let mut attempt = 0u32;
+    loop {
+        let e = match ask(driver, feature, id).await {
+            Ok(a) => return Ok(Waited::Asked(a)),
+            Err(e) => e,
+        };
+        let pause = ctrmgr_core::retry::MASTER.delay(attempt);
+        attempt = attempt.saturating_add(1);
+        tracing::warn!(%feature, container = %id, error = %error_line(&e), retry_ms = pause.as_millis(), "cannot ask while waiting for approval: asking again");
+        let bound = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            code = stopped(stops) => return Ok(Waited::Stopped(code)),
+            () = bound => return Err(not_approved(feature, id, timeout)),
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// The `--timeout` bound passed without an approval.
+fn not_approved(feature: &FeatureName, id: &ContainerId, timeout: Option<Duration>) -> Error {
+    Error::Feature(FeatureError::NotApproved {
+        feature: feature.to_string(),
+        container: id.to_string(),
+        secs: timeout.map_or(0, |t| t.as_secs()),
     })
 }
 

@@ -43,8 +43,6 @@
 //! marker is written before the `reset-failed` and `start` it announces, and a Start clears it
 //! before anything else.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use ctrmgr_core::codec;
 use ctrmgr_core::machine::CAS_RETRIES;
 use ctrmgr_core::ports::{Containers, LabelPatch, Labels, StateStore, Systemd};
@@ -54,7 +52,7 @@ use ctrmgr_core::{
 };
 
 use crate::lock::{FeatureLock, LockDir};
-use crate::{Error, FeatureError, LabelService, Tunables};
+use crate::{Error, FeatureError, LabelService, Tunables, WallClock};
 
 /// How the driver carries out effects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +71,9 @@ pub struct FeatureOptions {
     /// no label, and queueing the removal would only stop kubelet (every Start and Stop with
     /// owner local removes the label: invariant 8).
     pub kubeconfig_present: bool,
+    /// The wall clock of the timestamps written and of the deadlines judged
+    /// ([`WallClock::system`]; tests step one).
+    pub clock: WallClock,
 }
 
 impl FeatureOptions {
@@ -83,6 +84,7 @@ impl FeatureOptions {
             kube,
             minute_secs: u32::try_from(t.failure_detection_minute_secs).unwrap_or(u32::MAX),
             kubeconfig_present: t.kubeconfig.exists(),
+            clock: WallClock::system(),
         }
     }
 }
@@ -94,6 +96,7 @@ impl Default for FeatureOptions {
             kube: true,
             minute_secs: ctrmgr_core::MINUTE_SECS,
             kubeconfig_present: true,
+            clock: WallClock::system(),
         }
     }
 }
@@ -404,7 +407,7 @@ where
         let mut record = before.clone();
         // Fields read past are rewritten by this attempt's first write (rel-1).
         let mut read_past = known.read_past;
-        let now = now();
+        let now = self.options.clock.now();
         let mut progress = Progress::default();
         let dead = match input {
             Input::KubeUp(id) => self.dead_kube_owner(feature, &record, id).await?,
@@ -538,15 +541,6 @@ impl Labels for NoKube {
     async fn labels(&self) -> Result<std::collections::BTreeMap<String, String>, Error> {
         Err(Error::NoKubeSupport)
     }
-}
-
-/// Seconds since the epoch, from the system clock (0 if the clock is before 1970).
-fn now() -> Timestamp {
-    Timestamp::from_secs(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    )
 }
 
 mod effects;

@@ -21,12 +21,15 @@
 //! empty and non-empty — an append to an empty list after a failed patch, and a drain's
 //! removal of the last operations — each happen together with kubelet's stop or start under
 //! one lock (`<lock_dir>/_kubelet.lock`, [`crate::LockDir::lock_kubelet`]); an append behind
-//! a non-empty list keeps it non-empty and needs no lock. `systemctl stop kubelet` is bounded
-//! like every systemd call.
+//! a non-empty list keeps it non-empty and needs no lock. [`LabelService::apply_after_drain`]
+//! queues through the same atomic append-behind (never a look at the list, then an append).
+//! The only moment kubelet runs beside a non-empty list is inside a drain, between its start of
+//! kubelet and its re-read of the list (which then stops it again). `systemctl stop kubelet`
+//! is bounded like every systemd call.
 
 use std::time::Duration;
 
-use ctrmgr_core::label::{coalesce, may_send_directly};
+use ctrmgr_core::label::coalesce;
 use ctrmgr_core::ports::{ErrorKind, Labels, PortError, StateStore, Systemd};
 use ctrmgr_core::retry::error_line;
 use ctrmgr_core::{DeviceMetadata, LabelKey, LabelOp, LabelValue};
@@ -244,23 +247,26 @@ impl<S: StateStore, L: Labels, D: Systemd> LabelService<S, L, D> {
     /// Like [`LabelService::apply`], but when operations are pending, queues `ops` behind them
     /// and drains at once, so that the master receives the older operations first and then
     /// these (the seed's `config kube label add|drop`: "drain first").
+    ///
+    /// The look at the list and the append are one step ([`LabelService::apply`]'s atomic
+    /// append-behind): a drain that empties the list in between cannot make this append start
+    /// a list while kubelet runs; on an empty list, `ops` go the way of `apply` (sent, or
+    /// queued with kubelet stopped under the kubelet lock).
     pub async fn apply_after_drain(&self, ops: &[LabelOp]) -> Result<Applied, Error> {
-        if ops.is_empty() {
-            return Ok(Applied::Sent);
-        }
-        let pending = self.pending().await?;
-        if may_send_directly(&pending) {
-            return self.apply(ops).await;
-        }
-        self.append(ops).await?;
+        let queued = self.apply(ops).await?;
+        let Applied::Queued {
+            cause: QueueCause::BehindPending { pending },
+            ..
+        } = queued
+        else {
+            return Ok(queued);
+        };
         match self.drain().await {
             // The drain read the list after our append, so a non-empty drain sent our ops.
             Ok(d) if d.drained > 0 => Ok(Applied::Sent),
-            // The list was purged (explicit disconnect) between our append and the drain.
+            // Another drain sent them (or the list was purged) between our append and ours.
             Ok(_) => Ok(Applied::Queued {
-                cause: QueueCause::BehindPending {
-                    pending: pending.len(),
-                },
+                cause: QueueCause::BehindPending { pending },
                 kubelet_stopped: false,
             }),
             Err(e) => Ok(Applied::Queued {
@@ -501,5 +507,7 @@ pub async fn read_sonic_version_file(path: &std::path::Path) -> Result<String, E
     }
 }
 
+#[cfg(test)]
+mod race_tests;
 #[cfg(test)]
 mod tests;

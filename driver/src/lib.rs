@@ -57,6 +57,7 @@
 #![deny(missing_docs)]
 
 pub mod approval;
+mod clock;
 pub mod config;
 pub mod drainer;
 mod error;
@@ -73,6 +74,7 @@ pub mod systemctl;
 pub mod testing;
 
 pub use approval::{KubeUpEnd, StopRequests, kube_up};
+pub use clock::WallClock;
 pub use config::{DEFAULT_CONFIG_FILE, Tunables};
 pub use drainer::{DrainerEvent, DrainerExit, run_drainer};
 pub use error::{BoxError, ConfigError, Error, FeatureError, FileError, JoinError, ProgramError};

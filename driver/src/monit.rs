@@ -5,7 +5,11 @@
 //!   `fallback_to_local=true`, `kube_failure_detection=N>0`) and that waits in KUBE_READY or
 //!   KUBE_STOPPED, the deadline is `transition_mode_update_ts + N minutes` ([`deadline`]; the
 //!   minute is [`MonitOptions::minute_secs`] long). The timestamp is STATE_DB's, so a restart
-//!   of kube-monit does not restart the clock. When it passes, the feature's row is read again
+//!   of kube-monit does not restart the clock. The wall-clock deadline is converted once, when
+//!   it is read, into a monotonic instant that fires it (`deadlines`: a wall-clock step after
+//!   that neither fires it early nor delays it; a restart reads it again by the wall clock;
+//!   the core still requires the wall-clock deadline passed, so a clock stepped back re-arms
+//!   it by the wall clock). When it fires, the feature's row is read again
 //!   and, if still due, [`Input::FailureTimeout`] is fed to the [`FeatureDriver`] (the core
 //!   answers: mode none and `systemctl restart`), with a warning naming the feature and how
 //!   long kube did not run it.
@@ -22,19 +26,22 @@
 //! The loop sleeps until the earliest of: a change, the next probe, the earliest failure
 //! deadline, shutdown.
 
-use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ctrmgr_core::machine::next_deadline;
 use ctrmgr_core::ports::{
     Change, Containers, Labels, StateStore, Subscription, Systemd, Watch, Watched,
 };
-use ctrmgr_core::{FeatureConfig, FeatureName, FeatureRecord, Input, Timestamp};
+use ctrmgr_core::{FeatureConfig, FeatureName, FeatureRecord, Input, Reason, Timestamp};
 use tokio::time::Instant;
 
 use crate::{Error, FeatureDriver, FeatureError, Master, Tunables};
 use ctrmgr_core::retry::error_line;
+
+mod deadlines;
+
+use deadlines::{Armed, Deadlines};
 
 /// Seconds before a failure fallback that failed (Redis or systemctl error) is tried again.
 pub const FAILURE_RETRY_SECS: u64 = 10;
@@ -121,7 +128,7 @@ where
         "kube-monit running"
     );
     loop {
-        let failure_due = sleep_until(deadlines.at.values().min().copied().map(instant_of));
+        let failure_due = sleep_until(deadlines.next());
         tokio::select! {
             biased;
             () = &mut shutdown => return MonitExit::Shutdown,
@@ -148,14 +155,13 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// The armed deadlines, and what each feature looked like when its deadline last fired: a
-/// deadline fires at most once per (record, configuration), so a fallback that changed nothing
-/// (the unit is stopped: the operator's stop wins) does not spin on a passed deadline; it is
-/// armed again when the row or the configuration changes.
-#[derive(Debug, Default)]
-struct Deadlines {
-    at: BTreeMap<FeatureName, Timestamp>,
-    fired: BTreeMap<FeatureName, (FeatureRecord, FeatureConfig)>,
+/// How a fallback went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailOver {
+    /// Fed (or no longer due by the rows).
+    Done,
+    /// The core found the wall-clock deadline not passed (the clock was stepped back).
+    WallClockBehind,
 }
 
 struct Monit<'a, S, C, L, D, M> {
@@ -197,18 +203,10 @@ where
         }
     }
 
-    /// Falls back every feature whose deadline has passed.
+    /// Falls back every feature whose deadline has passed, by the monotonic clock.
     async fn fire_due(&self, deadlines: &mut Deadlines) {
-        let now = epoch_now();
-        let due: Vec<FeatureName> = deadlines
-            .at
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(f, _)| f.clone())
-            .collect();
-        for f in due {
-            deadlines.at.remove(&f);
-            self.fall_back(deadlines, &f).await;
+        for (f, armed) in deadlines.take_due(Instant::now()) {
+            self.fall_back(deadlines, &f, armed).await;
         }
     }
 
@@ -224,10 +222,10 @@ where
                 {
                     deadlines.at.remove(f);
                 }
-                Some(at) => {
+                Some(wall) => {
                     deadlines.fired.remove(f);
-                    if deadlines.at.insert(f.clone(), at) != Some(at) {
-                        tracing::info!(feature = %f, state = %known.state(), in_secs = at.secs_since(epoch_now()), "failure detection armed: falling back to local if kube does not run it in time");
+                    if let Some(left) = deadlines.arm(f, wall, &self.driver.options().clock) {
+                        tracing::info!(feature = %f, state = %known.state(), in_secs = left, "failure detection armed: falling back to local if kube does not run it in time");
                     }
                 }
                 None => {
@@ -263,9 +261,10 @@ where
         }
     }
 
-    /// The deadline passed: feed FailureTimeout, with an alert; then decide again from what is
-    /// recorded (a fallback that changed nothing is not fired again for the same record).
-    async fn fall_back(&self, deadlines: &mut Deadlines, f: &FeatureName) {
+    /// The deadline `armed` passed: feed FailureTimeout, with an alert; then decide again from
+    /// what is recorded (a fallback that changed nothing is not fired again for the same
+    /// record). A deadline that changed since it was armed is armed again instead.
+    async fn fall_back(&self, deadlines: &mut Deadlines, f: &FeatureName, armed: Armed) {
         let known = match self.driver.read(f).await {
             Ok(k) => k,
             Err(e) => {
@@ -273,12 +272,11 @@ where
                 return;
             }
         };
-        let Some(at) = deadline(&known.record, &known.config, self.options.minute_secs) else {
+        let Some(wall) = deadline(&known.record, &known.config, self.options.minute_secs) else {
             return;
         };
-        let now = epoch_now();
-        if now < at {
-            deadlines.at.insert(f.clone(), at);
+        if wall != armed.wall {
+            deadlines.arm(f, wall, &self.driver.options().clock);
             return;
         }
         deadlines
@@ -288,50 +286,61 @@ where
             .record
             .transition_mode_update_ts
             .unwrap_or(Timestamp::EPOCH);
+        let waited = self.driver.options().clock.now().secs_since(since);
         tracing::warn!(
             feature = %f,
             state = %known.state(),
             kube_failure_detection = known.config.kube_failure_detection_mins,
-            not_running_secs = now.secs_since(since),
-            "ALERT: kube has not run feature {f} for {} s (kube_failure_detection={} min): falling back to the local image",
-            now.secs_since(since),
+            not_running_secs = waited,
+            "ALERT: kube has not run feature {f} for {waited} s (kube_failure_detection={} min): falling back to the local image",
             known.config.kube_failure_detection_mins,
         );
-        if let Err(e) = self.fail_over(f).await {
-            tracing::error!(feature = %f, error = %error_line(&e), retry_in_secs = FAILURE_RETRY_SECS, "failure fallback failed; will retry");
-            deadlines.fired.remove(f);
-            deadlines
-                .at
-                .insert(f.clone(), epoch_now().plus_secs(FAILURE_RETRY_SECS));
-            return;
+        match self.fail_over(f, wall).await {
+            Ok(FailOver::Done) => self.refresh(deadlines, f).await,
+            Ok(FailOver::WallClockBehind) => {
+                // The wall clock was stepped back since arming: the core (and the unit's Start
+                // after it) still go by STATE_DB's wall-clock deadline, so wait for that.
+                deadlines.fired.remove(f);
+                deadlines.at.remove(f);
+                let left = deadlines.arm(f, wall, &self.driver.options().clock);
+                tracing::warn!(feature = %f, in_secs = left, "the wall clock is behind the failure deadline kube-monit armed (stepped back?): armed again by the wall clock");
+            }
+            Err(e) => {
+                tracing::error!(feature = %f, error = %error_line(&e), retry_in_secs = FAILURE_RETRY_SECS, "failure fallback failed; will retry");
+                deadlines.fired.remove(f);
+                deadlines.retry(f, wall, Duration::from_secs(FAILURE_RETRY_SECS));
+            }
         }
-        self.refresh(deadlines, f).await;
     }
 
     /// Feeds `FailureTimeout { unit }` with the unit's state asked just before; then, while the
-    /// deadline is still passed and the unit's state differs from the one fed, feeds it again
-    /// (at most three times: the re-look of the approval contract).
-    async fn fail_over(&self, f: &FeatureName) -> Result<(), Error> {
+    /// rows still give the deadline `wall` that fired and the unit's state differs from the one
+    /// fed, feeds it again (at most three times: the re-look of the approval contract).
+    /// `WallClockBehind` when the core found the wall-clock deadline not passed yet.
+    async fn fail_over(&self, f: &FeatureName, wall: Timestamp) -> Result<FailOver, Error> {
         let systemd = self.driver.label_service().systemd();
         let mut fed = None;
         for _ in 0..=3 {
             let known = self.driver.read(f).await?;
-            let due = deadline(&known.record, &known.config, self.options.minute_secs)
-                .is_some_and(|at| at <= epoch_now());
+            let due =
+                deadline(&known.record, &known.config, self.options.minute_secs) == Some(wall);
             if !due {
-                return Ok(());
+                return Ok(FailOver::Done);
             }
             let unit = systemd.activity(f.as_str()).await.map_err(|e| {
                 Error::port(format!("ask systemd about the unit of feature {f}"), e)
             })?;
             if fed == Some(unit) {
-                return Ok(());
+                return Ok(FailOver::Done);
             }
             let outcome = self.driver.run(f, Input::FailureTimeout { unit }).await?;
             tracing::info!(feature = %f, from = %outcome.from, to = %outcome.to, unit = ?unit, reason = outcome.reason.text(), "failure fallback");
+            if outcome.reason == Reason::FailureNotDue {
+                return Ok(FailOver::WallClockBehind);
+            }
             fed = Some(unit);
         }
-        Ok(())
+        Ok(FailOver::Done)
     }
 
     /// Probes the API server and records `connected` when it changed.
@@ -400,77 +409,5 @@ where
     }
 }
 
-/// Seconds since the epoch.
-fn epoch_now() -> Timestamp {
-    Timestamp::from_secs(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    )
-}
-
-/// The monotonic instant of an epoch second (now when it is past).
-fn instant_of(at: Timestamp) -> Instant {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let target = Duration::from_secs(at.secs());
-    Instant::now() + target.saturating_sub(now)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use ctrmgr_core::{CurrentOwner, Owner, TransitionMode};
-
-    fn armed(n: u32) -> FeatureConfig {
-        FeatureConfig {
-            kube_failure_detection_mins: n,
-            ..FeatureConfig::new(Owner::Kube, true)
-        }
-    }
-
-    fn waiting(mode: TransitionMode, ts: u64) -> FeatureRecord {
-        FeatureRecord {
-            current_owner: CurrentOwner::None,
-            transition_mode: mode,
-            transition_mode_update_ts: Some(Timestamp::from_secs(ts)),
-            ..FeatureRecord::default()
-        }
-    }
-
-    #[test]
-    fn the_deadline_counts_scaled_minutes_from_the_recorded_timestamp() {
-        let rec = waiting(TransitionMode::KubeReady, 1_000);
-        assert_eq!(
-            deadline(&rec, &armed(3), 60),
-            Some(Timestamp::from_secs(1_180))
-        );
-        assert_eq!(
-            deadline(&rec, &armed(3), 1),
-            Some(Timestamp::from_secs(1_003))
-        );
-        let stopped = waiting(TransitionMode::KubeStopped, 1_000);
-        assert_eq!(
-            deadline(&stopped, &armed(2), 60),
-            Some(Timestamp::from_secs(1_120))
-        );
-    }
-
-    #[test]
-    fn no_deadline_when_detection_is_off_or_nothing_waits_for_kube() {
-        let rec = waiting(TransitionMode::KubeReady, 1_000);
-        assert_eq!(deadline(&rec, &armed(0), 60), None, "N=0 never falls back");
-        let no_fb = FeatureConfig {
-            kube_failure_detection_mins: 3,
-            ..FeatureConfig::new(Owner::Kube, false)
-        };
-        assert_eq!(deadline(&rec, &no_fb, 60), None);
-        let pending = waiting(TransitionMode::KubePending, 1_000);
-        assert_eq!(
-            deadline(&pending, &armed(3), 60),
-            None,
-            "a container waits for approval"
-        );
-    }
-}
+mod tests;

@@ -164,7 +164,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 id,
                 ..
             } => {
-                let id = own_id(&env, &feature, id).await?;
+                let id = own_id(&env, &feature, id, false).await?;
                 transition(&env, &feature, Input::LocalUp(id)).await
             }
             StateChange::Up {
@@ -172,11 +172,11 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 id,
                 timeout,
             } => {
-                let id = own_id(&env, &feature, id).await?;
+                let id = own_id(&env, &feature, id, true).await?;
                 kube_up(&env, &feature, id, timeout.map(Duration::from_secs)).await
             }
             StateChange::Down { id } => {
-                let id = own_id(&env, &feature, id).await?;
+                let id = own_id(&env, &feature, id, false).await?;
                 transition(&env, &feature, Input::Down(id)).await
             }
         },

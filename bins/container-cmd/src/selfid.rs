@@ -3,19 +3,26 @@
 //!
 //! 1. `/proc/self/cgroup`: cgroup v1 or v2 paths that end in the container's own id —
 //!    `…/docker/<id>` (cgroupfs driver), `…/docker-<id>.scope` (systemd driver), and kubelet's
-//!    `/kubepods/…/<id>` and `…/kubepods-…-pod<uid>.slice/docker-<id>.scope`.
+//!    `/kubepods/…/<id>` and `…/kubepods-…-pod<uid>.slice/docker-<id>.scope`. Found
+//!    ([`Source::Cgroup`]), it is the container's own and is used as is.
 //! 2. `/proc/self/mountinfo`, *ignoring* the `/etc/hostname`, `/etc/hosts` and
 //!    `/etc/resolv.conf` mounts: in a Kubernetes pod every container joins the network
 //!    namespace of the pod's pause (sandbox) container, and those three files are mounted from
 //!    the sandbox's directory (`…/containers/<sandbox id>/…`), so they name the wrong
 //!    container (issue 8, item 1: wave 1 read them first and recorded the sandbox). What is
-//!    left is the container's own `/dev/shm` (`…/containers/<id>/mounts/shm`), which a pod may
-//!    share with its sandbox too.
-//! 3. When an engine socket is at hand (`DOCKER_HOST`, or `/var/run/docker.sock` mounted in),
-//!    a candidate from mountinfo is checked: one that other containers joined
-//!    (`--network container:<it>`) or that kubelet labelled as a sandbox is refused.
+//!    left is a `…/containers/<id>/…` bind such as an older engine's `/dev/shm`
+//!    (`…/containers/<id>/mounts/shm`; today's engines mount a plain tmpfs there, which names
+//!    nothing). kubelet's Docker runtime also joins a pod's containers to the sandbox's IPC
+//!    namespace, so that `/dev/shm` may be the sandbox's as well: an id that is also the one
+//!    the three files name is reported as [`Source::NetworkOwner`] (this container, or the
+//!    sandbox of a pod), any other as [`Source::Mountinfo`].
 //!
-//! Else the command fails with a clear message asking for `--id`.
+//! This module only reads the two files. What `container state` does with an id found in
+//! mountinfo (`commands/state.rs`, `own_id`): when an engine socket is at hand (`DOCKER_HOST`,
+//! or `/var/run/docker.sock` mounted in) it inspects it and refuses one that kubelet labelled
+//! `io.kubernetes.docker.type=podsandbox`; without a socket, `up kube` (always in a pod)
+//! refuses a [`Source::NetworkOwner`] id. Each refusal, like finding nothing, is one line
+//! asking for `--id`.
 
 use std::path::Path;
 
@@ -51,20 +58,29 @@ fn id_after(text: &str, marker: &str, end: impl Fn(&str) -> bool) -> Option<Stri
 /// The container id in a `mountinfo` text: `/docker/containers/<64 hex>/` under Docker's
 /// default data root, or `/containers/<64 hex>/` under another one (`--data-root`), from any
 /// mount but `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` (in a pod, the sandbox's).
+#[allow(dead_code)] // the binary uses the candidate with its source; `ctrmgr-hostile` checks this
 pub fn id_from_mountinfo(text: &str) -> Option<ContainerId> {
-    let own: String = text
-        .lines()
-        .filter(|line| {
-            // Field 5 is the mount point (fields are separated by single spaces).
-            line.split(' ')
-                .nth(4)
-                .is_none_or(|point| !SANDBOX_FILES.contains(&point))
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    id_after(&own, "/docker/containers/", |a| a.starts_with('/'))
-        .or_else(|| id_after(&own, "/containers/", |a| a.starts_with('/')))
-        .and_then(|id| ContainerId::new(&id).ok())
+    mountinfo_candidate(text).map(|(id, _)| id)
+}
+
+/// [`id_from_mountinfo`], and whether that id is also the one the `/etc/hostname`,
+/// `/etc/hosts` and `/etc/resolv.conf` mounts name (the network namespace's owner).
+fn mountinfo_candidate(text: &str) -> Option<(ContainerId, bool)> {
+    // Field 5 is the mount point (fields are separated by single spaces).
+    let network_file = |line: &&str| {
+        line.split(' ')
+            .nth(4)
+            .is_some_and(|point| SANDBOX_FILES.contains(&point))
+    };
+    let pick = |lines: Vec<&str>| {
+        let text = lines.join("\n");
+        id_after(&text, "/docker/containers/", |a| a.starts_with('/'))
+            .or_else(|| id_after(&text, "/containers/", |a| a.starts_with('/')))
+    };
+    let own = pick(text.lines().filter(|l| !network_file(l)).collect())?;
+    let network_owner = pick(text.lines().filter(network_file).collect());
+    let shared = network_owner.as_deref() == Some(own.as_str());
+    ContainerId::new(&own).ok().map(|id| (id, shared))
 }
 
 /// The container id in a `cgroup` text (v1 or v2): `docker-<64 hex>.scope` (systemd driver,
@@ -94,8 +110,12 @@ pub fn id_from_cgroup(text: &str) -> Option<ContainerId> {
 pub enum Source {
     /// `/proc/self/cgroup`: the container's own.
     Cgroup,
-    /// `/proc/self/mountinfo`: may be a pod's sandbox when it shares `/dev/shm`.
+    /// `/proc/self/mountinfo`, naming another container than the network files do (or they
+    /// name none).
     Mountinfo,
+    /// `/proc/self/mountinfo`, naming the container the network files come from: this one, or
+    /// a pod's sandbox whose IPC namespace (`/dev/shm`) this container shares.
+    NetworkOwner,
 }
 
 /// This process's container id and where it was found, from the two files (missing files
@@ -104,7 +124,16 @@ pub fn detect_in(mountinfo: &Path, cgroup: &Path) -> Option<(ContainerId, Source
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
     id_from_cgroup(&read(cgroup))
         .map(|id| (id, Source::Cgroup))
-        .or_else(|| id_from_mountinfo(&read(mountinfo)).map(|id| (id, Source::Mountinfo)))
+        .or_else(|| {
+            mountinfo_candidate(&read(mountinfo)).map(|(id, shared)| {
+                let source = if shared {
+                    Source::NetworkOwner
+                } else {
+                    Source::Mountinfo
+                };
+                (id, source)
+            })
+        })
 }
 
 /// This process's container id and where it was found, from [`MOUNTINFO`] and [`CGROUP`].
@@ -209,6 +238,33 @@ mod tests {
         assert_eq!(
             id_from_mountinfo(&own).map(String::from),
             Some(ID.to_owned())
+        );
+    }
+
+    #[test]
+    fn in_a_pod_sharing_the_sandboxs_ipc_a_shm_of_the_sandbox_is_reported_as_the_network_owner() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mountinfo = dir.path().join("mountinfo");
+        let cgroup = dir.path().join("cgroup");
+        std::fs::write(&cgroup, "0::/\n").expect("write");
+        // `--ipc container:<sandbox>` on an engine that binds the sandbox's shm directory.
+        let shared = format!(
+            "{}1054 1034 254:1 /var/lib/docker/containers/{SANDBOX}/mounts/shm /dev/shm rw - ext4 /dev/vda1 rw\n",
+            pod_mountinfo()
+        );
+        std::fs::write(&mountinfo, &shared).expect("write");
+        let (id, source) = detect_in(&mountinfo, &cgroup).expect("a candidate");
+        assert_eq!(id.as_str(), SANDBOX);
+        assert_eq!(source, Source::NetworkOwner, "not taken for its own");
+        // Its own shm (a pod that does not share IPC): its own id.
+        let own = format!(
+            "{}1054 1034 254:1 /var/lib/docker/containers/{ID}/mounts/shm /dev/shm rw - ext4 /dev/vda1 rw\n",
+            pod_mountinfo()
+        );
+        std::fs::write(&mountinfo, &own).expect("write");
+        assert_eq!(
+            detect_in(&mountinfo, &cgroup),
+            Some((ContainerId::new(ID).expect("id"), Source::Mountinfo))
         );
     }
 

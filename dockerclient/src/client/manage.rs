@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ListContainersOptions, RemoveContainerOptions,
     RemoveImageOptions, RenameContainerOptions,
@@ -51,6 +51,10 @@ impl DockerClient {
                 }),
                 auto_remove: Some(false),
                 binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
+                ipc_mode: spec.ipc_mode.clone(),
+                cgroupns_mode: spec
+                    .cgroupns_private
+                    .then_some(HostConfigCgroupnsModeEnum::PRIVATE),
                 ..HostConfig::default()
             }),
             ..ContainerCreateBody::default()

@@ -52,6 +52,8 @@ async fn created_containers_carry_their_spec() {
         network: NetworkMode::Host,
         binds: vec!["/tmp:/host-tmp:ro".to_owned()],
         network_of: None,
+        ipc_mode: Some("shareable".to_owned()),
+        cgroupns_private: true,
     };
     let c = docker.container_with(spec).await.expect("a container");
     let doc = docker.client().inspect(c.id()).await.expect("inspect");
@@ -65,6 +67,8 @@ async fn created_containers_carry_their_spec() {
         doc["HostConfig"]["Binds"],
         serde_json::json!(["/tmp:/host-tmp:ro"])
     );
+    assert_eq!(doc["HostConfig"]["IpcMode"], "shareable");
+    assert_eq!(doc["HostConfig"]["CgroupnsMode"], "private");
     assert_eq!(doc["State"]["Status"], "created");
 }
 

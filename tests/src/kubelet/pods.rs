@@ -114,6 +114,10 @@ pub(super) async fn start_pod(shared: &Arc<Shared>, w: &Wanted) -> Result<(), St
         sandbox_name,
         "--network".into(),
         "host".into(),
+        // As kubelet's Docker runtime makes a sandbox: its IPC namespace is joined by the
+        // pod's containers.
+        "--ipc".into(),
+        "shareable".into(),
     ];
     args.extend(labels_args(shared, w, "sandbox"));
     args.extend([opts.image.clone(), "/bin/sleep".into(), "1000000".into()]);
@@ -140,6 +144,10 @@ pub(super) async fn start_feature(
         "--name".into(),
         name.clone(),
         "--network".into(),
+        format!("container:{sandbox}"),
+        // kubelet's Docker runtime (dockershim, cri-dockerd) joins the sandbox's IPC namespace
+        // too, so `/dev/shm` is the sandbox's.
+        "--ipc".into(),
         format!("container:{sandbox}"),
         "-v".into(),
         format!("{}:{BIN_INSIDE}:ro", opts.container_bin.display()),

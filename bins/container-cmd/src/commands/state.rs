@@ -13,44 +13,68 @@ use crate::selfid;
 
 use super::*;
 
-/// The calling container's id: `--id`, else found in /proc ([`selfid`]); an id found only in
-/// mountinfo is checked against the engine when a socket is at hand (a pod's sandbox is
-/// refused).
+/// The calling container's id: `--id`, else found in /proc ([`selfid`]). An id found only in
+/// mountinfo is checked with the engine when a socket is at hand: a pod's sandbox
+/// (`io.kubernetes.docker.type=podsandbox`, as kubelet's Docker runtime labels it) is refused.
+/// Without that check, a kube container (`kube`: `up kube`, always in a pod) refuses an id
+/// that is also the one its network files come from: in a pod sharing the sandbox's IPC
+/// namespace, that is the sandbox. A refusal is one line asking for `--id`; nothing is written.
 pub(super) async fn own_id(
     env: &Env,
     feature: &FeatureName,
     given: Option<ContainerId>,
+    kube: bool,
 ) -> Result<ContainerId> {
     if let Some(id) = given {
         return Ok(id);
     }
-    let not_found = || {
+    let (id, source) = selfid::detect().ok_or_else(|| {
         anyhow!(
             "cannot change the state of feature {feature}: no --id given and no docker container id of its own in {} or {} (in a pod on cgroup v2, pass --id)",
             selfid::CGROUP,
             selfid::MOUNTINFO
         )
+    })?;
+    if source == selfid::Source::Cgroup {
+        return Ok(id);
+    }
+    let refuse = |why: &str| {
+        anyhow!(
+            "cannot change the state of feature {feature}: the container id found in {} ({id}) {why}: pass --id",
+            selfid::MOUNTINFO
+        )
     };
-    let (id, source) = selfid::detect().ok_or_else(not_found)?;
-    if source == selfid::Source::Mountinfo && engine_at_hand() {
-        match env.docker()?.inspect(&id).await {
-            // kubelet labels a pod's sandbox `io.kubernetes.docker.type=podsandbox`.
-            Ok(doc)
-                if doc
-                    .pointer("/Config/Labels/io.kubernetes.docker.type")
-                    .and_then(|v| v.as_str())
-                    == Some("podsandbox") =>
-            {
-                tracing::warn!(%feature, container = %id, "the container named in mountinfo is a pod's sandbox, not this one");
-                return Err(not_found());
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::debug!(%feature, container = %id, error = %ctrmgr_core::retry::error_line(&e), "cannot check the id found in mountinfo with the engine: using it");
-            }
-        }
+    let sandbox = if engine_at_hand() {
+        is_sandbox(env, feature, &id).await?
+    } else {
+        None
+    };
+    if sandbox == Some(true) {
+        return Err(refuse(
+            "is a pod's sandbox (io.kubernetes.docker.type=podsandbox), not this container",
+        ));
+    }
+    if kube && source == selfid::Source::NetworkOwner && sandbox.is_none() {
+        return Err(refuse(
+            "is also the one /etc/hostname comes from: in a pod sharing its sandbox's IPC namespace that is the sandbox",
+        ));
     }
     Ok(id)
+}
+
+/// Whether the engine says `id` is a pod's sandbox; `None` when it cannot tell (logged).
+async fn is_sandbox(env: &Env, feature: &FeatureName, id: &ContainerId) -> Result<Option<bool>> {
+    match env.docker()?.inspect(id).await {
+        Ok(doc) => Ok(Some(
+            doc.pointer("/Config/Labels/io.kubernetes.docker.type")
+                .and_then(|v| v.as_str())
+                == Some("podsandbox"),
+        )),
+        Err(e) => {
+            tracing::debug!(%feature, container = %id, error = %ctrmgr_core::retry::error_line(&e), "cannot check the id found in mountinfo with the engine");
+            Ok(None)
+        }
+    }
 }
 
 /// Whether an engine socket is at hand: `DOCKER_HOST` set, or Docker's socket mounted in.

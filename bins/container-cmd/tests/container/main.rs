@@ -9,6 +9,9 @@
 //! - `transitions`: every Start/Stop/Kill row of DESIGN.md §4 from the CLI;
 //! - `wait`: `container wait` in local and kube mode;
 //! - `state`: `container state <f> up|down` (proceed, approval, park, a dead owner);
+//! - `pod`: a kube container in a real pod shape (sandbox, shared network and IPC): its own id,
+//!   every command acts on it, the engine check refuses a sandbox;
+//! - `redis_away`: `state up kube` while Redis restarts during its wait (retries, `--timeout`);
 //! - `inspect_exec`: `inspect`, `exec` and `id` act on the recorded id;
 //! - `errors`: failures exit 1 with one line and write nothing;
 //! - `kill_all`: `container kill-all`;
@@ -36,6 +39,8 @@ mod errors;
 mod inspect_exec;
 mod kill_all;
 mod packaging;
+mod pod;
+mod redis_away;
 mod startup;
 mod state;
 mod transitions;
