@@ -145,7 +145,7 @@ impl FakeKube {
     // ---- pods ----
 
     /// Creates a pod as given, `status` included (the kubelet's report), in its
-    /// `metadata.namespace` (`default` when unset). See [`RunningPod`] for realistic pods.
+    /// `metadata.namespace` (`default` when unset). See [`RunningPod`](super::RunningPod) for realistic pods.
     pub fn create_pod(&self, pod: &Pod) -> Result<Pod, FakeKubeError> {
         let namespace = namespace_of(pod.metadata.namespace.as_deref());
         let object = to_json(pod)?;
