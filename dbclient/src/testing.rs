@@ -22,7 +22,7 @@
 
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -173,31 +173,9 @@ impl TestRedis {
         self.spawn()
     }
 
+    /// Starts the server and waits until it accepts connections.
     fn spawn(&mut self) -> io::Result<()> {
-        let mut cmd = Command::new(REDIS_SERVER);
-        cmd.arg("--port")
-            .arg(self.tcp_port.unwrap_or(0).to_string())
-            .arg("--unixsocket")
-            .arg(self.socket_path())
-            .arg("--unixsocketperm")
-            .arg("700")
-            .arg("--dir")
-            .arg(self.dir.path())
-            .arg("--save")
-            .arg("")
-            .arg("--appendonly")
-            .arg("no")
-            .arg("--notify-keyspace-events")
-            .arg("AKE")
-            .arg("--daemonize")
-            .arg("no")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if self.tcp_port.is_some() {
-            cmd.arg("--bind").arg("127.0.0.1");
-        }
-        let mut child = cmd.spawn().map_err(|e| {
+        let mut child = self.command().spawn().map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 io::Error::new(
                     e.kind(),
@@ -212,31 +190,7 @@ impl TestRedis {
             let _ = child.wait();
             return Err(io::Error::other("redis-server's stdout was not captured"));
         };
-        // The server says when every listener is up; the reader keeps draining its log after
-        // that so that the pipe never fills.
-        let (tx, rx) = mpsc::channel::<Result<(), String>>();
-        std::thread::spawn(move || {
-            let mut log = Vec::new();
-            let mut ready = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if !ready {
-                    if line
-                        .to_ascii_lowercase()
-                        .contains("ready to accept connections")
-                    {
-                        ready = true;
-                        let _ = tx.send(Ok(()));
-                    } else {
-                        log.push(line);
-                    }
-                }
-            }
-            if !ready {
-                let _ = tx.send(Err(log.join("\n")));
-            }
-        });
-        match rx.recv_timeout(READY_TIMEOUT) {
+        match watch_ready(stdout).recv_timeout(READY_TIMEOUT) {
             Ok(Ok(())) => {
                 self.child = Some(child);
                 Ok(())
@@ -261,6 +215,62 @@ impl TestRedis {
             }
         }
     }
+
+    /// The `redis-server` command: no persistence, keyspace events on, its log on stdout.
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(REDIS_SERVER);
+        cmd.arg("--port")
+            .arg(self.tcp_port.unwrap_or(0).to_string())
+            .arg("--unixsocket")
+            .arg(self.socket_path())
+            .arg("--unixsocketperm")
+            .arg("700")
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--save")
+            .arg("")
+            .arg("--appendonly")
+            .arg("no")
+            .arg("--notify-keyspace-events")
+            .arg("AKE")
+            .arg("--daemonize")
+            .arg("no")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if self.tcp_port.is_some() {
+            cmd.arg("--bind").arg("127.0.0.1");
+        }
+        cmd
+    }
+}
+
+/// The server says when every listener is up: `Ok` then, or `Err` with its log if it ends
+/// first. The reader keeps draining its log after that so that the pipe never fills.
+fn watch_ready(stdout: ChildStdout) -> mpsc::Receiver<Result<(), String>> {
+    let (tx, rx) = mpsc::channel::<Result<(), String>>();
+    std::thread::spawn(move || {
+        let mut log = Vec::new();
+        let mut ready = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if !ready {
+                if line
+                    .to_ascii_lowercase()
+                    .contains("ready to accept connections")
+                {
+                    ready = true;
+                    let _ = tx.send(Ok(()));
+                } else {
+                    log.push(line);
+                }
+            }
+        }
+        if !ready {
+            let _ = tx.send(Err(log.join("\n")));
+        }
+    });
+    rx
 }
 
 impl Drop for TestRedis {

@@ -143,12 +143,22 @@ async fn show(t: &Transcript, w: &World, args: &[&str]) {
     }
 }
 
+/// The story: a feature's life from boot to stop, each chapter printed as it happens.
 async fn story(w: &World) {
     let mut t = Transcript {
         start: Instant::now(),
         last: None,
     };
     let f = w.f().to_owned();
+    boot(&mut t, w, &f).await;
+    owner_kube(&mut t, w, &f).await;
+    master_outage(&mut t, w, &f).await;
+    kube_upgrade(&mut t, w, &f).await;
+    kube_withdrawn(&mut t, w, &f).await;
+}
+
+/// Boot: the daemons, then the feature started locally.
+async fn boot(t: &mut Transcript, w: &World, f: &str) {
     t.say(
         "boot: systemd (the simulator) starts kubelet, hostcfgd-watcher, kube-monit, kube-labeler",
     );
@@ -161,8 +171,11 @@ async fn story(w: &World) {
         w.record().await.current_owner == CurrentOwner::Local
     })
     .await;
-    show(&t, w, &["feature", "status", &f]).await;
+    show(t, w, &["feature", "status", f]).await;
+}
 
+/// The owner set to kube: hostcfgd-watcher approves the pod.
+async fn owner_kube(t: &mut Transcript, w: &World, f: &str) {
     t.say(&format!(
         "operator: owner {f} kube (fallback on) → systemctl restart {f}; hostcfgd-watcher approves the pod"
     ));
@@ -170,8 +183,11 @@ async fn story(w: &World) {
     w.unit("restart").await;
     t.until(w, "kube_running", async |w| kube_running(&w.record().await))
         .await;
-    show(&t, w, &["feature", "status", &f]).await;
+    show(t, w, &["feature", "status", f]).await;
+}
 
+/// The owner set back to local while the master is unreachable; the queued label sent once it is back.
+async fn master_outage(t: &mut Transcript, w: &World, f: &str) {
     t.say("the master becomes unreachable");
     w.fixture.fake.set_fault(Fault::Refuse);
     t.say(&format!(
@@ -187,7 +203,7 @@ async fn story(w: &World) {
         "kubelet.service: {} (stopped while a label change is queued)",
         w.systemd.state("kubelet").as_str()
     ));
-    show(&t, w, &["kubernetes", "status"]).await;
+    show(t, w, &["kubernetes", "status"]).await;
     t.say("the master is back: kube-labeler drain (sends the queue, starts kubelet)");
     w.fixture.fake.set_fault(Fault::None);
     run_ok(w, "kube-labeler", &["drain"]).await;
@@ -197,7 +213,10 @@ async fn story(w: &World) {
         "kubelet.service: {}",
         w.systemd.state("kubelet").as_str()
     ));
+}
 
+/// Kube again with failure detection on, then the DaemonSet's image upgraded.
+async fn kube_upgrade(t: &mut Transcript, w: &World, f: &str) {
     t.say(&format!(
         "operator: owner {f} kube (fallback on, kube_failure_detection=1 minute, 1 s here) → systemctl restart {f}"
     ));
@@ -215,7 +234,7 @@ async fn story(w: &World) {
     t.say(&format!("fleet: the DaemonSet's image {f}:v1 → {f}:v2"));
     w.fixture
         .fake
-        .set_daemonset_image(NAMESPACE, &f, &format!("{f}:v2"))
+        .set_daemonset_image(NAMESPACE, f, &format!("{f}:v2"))
         .expect("update the DaemonSet");
     t.until(w, "v2 running", async |w| {
         kube_running(&w.record().await)
@@ -225,12 +244,15 @@ async fn story(w: &World) {
                 .any(|c| c.image.ends_with(":v2"))
     })
     .await;
-    show(&t, w, &["feature", "status", &f]).await;
+    show(t, w, &["feature", "status", f]).await;
+}
 
+/// The DaemonSet deleted: kube-monit falls back to local; then the feature stopped.
+async fn kube_withdrawn(t: &mut Transcript, w: &World, f: &str) {
     t.say(
         "fleet: kube withdrawn (the DaemonSet is deleted); kube-monit falls back after the minute",
     );
-    w.fixture.fake.delete_daemonset(NAMESPACE, &f);
+    w.fixture.fake.delete_daemonset(NAMESPACE, f);
     t.until(w, "local after the failure fallback", async |w| {
         w.record().await.current_owner == CurrentOwner::Local && w.pods().await.is_empty()
     })
@@ -239,8 +261,8 @@ async fn story(w: &World) {
         "kube-monit's \"failure fallback\" in the units' journal: {}",
         w.systemd.journal().contains("failure fallback")
     ));
-    show(&t, w, &["feature", "status", &f]).await;
-    show(&t, w, &["kubernetes", "status"]).await;
+    show(t, w, &["feature", "status", f]).await;
+    show(t, w, &["kubernetes", "status"]).await;
     t.say(&format!("systemctl stop {f}"));
     w.unit("stop").await;
     t.until(w, "stopped", async |w| {

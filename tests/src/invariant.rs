@@ -127,38 +127,25 @@ async fn sample_loop(
     violations: Arc<Mutex<Vec<String>>>,
     samples: Arc<Mutex<u64>>,
 ) {
-    let node_filter = format!("{NODE_LABEL}={node}");
-    let feature_filter = format!("{FEATURE_LABEL}={}", feature.as_str());
+    let probe = Probe {
+        node_filter: format!("{NODE_LABEL}={node}"),
+        feature_filter: format!("{FEATURE_LABEL}={}", feature.as_str()),
+        db,
+        docker,
+        labels,
+        feature,
+        local,
+        node,
+    };
     let mut last: Option<(Sample, Instant)> = None;
     let mut reported_stable = false;
     loop {
         tokio::time::sleep(InvariantChecker::PERIOD).await;
         // A state counts as stable only while it is seen: a sample that cannot be taken
         // (Redis or Docker away) starts the settling time again.
-        let Ok(record) = db.feature_record(&feature).await else {
+        let Some(s) = probe.sample().await else {
             last = None;
             continue;
-        };
-        let local_running = match ContainerId::new(&local) {
-            Ok(id) => docker.is_running(&id).await.unwrap_or(false),
-            Err(_) => false,
-        };
-        let Ok(list) = docker.list(&[&node_filter, &feature_filter]).await else {
-            last = None;
-            continue;
-        };
-        let mut kube_running: Vec<String> = list
-            .iter()
-            .filter(|c| c.is_running())
-            .map(|c| c.id.as_str().to_owned())
-            .collect();
-        kube_running.sort();
-        let node_labels = labels(&node).unwrap_or_default();
-        let s = Sample {
-            record,
-            local_running,
-            kube_running,
-            labels: node_labels,
         };
         *samples.lock().unwrap_or_else(PoisonError::into_inner) += 1;
         let push = |msg: String| {
@@ -168,48 +155,24 @@ async fn sample_loop(
                 .push(msg);
         };
         // Invariant 2.
-        let claimed_running = s.record.current_owner == CurrentOwner::Kube
-            && s.record
-                .docker_id
-                .as_ref()
-                .is_some_and(|id| s.kube_running.iter().any(|k| k.starts_with(id.as_str())));
+        let claimed_running = s.claimed_kube_runs();
         if s.local_running && claimed_running {
             push(format!(
-                "invariant 2 (two owners): local container {local} and claimed kube container run at once; evidence: {s:?}"
+                "invariant 2 (two owners): local container {} and claimed kube container run at once; evidence: {s:?}",
+                probe.local
             ));
         }
         // Invariant 3, in a stable state.
-        let changed = last.as_ref().is_none_or(|(p, _)| {
-            p.record.current_owner != s.record.current_owner
-                || p.record.docker_id != s.record.docker_id
-                || p.record.transition_mode != s.record.transition_mode
-                || p.local_running != s.local_running
-                || p.kube_running != s.kube_running
-        });
-        if changed {
+        if last.as_ref().is_none_or(|(p, _)| p.differs_from(&s)) {
             last = Some((s.clone(), Instant::now()));
             reported_stable = false;
             continue;
         }
         let since = last.as_ref().map_or_else(Instant::now, |(_, t)| *t);
-        let stable_mode = matches!(
-            s.record.transition_mode,
-            TransitionMode::None | TransitionMode::KubeRunning
-        );
-        if reported_stable || !stable_mode || since.elapsed() < InvariantChecker::SETTLE {
+        if reported_stable || !s.stable_mode() || since.elapsed() < InvariantChecker::SETTLE {
             continue;
         }
-        let mut wrong = Vec::new();
-        let owner = s.record.current_owner;
-        if (owner == CurrentOwner::Local) != s.local_running {
-            wrong.push("current_owner=local ⇔ the local container runs");
-        }
-        if (owner == CurrentOwner::Kube) != claimed_running {
-            wrong.push("current_owner=kube ⇔ the claimed kube container runs");
-        }
-        if s.record.docker_id.is_some() != (owner != CurrentOwner::None) {
-            wrong.push("docker_id set ⇔ current_owner not none");
-        }
+        let wrong = s.record_untruths(claimed_running);
         if !wrong.is_empty() {
             reported_stable = true;
             push(format!(
@@ -218,5 +181,91 @@ async fn sample_loop(
                 wrong.join(", ")
             ));
         }
+    }
+}
+
+/// What [`sample_loop`] samples: the record, the engine and the node's labels.
+struct Probe<Lb> {
+    db: SonicDb,
+    docker: DockerClient,
+    labels: Lb,
+    feature: FeatureName,
+    local: String,
+    node: String,
+    node_filter: String,
+    feature_filter: String,
+}
+
+impl<Lb: Fn(&str) -> Option<BTreeMap<String, String>>> Probe<Lb> {
+    /// One sample, or `None` when Redis or Docker cannot be read.
+    async fn sample(&self) -> Option<Sample> {
+        let record = self.db.feature_record(&self.feature).await.ok()?;
+        let local_running = match ContainerId::new(&self.local) {
+            Ok(id) => self.docker.is_running(&id).await.unwrap_or(false),
+            Err(_) => false,
+        };
+        let list = self
+            .docker
+            .list(&[&self.node_filter, &self.feature_filter])
+            .await
+            .ok()?;
+        let mut kube_running: Vec<String> = list
+            .iter()
+            .filter(|c| c.is_running())
+            .map(|c| c.id.as_str().to_owned())
+            .collect();
+        kube_running.sort();
+        Some(Sample {
+            record,
+            local_running,
+            kube_running,
+            labels: (self.labels)(&self.node).unwrap_or_default(),
+        })
+    }
+}
+
+impl Sample {
+    /// The record says kube owns the feature, and the container it names runs.
+    fn claimed_kube_runs(&self) -> bool {
+        self.record.current_owner == CurrentOwner::Kube
+            && self
+                .record
+                .docker_id
+                .as_ref()
+                .is_some_and(|id| self.kube_running.iter().any(|k| k.starts_with(id.as_str())))
+    }
+
+    /// Owner, id, mode or what runs changed since `self` (the settling time starts again).
+    fn differs_from(&self, s: &Sample) -> bool {
+        self.record.current_owner != s.record.current_owner
+            || self.record.docker_id != s.record.docker_id
+            || self.record.transition_mode != s.record.transition_mode
+            || self.local_running != s.local_running
+            || self.kube_running != s.kube_running
+    }
+
+    /// The mode is one a feature rests in (none or kube_running).
+    fn stable_mode(&self) -> bool {
+        matches!(
+            self.record.transition_mode,
+            TransitionMode::None | TransitionMode::KubeRunning
+        )
+    }
+
+    /// The parts of invariant 3 that the record breaks; `claimed_running` as
+    /// [`Sample::claimed_kube_runs`].
+    fn record_untruths(&self, claimed_running: bool) -> Vec<&'static str> {
+        let mut wrong = Vec::new();
+        let owner = self.record.current_owner;
+        if (owner == CurrentOwner::Local) != self.local_running {
+            wrong.push("current_owner=local ⇔ the local container runs");
+        }
+        if (owner == CurrentOwner::Kube) != claimed_running {
+            wrong.push("current_owner=kube ⇔ the claimed kube container runs");
+        }
+        if self.record.docker_id.is_some() != (owner != CurrentOwner::None) {
+            wrong.push("docker_id set ⇔ current_owner not none");
+        }
+        wrong
     }
 }

@@ -329,6 +329,7 @@ fn kubelet_active(shared: &Shared) -> bool {
     }
 }
 
+/// One pass: the pods the node's labels select are made to run, and the others are stopped.
 async fn reconcile(
     shared: &Arc<Shared>,
     client: &kube::Client,
@@ -338,16 +339,52 @@ async fn reconcile(
         return;
     }
     let opts = &shared.opts;
-    let nodes: Api<Node> = Api::all(client.clone());
-    let Ok(node) = nodes.get(&opts.node).await else {
+    let Some(wanted) = wanted_pods(&opts.node, client).await else {
         return; // master unreachable: leave every pod as it is
     };
-    let labels = node.metadata.labels.unwrap_or_default();
-    let daemonsets: Api<DaemonSet> = Api::all(client.clone());
-    let Ok(list) = daemonsets.list(&ListParams::default()).await else {
+    let Ok(actual) = pod_containers(&opts.docker_host, &opts.node).await else {
+        // The engine is away (dockerd restarting): look again after the backoff, as kubelet's
+        // pod lifecycle event generator relists.
+        wake_after(shared, opts.restart_backoff);
         return;
     };
-    let wanted: Vec<Wanted> = list
+    stop_unwanted(shared, &wanted, &actual).await;
+    // Start what must run.
+    for w in &wanted {
+        let current: Vec<&PodContainer> = actual
+            .iter()
+            .filter(|c| c.daemonset == w.key && c.image == w.image)
+            .collect();
+        let feature = current.iter().find(|c| c.role == "feature");
+        match feature {
+            Some(c) if c.is_running() => {}
+            Some(c) => restart_exited(shared, w, c, &current, backoff).await,
+            None => {
+                backoff.remove(&w.key);
+                remove_pod(shared, &current).await;
+                shared.log(format!(
+                    "{}: labels match, starting pod ({})",
+                    w.key, w.image
+                ));
+                if let Err(e) = start_pod(shared, w).await {
+                    shared.log(format!("{}: start failed: {e}", w.key));
+                    // Tried again after the backoff, as kubelet requeues a failed pod sync.
+                    wake_after(shared, opts.restart_backoff);
+                }
+            }
+        }
+    }
+}
+
+/// The pods of the DaemonSets whose node selector the node's labels match; `None` when the
+/// master cannot be asked.
+async fn wanted_pods(node: &str, client: &kube::Client) -> Option<Vec<Wanted>> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node = nodes.get(node).await.ok()?;
+    let labels = node.metadata.labels.unwrap_or_default();
+    let daemonsets: Api<DaemonSet> = Api::all(client.clone());
+    let list = daemonsets.list(&ListParams::default()).await.ok()?;
+    let wanted = list
         .items
         .into_iter()
         .filter_map(|ds| {
@@ -365,15 +402,13 @@ async fn reconcile(
             })
         })
         .collect();
-    let Ok(actual) = pod_containers(&opts.docker_host, &opts.node).await else {
-        // The engine is away (dockerd restarting): look again after the backoff, as kubelet's
-        // pod lifecycle event generator relists.
-        wake_after(shared, opts.restart_backoff);
-        return;
-    };
-    // Stop what must not run: no longer wanted, or another image.
+    Some(wanted)
+}
+
+/// Stops what must not run: no longer wanted, or another image.
+async fn stop_unwanted(shared: &Arc<Shared>, wanted: &[Wanted], actual: &[PodContainer]) {
     let mut stopped = Vec::new();
-    for c in &actual {
+    for c in actual {
         let keep = wanted
             .iter()
             .any(|w| w.key == c.daemonset && w.image == c.image);
@@ -386,80 +421,68 @@ async fn reconcile(
         } else {
             "labels no longer match"
         };
-        stop_pod(shared, &actual, &c.daemonset, reason).await;
+        stop_pod(shared, actual, &c.daemonset, reason).await;
     }
-    // Start what must run.
-    for w in &wanted {
-        let current: Vec<&PodContainer> = actual
-            .iter()
-            .filter(|c| c.daemonset == w.key && c.image == w.image)
-            .collect();
-        let feature = current.iter().find(|c| c.role == "feature");
-        match feature {
-            Some(c) if c.is_running() => {}
-            Some(c) => {
-                // Exited while wanted: restartPolicy Always, after a backoff.
-                let now = Instant::now();
-                let (delay, not_before) = *backoff
-                    .entry(w.key.clone())
-                    .or_insert((opts.restart_backoff, now + opts.restart_backoff));
-                if now < not_before {
-                    wake_after(shared, not_before - now);
-                    continue;
-                }
-                let attempt: u32 = c
-                    .name
-                    .rsplit('_')
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0);
-                let _ = docker(&opts.docker_host, &["rm", "-f", &c.id]).await;
-                let sandbox = current.iter().find(|c| c.role == "sandbox");
-                shared.log(format!(
-                    "{}: container {} exited, restarting (attempt {})",
-                    w.key,
-                    c.name,
-                    attempt + 1
-                ));
-                match sandbox {
-                    Some(sb) if sb.is_running() => {
-                        if let Err(e) = start_feature(shared, w, &sb.id, attempt + 1).await {
-                            shared.log(format!("{}: restart failed: {e}", w.key));
-                            // Tried again after the backoff, as kubelet requeues a failed pod sync.
-                            wake_after(shared, opts.restart_backoff);
-                        }
-                    }
-                    _ => {
-                        // The sandbox died too (a reboot): a new pod, as kubelet does.
-                        for c in &current {
-                            let _ = docker(&opts.docker_host, &["rm", "-f", &c.id]).await;
-                        }
-                        shared.log(format!("{}: sandbox gone, new pod", w.key));
-                        if let Err(e) = start_pod(shared, w).await {
-                            shared.log(format!("{}: start failed: {e}", w.key));
-                            // Tried again after the backoff, as kubelet requeues a failed pod sync.
-                            wake_after(shared, opts.restart_backoff);
-                        }
-                    }
-                }
-                let next = (delay * 2).min(opts.restart_backoff * 8);
-                backoff.insert(w.key.clone(), (next, Instant::now() + next));
-            }
-            None => {
-                backoff.remove(&w.key);
-                for c in &current {
-                    let _ = docker(&opts.docker_host, &["rm", "-f", &c.id]).await;
-                }
-                shared.log(format!(
-                    "{}: labels match, starting pod ({})",
-                    w.key, w.image
-                ));
-                if let Err(e) = start_pod(shared, w).await {
-                    shared.log(format!("{}: start failed: {e}", w.key));
-                    // Tried again after the backoff, as kubelet requeues a failed pod sync.
-                    wake_after(shared, opts.restart_backoff);
-                }
+}
+
+/// The feature container `c` of `w` exited while wanted: restartPolicy Always, after a
+/// backoff (in its sandbox, or in a new pod when the sandbox died too).
+async fn restart_exited(
+    shared: &Arc<Shared>,
+    w: &Wanted,
+    c: &PodContainer,
+    current: &[&PodContainer],
+    backoff: &mut HashMap<String, (Duration, Instant)>,
+) {
+    let opts = &shared.opts;
+    let now = Instant::now();
+    let (delay, not_before) = *backoff
+        .entry(w.key.clone())
+        .or_insert((opts.restart_backoff, now + opts.restart_backoff));
+    if now < not_before {
+        wake_after(shared, not_before - now);
+        return;
+    }
+    let attempt: u32 = c
+        .name
+        .rsplit('_')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let _ = docker(&opts.docker_host, &["rm", "-f", &c.id]).await;
+    let sandbox = current.iter().find(|c| c.role == "sandbox");
+    shared.log(format!(
+        "{}: container {} exited, restarting (attempt {})",
+        w.key,
+        c.name,
+        attempt + 1
+    ));
+    match sandbox {
+        Some(sb) if sb.is_running() => {
+            if let Err(e) = start_feature(shared, w, &sb.id, attempt + 1).await {
+                shared.log(format!("{}: restart failed: {e}", w.key));
+                // Tried again after the backoff, as kubelet requeues a failed pod sync.
+                wake_after(shared, opts.restart_backoff);
             }
         }
+        _ => {
+            // The sandbox died too (a reboot): a new pod, as kubelet does.
+            remove_pod(shared, current).await;
+            shared.log(format!("{}: sandbox gone, new pod", w.key));
+            if let Err(e) = start_pod(shared, w).await {
+                shared.log(format!("{}: start failed: {e}", w.key));
+                // Tried again after the backoff, as kubelet requeues a failed pod sync.
+                wake_after(shared, opts.restart_backoff);
+            }
+        }
+    }
+    let next = (delay * 2).min(opts.restart_backoff * 8);
+    backoff.insert(w.key.clone(), (next, Instant::now() + next));
+}
+
+/// `docker rm -f` of every container of a pod.
+async fn remove_pod(shared: &Shared, containers: &[&PodContainer]) {
+    for c in containers {
+        let _ = docker(&shared.opts.docker_host, &["rm", "-f", &c.id]).await;
     }
 }

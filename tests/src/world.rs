@@ -131,41 +131,15 @@ impl World {
         reaction_delay: Duration,
     ) -> Self {
         let image = docker.test_image().await.expect("the busybox test image");
-        let fixture = SwitchFixture::start(&node, &node).await;
-        fixture.write_tunables(serde_json::json!({
-            "label_timeout_secs": 2,
-            "stop_grace_secs": 3,
-            "kube_exit_wait_secs": 10,
-            "local_wait_timeout_secs": 5,
-            "lock_dir": fixture.dir.path().join("locks"),
-            "api_timeout_secs": 2,
-            "probe_interval_secs": 1,
-            "failure_detection_minute_secs": 1,
-        }));
-        fixture
-            .db
-            .set_feature_config(&feature, &FeatureConfig::new(owner, fallback))
-            .await
-            .expect("write CONFIG_DB FEATURE");
+        let fixture = start_fixture(&node, &feature, owner, fallback).await;
         let mut spec = ContainerSpec::new(image, &TRAP_TERM);
         spec.name = Some(feature.as_str().to_owned());
         let local = docker
             .container_with(spec)
             .await
             .expect("create the local container");
-        let f = feature.as_str();
-        fixture
-            .fake
-            .insert_daemonset(&daemonset_manifest(
-                NAMESPACE,
-                f,
-                &format!("{f}:v1"),
-                BTreeMap::from([(format!("{f}_enabled"), "true".to_owned())]),
-            ))
-            .expect("create the DaemonSet");
+        insert_daemonset(&fixture, &feature);
         let container_bin = workspace_binary("container");
-        let socket = docker.host().trim_start_matches("unix://").to_owned();
-        let dir = |p: &std::path::Path| p.display().to_string();
         let (systemd, root) = install_units(
             &fixture,
             &docker,
@@ -176,32 +150,15 @@ impl World {
             image,
         )
         .await;
-        let kubelet = KubeletSim::start(
-            KubeletOptions {
-                node: node.clone(),
-                kubeconfig: fixture.kubeconfig.clone(),
-                container_bin: container_bin.clone(),
-                container_args: fixture.cli_args(),
-                binds: vec![
-                    format!("{0}:{0}", dir(fixture.redis.dir())),
-                    format!("{0}:{0}", dir(fixture.dir.path())),
-                    format!("{socket}:{socket}"),
-                ],
-                docker_host: docker.host().to_owned(),
-                env: vec![
-                    format!("DOCKER_HOST={}", docker.host()),
-                    "RUST_LOG=info".to_owned(),
-                ],
-                image: image.to_owned(),
-                grace_secs: 3,
-                reaction_delay,
-                restart_backoff: Duration::from_millis(500),
-                unit_state_file: Some(kubelet_state_file(&fixture)),
-            },
-            fixture.fake.subscribe(),
+        let kubelet = start_kubelet(
+            &fixture,
+            &docker,
+            &node,
+            &container_bin,
+            image,
+            reaction_delay,
         )
-        .await
-        .expect("kubelet simulator starts");
+        .await;
         let mirror = mirror_kubelet(&systemd, kubelet_state_file(&fixture), kubelet.notifier());
         systemd.ok(&["start", "kubelet"]).await;
         let checker = InvariantChecker::start(
@@ -488,6 +445,86 @@ async fn program_ok(w: &World, program: &std::path::Path, name: &str, args: &[&s
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// The switch fixture of [`World::on_engine`]: short tunables, and the feature's CONFIG_DB row.
+async fn start_fixture(
+    node: &str,
+    feature: &FeatureName,
+    owner: Owner,
+    fallback: bool,
+) -> SwitchFixture {
+    let fixture = SwitchFixture::start(node, node).await;
+    fixture.write_tunables(serde_json::json!({
+        "label_timeout_secs": 2,
+        "stop_grace_secs": 3,
+        "kube_exit_wait_secs": 10,
+        "local_wait_timeout_secs": 5,
+        "lock_dir": fixture.dir.path().join("locks"),
+        "api_timeout_secs": 2,
+        "probe_interval_secs": 1,
+        "failure_detection_minute_secs": 1,
+    }));
+    fixture
+        .db
+        .set_feature_config(feature, &FeatureConfig::new(owner, fallback))
+        .await
+        .expect("write CONFIG_DB FEATURE");
+    fixture
+}
+
+/// The feature's DaemonSet, selecting nodes labelled `<feature>_enabled=true`.
+fn insert_daemonset(fixture: &SwitchFixture, feature: &FeatureName) {
+    let f = feature.as_str();
+    fixture
+        .fake
+        .insert_daemonset(&daemonset_manifest(
+            NAMESPACE,
+            f,
+            &format!("{f}:v1"),
+            BTreeMap::from([(format!("{f}_enabled"), "true".to_owned())]),
+        ))
+        .expect("create the DaemonSet");
+}
+
+/// The kubelet simulator of [`World::on_engine`]: its pods run `container` with the
+/// fixture's directories and the engine's socket bound in.
+async fn start_kubelet(
+    fixture: &SwitchFixture,
+    docker: &TestDocker,
+    node: &str,
+    container_bin: &std::path::Path,
+    image: &str,
+    reaction_delay: Duration,
+) -> KubeletSim {
+    let socket = docker.host().trim_start_matches("unix://").to_owned();
+    let dir = |p: &std::path::Path| p.display().to_string();
+    KubeletSim::start(
+        KubeletOptions {
+            node: node.to_owned(),
+            kubeconfig: fixture.kubeconfig.clone(),
+            container_bin: container_bin.to_owned(),
+            container_args: fixture.cli_args(),
+            binds: vec![
+                format!("{0}:{0}", dir(fixture.redis.dir())),
+                format!("{0}:{0}", dir(fixture.dir.path())),
+                format!("{socket}:{socket}"),
+            ],
+            docker_host: docker.host().to_owned(),
+            env: vec![
+                format!("DOCKER_HOST={}", docker.host()),
+                "RUST_LOG=info".to_owned(),
+            ],
+            image: image.to_owned(),
+            grace_secs: 3,
+            reaction_delay,
+            restart_backoff: Duration::from_millis(500),
+            unit_state_file: Some(kubelet_state_file(fixture)),
+        },
+        fixture.fake.subscribe(),
+    )
+    .await
+    .expect("kubelet simulator starts")
 }
 
 #[cfg(test)]

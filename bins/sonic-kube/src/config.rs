@@ -106,50 +106,7 @@ pub(crate) async fn known_feature(db: &SonicDb, name: &str) -> Result<FeatureNam
 
 async fn feature(ctx: &Ctx, cmd: ConfigFeature) -> Result<ExitCode> {
     match cmd {
-        ConfigFeature::Owner { feature, owner } => {
-            FeatureName::new(&feature)?;
-            let db = ctx.db().await?;
-            let f = known_feature(&db, &feature).await?;
-            let owner = match owner {
-                OwnerArg::Local => ctrmgr_core::Owner::Local,
-                OwnerArg::Kube => ctrmgr_core::Owner::Kube,
-            };
-            db.set_fields(
-                DbName::ConfigDb,
-                codec::FEATURE_TABLE,
-                f.as_str(),
-                &[(codec::SET_OWNER, owner.as_str().to_owned())],
-            )
-            .await?;
-            // The seed's switching scenarios: `systemctl stop`, then `systemctl start`; the
-            // Start decides from the new owner. systemd's unit state is the record of what the
-            // operator wants (decisions.md k): a service that is not running (stopped by the
-            // operator, or a disabled feature) is left stopped, and the new owner applies at its
-            // next start; a failed one is still wanted, and its failure is cleared first so
-            // that the start is not refused by the start limit.
-            let systemctl = ctx.systemctl();
-            let activity = systemctl.activity(f.as_str()).await.with_context(|| {
-                format!("set_owner={owner} is written but systemd cannot be asked about {f}")
-            })?;
-            if activity == UnitActivity::Inactive {
-                println!(
-                    "{f}: set_owner={owner}; the service is not running, so it is left stopped (the new owner applies when it starts)"
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            systemctl.stop(f.as_str()).await.with_context(|| {
-                format!("set_owner={owner} is written but the service {f} did not stop")
-            })?;
-            if activity == UnitActivity::Failed {
-                systemctl.reset_failed(f.as_str()).await.with_context(|| {
-                    format!("set_owner={owner} is written and {f} stopped, but its failure cannot be cleared")
-                })?;
-            }
-            systemctl.start(f.as_str()).await.with_context(|| {
-                format!("set_owner={owner} is written and {f} stopped, but it did not start")
-            })?;
-            println!("{f}: set_owner={owner}; service stopped and started");
-        }
+        ConfigFeature::Owner { feature, owner } => return set_owner(ctx, &feature, owner).await,
         ConfigFeature::Fallback { feature, option } => {
             FeatureName::new(&feature)?;
             let db = ctx.db().await?;
@@ -186,6 +143,56 @@ async fn feature(ctx: &Ctx, cmd: ConfigFeature) -> Result<ExitCode> {
             .await?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `config feature owner`: `set_owner` written, and a running (or failed) service restarted so
+/// that its Start decides from the new owner.
+async fn set_owner(ctx: &Ctx, feature: &str, owner: OwnerArg) -> Result<ExitCode> {
+    FeatureName::new(feature)?;
+    let db = ctx.db().await?;
+    let f = known_feature(&db, feature).await?;
+    let owner = match owner {
+        OwnerArg::Local => ctrmgr_core::Owner::Local,
+        OwnerArg::Kube => ctrmgr_core::Owner::Kube,
+    };
+    db.set_fields(
+        DbName::ConfigDb,
+        codec::FEATURE_TABLE,
+        f.as_str(),
+        &[(codec::SET_OWNER, owner.as_str().to_owned())],
+    )
+    .await?;
+    // The seed's switching scenarios: `systemctl stop`, then `systemctl start`; the
+    // Start decides from the new owner. systemd's unit state is the record of what the
+    // operator wants (decisions.md k): a service that is not running (stopped by the
+    // operator, or a disabled feature) is left stopped, and the new owner applies at its
+    // next start; a failed one is still wanted, and its failure is cleared first so
+    // that the start is not refused by the start limit.
+    let systemctl = ctx.systemctl();
+    let activity = systemctl.activity(f.as_str()).await.with_context(|| {
+        format!("set_owner={owner} is written but systemd cannot be asked about {f}")
+    })?;
+    if activity == UnitActivity::Inactive {
+        println!(
+            "{f}: set_owner={owner}; the service is not running, so it is left stopped (the new owner applies when it starts)"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    systemctl.stop(f.as_str()).await.with_context(|| {
+        format!("set_owner={owner} is written but the service {f} did not stop")
+    })?;
+    if activity == UnitActivity::Failed {
+        systemctl.reset_failed(f.as_str()).await.with_context(|| {
+            format!(
+                "set_owner={owner} is written and {f} stopped, but its failure cannot be cleared"
+            )
+        })?;
+    }
+    systemctl.start(f.as_str()).await.with_context(|| {
+        format!("set_owner={owner} is written and {f} stopped, but it did not start")
+    })?;
+    println!("{f}: set_owner={owner}; service stopped and started");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,13 +2,14 @@
 //! container's exit, systemd jobs, and the feature lock released around what may wait.
 
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use ctrmgr_core::codec;
 use ctrmgr_core::ports::{Containers, ErrorKind, Labels, PortError, StateStore, Systemd};
 use ctrmgr_core::{
-    ContainerId, DecodedRecord, Effect, FeatureName, Input, LabelOp, Step, Target, UnitActivity,
-    step_decoded,
+    ContainerId, DecodedRecord, Effect, FeatureName, Input, LabelOp, StateWrite, Step, Target,
+    UnitActivity, step_decoded,
 };
 
 use super::{Exec, FeatureDriver, Flow, Progress};
@@ -25,92 +26,115 @@ where
     /// Carries out one step's effects in order (and those of the `LocalUp` a `DockerStart`
     /// feeds), applying each write to the record.
     pub(super) async fn execute(&self, cx: &mut Exec<'_>, s: Step) -> Result<Flow, Error> {
-        let (lock, feature, config, record, now, progress) = (
-            &mut *cx.lock,
-            cx.feature,
-            cx.config,
-            &mut *cx.record,
-            cx.now,
-            &mut *cx.progress,
-        );
+        let feature = cx.feature;
         let mut effects: VecDeque<Effect> = s.effects.into();
         while let Some(effect) = effects.pop_front() {
             match effect {
-                Effect::LabelAdd => self.label(feature, true, progress).await?,
-                Effect::LabelRemove => self.label(feature, false, progress).await?,
+                Effect::LabelAdd => self.label(feature, true, cx.progress).await?,
+                Effect::LabelRemove => self.label(feature, false, cx.progress).await?,
                 Effect::DockerStart => {
-                    let name = feature.local_container();
-                    let id = self
-                        .containers
-                        .start(&name)
-                        .await
-                        .map_err(|e| Error::port(format!("start feature {feature}"), e))?;
-                    tracing::debug!(%feature, container = %id, "local container started");
-                    progress.started = Some(id.clone());
-                    let up = step_decoded(
-                        &DecodedRecord {
-                            record: record.clone(),
-                            warnings: std::mem::take(&mut progress.read_past),
-                        },
-                        config,
-                        Input::LocalUp(id),
-                        now,
-                    );
-                    self.log_step(feature, record, "LocalUp", &up);
-                    progress.to = Some(up.next);
-                    for e in up.effects.into_iter().rev() {
+                    for e in self.start_local(cx).await?.into_iter().rev() {
                         effects.push_front(e);
                     }
                 }
                 Effect::DockerStop { target, grace_secs } => {
                     let id = self.target(feature, &target);
-                    unlocked(lock, self.stop_container(feature, &id, grace_secs)).await?;
+                    unlocked(cx.lock, self.stop_container(feature, &id, grace_secs)).await?;
                 }
                 Effect::DockerKill { target } => {
                     let id = self.target(feature, &target);
-                    unlocked(lock, self.kill_container(feature, &id)).await?;
+                    unlocked(cx.lock, self.kill_container(feature, &id)).await?;
                 }
                 Effect::AwaitExit {
                     id,
                     timeout_secs,
                     grace_secs,
                 } => {
-                    let exited = self.await_exit(feature, &id, timeout_secs, grace_secs, progress);
-                    unlocked(lock, exited).await?;
+                    let exited =
+                        self.await_exit(feature, &id, timeout_secs, grace_secs, cx.progress);
+                    unlocked(cx.lock, exited).await?;
                 }
                 Effect::Write(w) => {
-                    let applied = self.store().write_state(feature, &w).await.map_err(|e| {
-                        Error::port(format!("record the state of feature {feature}"), e)
-                    })?;
-                    if !applied {
-                        return Ok(Flow::CasLost);
+                    if let ControlFlow::Break(flow) = self.write(cx, &w).await? {
+                        return Ok(flow);
                     }
-                    w.apply(record);
                 }
                 Effect::SystemctlResetFailed => {
-                    // Only while the row is still marked: a Start since cleared the marker and
-                    // did what it asked for (docs/decisions.md shape-3).
-                    if !self.still_marked(feature).await? {
-                        tracing::info!(
-                            %feature,
-                            "a start cleared start_requested_ts since this plan was made: no reset-failed, no start"
-                        );
-                        return Ok(Flow::Done);
+                    if let ControlFlow::Break(flow) = self.reset_failed(cx).await? {
+                        return Ok(flow);
                     }
-                    self.systemctl(lock, feature, UnitJob::ResetFailed).await?;
                 }
                 Effect::SystemctlResetStartLimit => {
-                    self.systemctl(lock, feature, UnitJob::ResetStartLimit)
+                    self.systemctl(cx.lock, feature, UnitJob::ResetStartLimit)
                         .await?;
                 }
                 Effect::SystemctlTryRestart => {
-                    self.systemctl(lock, feature, UnitJob::TryRestart).await?;
+                    self.systemctl(cx.lock, feature, UnitJob::TryRestart)
+                        .await?;
                 }
-                Effect::SystemctlStart => self.systemctl(lock, feature, UnitJob::Start).await?,
-                Effect::Answer(a) => progress.answer = Some(a),
+                Effect::SystemctlStart => self.systemctl(cx.lock, feature, UnitJob::Start).await?,
+                Effect::Answer(a) => cx.progress.answer = Some(a),
             }
         }
         Ok(Flow::Done)
+    }
+
+    /// `DockerStart`: starts the local container and steps the `LocalUp` it feeds, whose
+    /// effects are returned to be carried out next.
+    async fn start_local(&self, cx: &mut Exec<'_>) -> Result<Vec<Effect>, Error> {
+        let feature = cx.feature;
+        let name = feature.local_container();
+        let id = self
+            .containers
+            .start(&name)
+            .await
+            .map_err(|e| Error::port(format!("start feature {feature}"), e))?;
+        tracing::debug!(%feature, container = %id, "local container started");
+        cx.progress.started = Some(id.clone());
+        let up = step_decoded(
+            &DecodedRecord {
+                record: cx.record.clone(),
+                warnings: std::mem::take(&mut cx.progress.read_past),
+            },
+            cx.config,
+            Input::LocalUp(id),
+            cx.now,
+        );
+        self.log_step(feature, cx.record, "LocalUp", &up);
+        cx.progress.to = Some(up.next);
+        Ok(up.effects)
+    }
+
+    /// `Write`: the guarded write, applied to the record; a lost guard breaks with
+    /// [`Flow::CasLost`].
+    async fn write(&self, cx: &mut Exec<'_>, w: &StateWrite) -> Result<ControlFlow<Flow>, Error> {
+        let feature = cx.feature;
+        let applied = self
+            .store()
+            .write_state(feature, w)
+            .await
+            .map_err(|e| Error::port(format!("record the state of feature {feature}"), e))?;
+        if !applied {
+            return Ok(ControlFlow::Break(Flow::CasLost));
+        }
+        w.apply(cx.record);
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// `SystemctlResetFailed`: only while the row is still marked: a Start since cleared the
+    /// marker and did what it asked for (docs/decisions.md shape-3), and the step ends there.
+    async fn reset_failed(&self, cx: &mut Exec<'_>) -> Result<ControlFlow<Flow>, Error> {
+        let feature = cx.feature;
+        if !self.still_marked(feature).await? {
+            tracing::info!(
+                %feature,
+                "a start cleared start_requested_ts since this plan was made: no reset-failed, no start"
+            );
+            return Ok(ControlFlow::Break(Flow::Done));
+        }
+        self.systemctl(cx.lock, feature, UnitJob::ResetFailed)
+            .await?;
+        Ok(ControlFlow::Continue(()))
     }
 
     /// Whether STATE_DB `FEATURE|<f>` still holds `start_requested_ts`, read afresh.

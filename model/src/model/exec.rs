@@ -228,38 +228,8 @@ impl FeatureWorld {
     /// A `systemctl` call: its job is queued, and the plan waits for the unit to settle. `false` when it is blocked.
     fn exec_systemctl(&self, n: &mut World, who: Who, p: &mut Proc, e: Eff) -> bool {
         match e {
-            Eff::SystemctlStop => {
-                if !n.unit.settled() {
-                    return false;
-                }
-                if who == Who::Operator {
-                    // systemd's stop leaves a failed unit failed, and a unit a daemon reset
-                    // (marked start_requested_ts) is inactive already: in both cases the stop
-                    // changes nothing systemd records (decisions k: the known limit).
-                    n.operator.held_down = n.unit != Unit::Failed && !n.row.requested;
-                }
-                match n.unit {
-                    Unit::Active(_) => self.begin_stop(n, AfterStop::Inactive),
-                    Unit::AutoRestart => n.unit = Unit::Inactive,
-                    _ => {}
-                }
-                p.await_unit = !n.unit.settled();
-                p.stopped_unit = true;
-                p.effects.remove(0);
-            }
-            Eff::SystemctlStart => {
-                if !n.unit.settled() {
-                    return false;
-                }
-                if who == Who::Operator {
-                    n.operator.held_down = false;
-                }
-                if matches!(n.unit, Unit::Inactive | Unit::AutoRestart | Unit::Failed) {
-                    self.begin_start(n);
-                }
-                p.await_unit = !n.unit.settled();
-                p.effects.remove(0);
-            }
+            Eff::SystemctlStop => self.systemctl_stop(n, who, p),
+            Eff::SystemctlStart => self.systemctl_start(n, who, p),
             Eff::SystemctlRestart => {
                 if !n.unit.settled() {
                     return false;
@@ -270,24 +240,9 @@ impl FeatureWorld {
                 }
                 p.await_unit = !n.unit.settled();
                 p.effects.remove(0);
+                true
             }
-            Eff::SystemctlResetStartLimit => {
-                // `systemctl is-active`, `reset-failed` if active, and the `try-restart` that
-                // follows are issued back to back; systemd queues the try-restart's job at
-                // once, and no other start can run between them (a running job makes the
-                // model wait for the unit to settle first; Restart='s timer takes RestartSec,
-                // far longer than two systemctl calls). So they are one action here.
-                if !n.unit.settled() {
-                    return false;
-                }
-                if n.unit.activity() == UnitActivity::Active {
-                    n.starts = 0;
-                }
-                p.effects.remove(0);
-                if p.effects.first() == Some(&Eff::SystemctlTryRestart) {
-                    self.try_restart(n, p);
-                }
-            }
+            Eff::SystemctlResetStartLimit => self.reset_start_limit(n, p),
             Eff::SystemctlResetFailed => {
                 // Only while the row is still marked: a Start since cleared the marker and did
                 // what it asked for, and a reset without it would leave a unit that a crash
@@ -301,14 +256,73 @@ impl FeatureWorld {
                     n.unit = Unit::Inactive;
                 }
                 p.effects.remove(0);
+                true
             }
             Eff::SystemctlTryRestart => {
                 if !n.unit.settled() {
                     return false;
                 }
                 self.try_restart(n, p);
+                true
             }
+            _ => true,
+        }
+    }
+
+    /// `systemctl stop` (an operator's holds the unit down). `false` when it is blocked.
+    fn systemctl_stop(&self, n: &mut World, who: Who, p: &mut Proc) -> bool {
+        if !n.unit.settled() {
+            return false;
+        }
+        if who == Who::Operator {
+            // systemd's stop leaves a failed unit failed, and a unit a daemon reset
+            // (marked start_requested_ts) is inactive already: in both cases the stop
+            // changes nothing systemd records (decisions k: the known limit).
+            n.operator.held_down = n.unit != Unit::Failed && !n.row.requested;
+        }
+        match n.unit {
+            Unit::Active(_) => self.begin_stop(n, AfterStop::Inactive),
+            Unit::AutoRestart => n.unit = Unit::Inactive,
             _ => {}
+        }
+        p.await_unit = !n.unit.settled();
+        p.stopped_unit = true;
+        p.effects.remove(0);
+        true
+    }
+
+    /// `systemctl start` (an operator's releases the hold). `false` when it is blocked.
+    fn systemctl_start(&self, n: &mut World, who: Who, p: &mut Proc) -> bool {
+        if !n.unit.settled() {
+            return false;
+        }
+        if who == Who::Operator {
+            n.operator.held_down = false;
+        }
+        if matches!(n.unit, Unit::Inactive | Unit::AutoRestart | Unit::Failed) {
+            self.begin_start(n);
+        }
+        p.await_unit = !n.unit.settled();
+        p.effects.remove(0);
+        true
+    }
+
+    /// `systemctl is-active`, `reset-failed` if active, and the `try-restart` that follows.
+    /// `false` when it is blocked.
+    fn reset_start_limit(&self, n: &mut World, p: &mut Proc) -> bool {
+        // They are issued back to back; systemd queues the try-restart's job at once, and no
+        // other start can run between them (a running job makes the model wait for the unit
+        // to settle first; Restart='s timer takes RestartSec, far longer than two systemctl
+        // calls). So they are one action here.
+        if !n.unit.settled() {
+            return false;
+        }
+        if n.unit.activity() == UnitActivity::Active {
+            n.starts = 0;
+        }
+        p.effects.remove(0);
+        if p.effects.first() == Some(&Eff::SystemctlTryRestart) {
+            self.try_restart(n, p);
         }
         true
     }

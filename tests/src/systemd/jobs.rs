@@ -122,6 +122,7 @@ impl Inner {
         Duration::from_secs_f64((secs * self.opts.scale).clamp(0.0, 3600.0))
     }
 
+    /// One `systemctl` command line: its verb run on its units.
     pub(super) async fn call(self: Arc<Self>, args: Vec<String>) -> Reply {
         if let Ok(mut c) = self.calls.lock() {
             c.push(args.join(" "));
@@ -137,69 +138,11 @@ impl Inner {
         let units: Vec<String> = units.iter().map(|u| unit_name(u)).collect();
         let mut reply = Reply::default();
         match verb.as_str() {
-            "daemon-reload" => {
-                let all: Vec<Arc<Unit>> = self
-                    .units
-                    .lock()
-                    .map(|u| u.values().cloned().collect())
-                    .unwrap_or_default();
-                for u in all {
-                    let d = self.load(&u.name);
-                    if let Ok(mut def) = u.def.lock() {
-                        *def = d;
-                    }
-                }
-            }
-            "is-active" | "is-failed" => {
-                let failed = verb == "is-failed";
-                let mut any = false;
-                for n in &units {
-                    let a = if self.always_there(n) {
-                        Active::Active
-                    } else {
-                        let u = self.unit(n);
-                        u.st.lock().map_or(Active::Inactive, |s| s.active)
-                    };
-                    reply.stdout.push_str(a.as_str());
-                    reply.stdout.push('\n');
-                    any |= if failed {
-                        a == Active::Failed
-                    } else {
-                        a == Active::Active
-                    };
-                }
-                reply.code = match (any, failed) {
-                    (true, _) => 0,
-                    (false, true) => 1,
-                    (false, false) => 3,
-                };
-            }
-            "reset-failed" => {
-                for n in &units {
-                    let u = self.unit(n);
-                    if let Ok(mut s) = u.st.lock() {
-                        if s.active == Active::Failed {
-                            s.active = Active::Inactive;
-                        }
-                        s.starts.clear();
-                    }
-                }
-                self.changes.send_modify(|n| *n += 1);
-            }
+            "daemon-reload" => self.reload(),
+            "is-active" | "is-failed" => self.is_active(&units, verb == "is-failed", &mut reply),
+            "reset-failed" => self.reset_failed(&units),
             "start" | "stop" | "restart" | "try-restart" => {
-                for n in units {
-                    let r = match verb.as_str() {
-                        "start" => self.clone().start(n.clone()).await,
-                        "stop" => self.clone().stop(n.clone()).await,
-                        "restart" => self.clone().restart(n.clone(), false).await,
-                        _ => self.clone().restart(n.clone(), true).await,
-                    };
-                    if let Err(e) = r {
-                        reply.code = e.0;
-                        reply.stderr.push_str(&e.1);
-                        reply.stderr.push('\n');
-                    }
-                }
+                self.run_jobs(verb, units, &mut reply).await;
             }
             other => {
                 reply.code = 1;
@@ -207,6 +150,77 @@ impl Inner {
             }
         }
         reply
+    }
+
+    /// `daemon-reload`: every unit loaded is read again.
+    fn reload(&self) {
+        let all: Vec<Arc<Unit>> = self
+            .units
+            .lock()
+            .map(|u| u.values().cloned().collect())
+            .unwrap_or_default();
+        for u in all {
+            let d = self.load(&u.name);
+            if let Ok(mut def) = u.def.lock() {
+                *def = d;
+            }
+        }
+    }
+
+    /// `is-active` (or `is-failed` when `failed`): each unit's state, exit 0 when any is.
+    fn is_active(&self, units: &[String], failed: bool, reply: &mut Reply) {
+        let mut any = false;
+        for n in units {
+            let a = if self.always_there(n) {
+                Active::Active
+            } else {
+                let u = self.unit(n);
+                u.st.lock().map_or(Active::Inactive, |s| s.active)
+            };
+            reply.stdout.push_str(a.as_str());
+            reply.stdout.push('\n');
+            any |= if failed {
+                a == Active::Failed
+            } else {
+                a == Active::Active
+            };
+        }
+        reply.code = match (any, failed) {
+            (true, _) => 0,
+            (false, true) => 1,
+            (false, false) => 3,
+        };
+    }
+
+    /// `reset-failed`: a failed unit becomes inactive, and its start limit is cleared.
+    fn reset_failed(&self, units: &[String]) {
+        for n in units {
+            let u = self.unit(n);
+            if let Ok(mut s) = u.st.lock() {
+                if s.active == Active::Failed {
+                    s.active = Active::Inactive;
+                }
+                s.starts.clear();
+            }
+        }
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// `start`, `stop`, `restart` or `try-restart` of each unit in turn.
+    async fn run_jobs(self: &Arc<Self>, verb: &str, units: Vec<String>, reply: &mut Reply) {
+        for n in units {
+            let r = match verb {
+                "start" => self.clone().start(n.clone()).await,
+                "stop" => self.clone().stop(n.clone()).await,
+                "restart" => self.clone().restart(n.clone(), false).await,
+                _ => self.clone().restart(n.clone(), true).await,
+            };
+            if let Err(e) = r {
+                reply.code = e.0;
+                reply.stderr.push_str(&e.1);
+                reply.stderr.push('\n');
+            }
+        }
     }
 
     pub(super) fn start(
@@ -251,34 +265,8 @@ impl Inner {
     ) -> BoxFut<'a, Result<(), (i32, String)>> {
         Box::pin(async move {
             let name = &u.name;
-            {
-                let Ok(mut s) = u.st.lock() else {
-                    return Err((1, "lock".to_owned()));
-                };
-                if s.active == Active::Active || (s.active == Active::Activating && !auto) {
-                    return Ok(());
-                }
-                let interval = self.scaled(def.secs("Unit.StartLimitIntervalSec", 10.0));
-                let burst = def
-                    .last("Unit.StartLimitBurst")
-                    .and_then(|b| b.parse::<usize>().ok())
-                    .unwrap_or(5);
-                let now = Instant::now();
-                while s.starts.front().is_some_and(|t| now - *t > interval) {
-                    s.starts.pop_front();
-                }
-                if burst > 0 && s.starts.len() >= burst {
-                    s.active = Active::Failed;
-                    drop(s);
-                    self.changes.send_modify(|n| *n += 1);
-                    return Err((
-                        1,
-                        format!("Job for {name} failed: Start request repeated too quickly."),
-                    ));
-                }
-                s.starts.push_back(now);
-                s.active = Active::Activating;
-                s.stopping = false;
+            if !self.admit_start(u, def, auto)? {
+                return Ok(());
             }
             self.changes.send_modify(|n| *n += 1);
             let env = self.unit_env(def, None);
@@ -302,46 +290,91 @@ impl Inner {
                 return Ok(());
             };
             let (_, argv) = split_exec(&main);
-            let Some(mut child) = self.spawn(&argv, &env) else {
+            let Some(child) = self.spawn(&argv, &env) else {
                 self.set(u, Active::Failed);
                 return Err((
                     1,
                     format!("Job for {name} failed: {} cannot run", argv.join(" ")),
                 ));
             };
-            let (tx, rx) = watch::channel(None);
-            let generation = {
-                let Ok(mut s) = u.st.lock() else {
-                    return Err((1, "lock".to_owned()));
-                };
-                s.generation += 1;
-                s.main = child.id();
-                s.exited = Some(rx);
-                s.active = Active::Active;
-                s.generation
-            };
-            self.changes.send_modify(|n| *n += 1);
-            let me = self.clone();
-            let unit = u.clone();
-            tokio::spawn(async move {
-                let code = child
-                    .wait()
-                    .await
-                    .ok()
-                    .and_then(|s| s.code().or_else(|| s.signal().map(|sg| 128 + sg)))
-                    .unwrap_or(1);
-                let _ = tx.send(Some(code));
-                let unexpected = unit
-                    .st
-                    .lock()
-                    .map(|s| s.generation == generation && !s.stopping)
-                    .unwrap_or(false);
-                if unexpected {
-                    me.main_exited(unit, generation, code).await;
-                }
-            });
-            Ok(())
+            self.watch_main(u, child)
         })
+    }
+
+    /// The start limit (StartLimitIntervalSec=, StartLimitBurst=): `Ok(false)` when the unit
+    /// is active already (or activating, unless this is `Restart=`'s own start), an error when
+    /// the limit is hit (the unit fails); else the start is counted and the unit activating.
+    fn admit_start(&self, u: &Unit, def: &UnitDef, auto: bool) -> Result<bool, (i32, String)> {
+        let name = &u.name;
+        let Ok(mut s) = u.st.lock() else {
+            return Err((1, "lock".to_owned()));
+        };
+        if s.active == Active::Active || (s.active == Active::Activating && !auto) {
+            return Ok(false);
+        }
+        let interval = self.scaled(def.secs("Unit.StartLimitIntervalSec", 10.0));
+        let burst = def
+            .last("Unit.StartLimitBurst")
+            .and_then(|b| b.parse::<usize>().ok())
+            .unwrap_or(5);
+        let now = Instant::now();
+        while s.starts.front().is_some_and(|t| now - *t > interval) {
+            s.starts.pop_front();
+        }
+        if burst > 0 && s.starts.len() >= burst {
+            s.active = Active::Failed;
+            drop(s);
+            self.changes.send_modify(|n| *n += 1);
+            return Err((
+                1,
+                format!("Job for {name} failed: Start request repeated too quickly."),
+            ));
+        }
+        s.starts.push_back(now);
+        s.active = Active::Activating;
+        s.stopping = false;
+        Ok(true)
+    }
+
+    /// The unit is active with `child` as its main process; when it ends by itself (not
+    /// stopped, not replaced), [`Inner::main_exited`] runs.
+    fn watch_main(
+        self: &Arc<Self>,
+        u: &Arc<Unit>,
+        mut child: tokio::process::Child,
+    ) -> Result<(), (i32, String)> {
+        let (tx, rx) = watch::channel(None);
+        let generation = {
+            let Ok(mut s) = u.st.lock() else {
+                return Err((1, "lock".to_owned()));
+            };
+            s.generation += 1;
+            s.main = child.id();
+            s.exited = Some(rx);
+            s.active = Active::Active;
+            s.generation
+        };
+        self.changes.send_modify(|n| *n += 1);
+        let me = self.clone();
+        let unit = u.clone();
+        tokio::spawn(async move {
+            let code = child
+                .wait()
+                .await
+                .ok()
+                .and_then(|s| s.code().or_else(|| s.signal().map(|sg| 128 + sg)))
+                .unwrap_or(1);
+            let _ = tx.send(Some(code));
+            let unexpected = unit
+                .st
+                .lock()
+                .map(|s| s.generation == generation && !s.stopping)
+                .unwrap_or(false);
+            if unexpected {
+                me.main_exited(unit, generation, code).await;
+            }
+        });
+        Ok(())
     }
 
     /// The main process ended by itself: ExecStop, then Restart= decides.

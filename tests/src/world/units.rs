@@ -71,6 +71,15 @@ pub(super) async fn install_units(
         "[Unit]\nDescription=kubelet (the kubelet simulator acts while this unit is active)\n\n[Service]\nExecStart=/bin/sleep infinity\n",
     )
     .expect("write kubelet.service");
+    let programs = install_daemon_units(fixture, &units);
+    let systemd = start_systemd(fixture, docker, container_bin, &root, programs);
+    install_feature_unit(fixture, &root, feature, owner, fallback, image).await;
+    (systemd, root)
+}
+
+/// Copies the daemons' units from `packaging/systemd/` into `units`; each unit's program is
+/// the workspace's binary, run with the fixture's arguments.
+fn install_daemon_units(fixture: &SwitchFixture, units: &std::path::Path) -> Vec<ProgramMap> {
     let packaging = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/systemd");
     let mut programs = Vec::new();
     for d in DAEMONS {
@@ -83,11 +92,22 @@ pub(super) async fn install_units(
             args: fixture.cli_args(),
         });
     }
-    let systemd = SystemdSim::start(
+    programs
+}
+
+/// The systemd simulator on `root`, its units' environment pointing at the fixture.
+fn start_systemd(
+    fixture: &SwitchFixture,
+    docker: &TestDocker,
+    container_bin: &std::path::Path,
+    root: &std::path::Path,
+    programs: Vec<ProgramMap>,
+) -> SystemdSim {
+    SystemdSim::start(
         fixture.dir.path(),
         &workspace_binary("systemctl-sim"),
         SimOptions {
-            root: root.clone(),
+            root: root.to_owned(),
             programs,
             env: vec![
                 (
@@ -113,7 +133,19 @@ pub(super) async fn install_units(
             external: vec!["database.service".to_owned()],
             default_unit: None,
         },
-    );
+    )
+}
+
+/// The feature's unit through `sonic-kube service install` of a spec with its owner and
+/// fallback, and the `auto_restart.conf` drop-in SONiC's featured writes.
+async fn install_feature_unit(
+    fixture: &SwitchFixture,
+    root: &std::path::Path,
+    feature: &FeatureName,
+    owner: Owner,
+    fallback: bool,
+    image: &str,
+) {
     let spec = fixture
         .dir
         .path()
@@ -132,7 +164,7 @@ pub(super) async fn install_units(
     let out = fixture
         .command(workspace_binary("sonic-kube"))
         .args(["service", "install", "--root"])
-        .arg(&root)
+        .arg(root)
         .arg(&spec)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -146,14 +178,15 @@ pub(super) async fn install_units(
     );
     // What SONiC's featured writes for a FEATURE row with auto_restart=enabled (which
     // `service install` set): the base unit has no Restart= of its own (decisions pkg-5).
-    let drop_in = units.join(format!("{}.service.d", feature.as_str()));
+    let drop_in = root
+        .join("etc/systemd/system")
+        .join(format!("{}.service.d", feature.as_str()));
     std::fs::create_dir_all(&drop_in).expect("create the unit's drop-in dir");
     std::fs::write(
         drop_in.join("auto_restart.conf"),
         "[Service]\nRestart=always\n",
     )
     .expect("write featured's auto_restart.conf");
-    (systemd, root)
 }
 
 /// Mirrors `kubelet.service`'s state into the kubelet simulator's state file and wakes it on

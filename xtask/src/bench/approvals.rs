@@ -164,13 +164,27 @@ fn approve_batch(
     run: usize,
 ) -> Result<Batch> {
     eprintln!("xtask: bench: approvals: {n} feature(s), run {}", run + 1);
-    let state = codec::DEFAULT_STATE_DB_ID;
-    let config = codec::DEFAULT_CONFIG_DB_ID;
+    seed_rows(setup, n)?;
+    // The kube containers ask; with no hostcfgd-watcher running, they wait.
+    let mut asking: Vec<Child> = Vec::with_capacity(n);
+    let started = start_asking(bins, setup, tunables, run, n, &mut asking);
+    let result = started.and_then(|()| time_approvals(bins, setup, tunables, &mut asking));
+    for child in &mut asking {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (wall, cpu) = result?;
+    check_and_clear_rows(setup, n, run)?;
+    Ok(Batch { wall, cpu })
+}
+
+/// The CONFIG_DB rows of `n` features owned by kube without fallback, and no STATE_DB rows.
+fn seed_rows(setup: &Setup, n: usize) -> Result<()> {
     for i in 0..n {
         let k = key(&name(i));
-        setup.query(state, &["DEL", &k])?;
+        setup.query(codec::DEFAULT_STATE_DB_ID, &["DEL", &k])?;
         setup.query(
-            config,
+            codec::DEFAULT_CONFIG_DB_ID,
             &[
                 "HSET",
                 &k,
@@ -181,64 +195,84 @@ fn approve_batch(
             ],
         )?;
     }
-    // The kube containers ask; with no hostcfgd-watcher running, they wait.
-    let mut asking: Vec<Child> = Vec::with_capacity(n);
-    let started = (|| -> Result<()> {
-        for i in 0..n {
-            let f = name(i);
-            let mut c = quiet(&bins.kube);
-            c.arg("--db-config")
-                .arg(&setup.db_config)
-                .arg("--config")
-                .arg(tunables)
-                .args(["state", &f, "up", "kube", "--id", &id(i, run)])
-                .stderr(Stdio::null());
-            asking.push(
-                c.spawn()
-                    .with_context(|| format!("cannot start `{}`", cmd::display(&c)))?,
-            );
-        }
-        let deadline = Instant::now() + DEADLINE;
-        for i in 0..n {
-            let k = key(&name(i));
-            loop {
-                let mode = setup.query(state, &["HGET", &k, codec::TRANSITION_MODE])?;
-                if mode == codec::MODE_KUBE_PENDING {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    bail!("{k} did not read kube_pending within {DEADLINE:?} (reads {mode:?})");
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-        Ok(())
-    })();
-    let result = started.and_then(|()| {
-        // From here on, only the batch's processes are waited for (and so counted).
-        let cpu_before = children_cpu()?;
-        let t0 = Instant::now();
-        let daemon = daemon(setup, &bins.hostcfgd, tunables, &[])?;
-        let waited = (|| -> Result<Duration> {
-            for (i, child) in asking.iter_mut().enumerate() {
-                match cmd::wait_within(child, DEADLINE) {
-                    Some(status) if status.success() => {}
-                    Some(status) => bail!("the kube container of {} exited {status}", name(i)),
-                    None => bail!("{} was not approved within {DEADLINE:?}", name(i)),
-                }
-            }
-            Ok(t0.elapsed())
-        })();
-        let stopped = stop_daemon(daemon, "hostcfgd-watcher");
-        let took = waited?;
-        stopped?;
-        Ok((took, children_cpu()?.saturating_sub(cpu_before)))
-    });
-    for child in &mut asking {
-        let _ = child.kill();
-        let _ = child.wait();
+    Ok(())
+}
+
+/// `state <f> up kube` of each of the `n` features started (pushed onto `asking`), and
+/// waited for until every row reads kube_pending.
+fn start_asking(
+    bins: &Bins,
+    setup: &Setup,
+    tunables: &Path,
+    run: usize,
+    n: usize,
+    asking: &mut Vec<Child>,
+) -> Result<()> {
+    for i in 0..n {
+        let f = name(i);
+        let mut c = quiet(&bins.kube);
+        c.arg("--db-config")
+            .arg(&setup.db_config)
+            .arg("--config")
+            .arg(tunables)
+            .args(["state", &f, "up", "kube", "--id", &id(i, run)])
+            .stderr(Stdio::null());
+        asking.push(
+            c.spawn()
+                .with_context(|| format!("cannot start `{}`", cmd::display(&c)))?,
+        );
     }
-    let (wall, cpu) = result?;
+    let deadline = Instant::now() + DEADLINE;
+    for i in 0..n {
+        let k = key(&name(i));
+        loop {
+            let mode = setup.query(
+                codec::DEFAULT_STATE_DB_ID,
+                &["HGET", &k, codec::TRANSITION_MODE],
+            )?;
+            if mode == codec::MODE_KUBE_PENDING {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("{k} did not read kube_pending within {DEADLINE:?} (reads {mode:?})");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    Ok(())
+}
+
+/// hostcfgd-watcher started, and the asking containers waited for: the wall time until the
+/// last is approved, and the CPU time of the batch's processes.
+fn time_approvals(
+    bins: &Bins,
+    setup: &Setup,
+    tunables: &Path,
+    asking: &mut [Child],
+) -> Result<(Duration, Duration)> {
+    // From here on, only the batch's processes are waited for (and so counted).
+    let cpu_before = children_cpu()?;
+    let t0 = Instant::now();
+    let daemon = daemon(setup, &bins.hostcfgd, tunables, &[])?;
+    let waited = (|| -> Result<Duration> {
+        for (i, child) in asking.iter_mut().enumerate() {
+            match cmd::wait_within(child, DEADLINE) {
+                Some(status) if status.success() => {}
+                Some(status) => bail!("the kube container of {} exited {status}", name(i)),
+                None => bail!("{} was not approved within {DEADLINE:?}", name(i)),
+            }
+        }
+        Ok(t0.elapsed())
+    })();
+    let stopped = stop_daemon(daemon, "hostcfgd-watcher");
+    let took = waited?;
+    stopped?;
+    Ok((took, children_cpu()?.saturating_sub(cpu_before)))
+}
+
+/// Each feature's STATE_DB row is checked (kube, with the given id) and its rows deleted.
+fn check_and_clear_rows(setup: &Setup, n: usize, run: usize) -> Result<()> {
+    let state = codec::DEFAULT_STATE_DB_ID;
     for i in 0..n {
         let k = key(&name(i));
         let mut c = setup.cli(state);
@@ -251,9 +285,9 @@ fn approve_batch(
             "{k} reads {got:?} after approval, not {want:?}"
         );
         setup.query(state, &["DEL", &k])?;
-        setup.query(config, &["DEL", &k])?;
+        setup.query(codec::DEFAULT_CONFIG_DB_ID, &["DEL", &k])?;
     }
-    Ok(Batch { wall, cpu })
+    Ok(())
 }
 
 /// One batch: its wall time, and the CPU time of every process that took part.

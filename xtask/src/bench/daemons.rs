@@ -162,6 +162,27 @@ pub(super) fn redis_call(
 /// hostcfgd-watcher's reaction, and the floor.
 pub(super) fn reaction(bins: &Bins, setup: &Setup) -> Result<(Stats, Stats)> {
     eprintln!("xtask: bench: hostcfgd-watcher reaction, {REACTION_RUNS} transitions");
+    let (stand_in, rx) = fifo_stand_in(setup)?;
+    setup.seed_feature()?;
+    let mut conn = std::os::unix::net::UnixStream::connect(&setup.socket)
+        .with_context(|| format!("cannot connect to {}", setup.socket.display()))?;
+    let mut answers = BufReader::new(conn.try_clone().context("cannot clone the socket")?);
+    let state_db = codec::DEFAULT_STATE_DB_ID.to_string();
+    redis_call(&mut conn, &mut answers, &["SELECT", &state_db])?;
+    let floor = stand_in_floor(&stand_in, &rx)?;
+    let tunables = daemon_tunables(setup, &stand_in)?;
+    let child = daemon(setup, &bins.hostcfgd, &tunables, &[])?;
+    let measured = measure_reactions(&mut conn, &mut answers, &rx);
+    let stopped = stop_daemon(child, "hostcfgd-watcher");
+    let samples = measured?;
+    stopped?;
+    setup.clear_record()?;
+    Ok((Stats::of(&samples)?, Stats::of(&floor)?))
+}
+
+/// A `systemctl` stand-in that writes its arguments as a line into a FIFO (and says
+/// `inactive`, exit 3), and the receiver of those lines with the time each was read.
+fn fifo_stand_in(setup: &Setup) -> Result<(PathBuf, mpsc::Receiver<(Instant, String)>)> {
     let fifo = setup.work.join("systemctl.fifo");
     let _ = fs::remove_file(&fifo);
     let status = Command::new("mkfifo")
@@ -200,20 +221,18 @@ pub(super) fn reaction(bins: &Bins, setup: &Setup) -> Result<(Stats, Stats)> {
             }
         }
     });
+    Ok((stand_in, rx))
+}
 
-    setup.seed_feature()?;
-    let mut conn = std::os::unix::net::UnixStream::connect(&setup.socket)
-        .with_context(|| format!("cannot connect to {}", setup.socket.display()))?;
-    let mut answers = BufReader::new(conn.try_clone().context("cannot clone the socket")?);
-    let state_db = codec::DEFAULT_STATE_DB_ID.to_string();
-    redis_call(&mut conn, &mut answers, &["SELECT", &state_db])?;
-    let key = feature_key();
-
-    // The floor: the stand-in itself, spawned here, from spawn to its line in the FIFO.
+/// The floor: the stand-in itself, spawned here, from spawn to its line in the FIFO.
+fn stand_in_floor(
+    stand_in: &Path,
+    rx: &mpsc::Receiver<(Instant, String)>,
+) -> Result<Vec<Duration>> {
     let mut floor = Vec::new();
     for i in 0..(REACTION_RUNS / 4 + WARMUP) {
         let t0 = Instant::now();
-        let mut c = quiet(&stand_in);
+        let mut c = quiet(stand_in);
         c.args(["is-active", FEATURE]);
         let mut child = c.spawn().context("cannot run the stand-in")?;
         let (t1, _) = rx
@@ -224,61 +243,62 @@ pub(super) fn reaction(bins: &Bins, setup: &Setup) -> Result<(Stats, Stats)> {
             floor.push(t1 - t0);
         }
     }
+    Ok(floor)
+}
 
-    let tunables = daemon_tunables(setup, &stand_in)?;
-    let child = daemon(setup, &bins.hostcfgd, &tunables, &[])?;
-    let measured = (|| -> Result<Vec<Duration>> {
-        // Ready once its first scan is done: a pending row set before it started is answered.
+/// With hostcfgd-watcher running: from each row's write of kube_pending to the daemon's
+/// first systemctl call for it.
+fn measure_reactions(
+    conn: &mut std::os::unix::net::UnixStream,
+    answers: &mut BufReader<std::os::unix::net::UnixStream>,
+    rx: &mpsc::Receiver<(Instant, String)>,
+) -> Result<Vec<Duration>> {
+    let key = feature_key();
+    // Ready once its first scan is done: a pending row set before it started is answered.
+    redis_call(
+        conn,
+        answers,
+        &[
+            "HSET",
+            &key,
+            codec::TRANSITION_MODE,
+            codec::MODE_KUBE_PENDING,
+        ],
+    )?;
+    rx.recv_timeout(DEADLINE)
+        .context("hostcfgd-watcher made no systemctl call for a pending row at start")?;
+    let mut samples = Vec::with_capacity(REACTION_RUNS);
+    for i in 0..(REACTION_RUNS + WARMUP) {
         redis_call(
-            &mut conn,
-            &mut answers,
+            conn,
+            answers,
+            &["HSET", &key, codec::TRANSITION_MODE, codec::MODE_NONE],
+        )?;
+        std::thread::sleep(Duration::from_millis(10));
+        while rx.try_recv().is_ok() {}
+        let t0 = Instant::now();
+        redis_call(
+            conn,
+            answers,
             &[
                 "HSET",
                 &key,
+                codec::CURRENT_OWNER,
+                codec::OWNER_NONE,
                 codec::TRANSITION_MODE,
                 codec::MODE_KUBE_PENDING,
             ],
         )?;
-        rx.recv_timeout(DEADLINE)
-            .context("hostcfgd-watcher made no systemctl call for a pending row at start")?;
-        let mut samples = Vec::with_capacity(REACTION_RUNS);
-        for i in 0..(REACTION_RUNS + WARMUP) {
-            redis_call(
-                &mut conn,
-                &mut answers,
-                &["HSET", &key, codec::TRANSITION_MODE, codec::MODE_NONE],
-            )?;
-            std::thread::sleep(Duration::from_millis(10));
-            while rx.try_recv().is_ok() {}
-            let t0 = Instant::now();
-            redis_call(
-                &mut conn,
-                &mut answers,
-                &[
-                    "HSET",
-                    &key,
-                    codec::CURRENT_OWNER,
-                    codec::OWNER_NONE,
-                    codec::TRANSITION_MODE,
-                    codec::MODE_KUBE_PENDING,
-                ],
-            )?;
-            let (t1, line) = rx
-                .recv_timeout(DEADLINE)
-                .with_context(|| format!("no systemctl call after transition {i}"))?;
-            ensure!(
-                line == format!("is-active {FEATURE}"),
-                "the first systemctl call was {line:?}"
-            );
-            if i >= WARMUP {
-                samples.push(t1 - t0);
-            }
+        let (t1, line) = rx
+            .recv_timeout(DEADLINE)
+            .with_context(|| format!("no systemctl call after transition {i}"))?;
+        ensure!(
+            line == format!("is-active {FEATURE}"),
+            "the first systemctl call was {line:?}"
+        );
+        if i >= WARMUP {
+            samples.push(t1 - t0);
         }
-        Ok(samples)
-    })();
-    let stopped = stop_daemon(child, "hostcfgd-watcher");
-    let samples = measured?;
-    stopped?;
-    setup.clear_record()?;
-    Ok((Stats::of(&samples)?, Stats::of(&floor)?))
+    }
+    Ok(samples)
 }

@@ -180,8 +180,42 @@ pub(super) fn docker_sections(bins: &Bins, setup: &Setup) -> Vec<Section> {
     out
 }
 
+/// Section 3: `container start|stop` of each build, paired with the Engine API requests it
+/// sends, sent by curl.
 pub(super) fn start_stop_section(bins: &Bins, setup: &Setup, engine: &Engine) -> Result<Section> {
     let mut s = Section::new(START_STOP_TITLE);
+    let start = |bin: &Path| engine.ours(setup, bin, &["start", FEATURE]);
+    let stop = |bin: &Path| engine.ours(setup, bin, &["stop", FEATURE]);
+    let (start_requests, stop_requests) = traced_requests(bins, setup, engine)?;
+    s.notes.push(start_stop_note(
+        engine,
+        &bins.kube,
+        &start_requests,
+        &stop_requests,
+    ));
+    let mut floor_start = engine.curl(&start_requests);
+    let mut floor_stop = engine.curl(&stop_requests);
+    for (build, bin) in bins.containers() {
+        let mut ours_start = start(bin);
+        let mut ours_stop = stop(bin);
+        let (ours, floor) = interleave(
+            &format!("container start|stop ({build})"),
+            DOCKER_RUNS,
+            DOCKER_BUDGET,
+            &mut || Ok((timed(&mut ours_start)?, timed(&mut ours_stop)?)),
+            &mut || Ok((timed(&mut floor_start)?, timed(&mut floor_stop)?)),
+        )?;
+        push_start_stop_rows(&mut s, build, &ours, &floor)?;
+    }
+    Ok(s)
+}
+
+/// Engine API requests: (method, path).
+type Requests = Vec<(String, String)>;
+
+/// The Engine API requests of `container start` and of `container stop` (kube build), read
+/// from one traced cycle after two untraced ones; the record and the container checked.
+fn traced_requests(bins: &Bins, setup: &Setup, engine: &Engine) -> Result<(Requests, Requests)> {
     let kube = &bins.kube;
     let start = |bin: &Path| engine.ours(setup, bin, &["start", FEATURE]);
     let stop = |bin: &Path| engine.ours(setup, bin, &["stop", FEATURE]);
@@ -211,13 +245,23 @@ pub(super) fn start_stop_section(bins: &Bins, setup: &Setup, engine: &Engine) ->
         !start_requests.is_empty() && !stop_requests.is_empty(),
         "no Engine API request seen under strace (start: {start_requests:?}, stop: {stop_requests:?})"
     );
+    Ok((start_requests, stop_requests))
+}
+
+/// The section's note: what is measured against what.
+fn start_stop_note(
+    engine: &Engine,
+    kube: &Path,
+    start_requests: &[(String, String)],
+    stop_requests: &[(String, String)],
+) -> String {
     let show = |reqs: &[(String, String)]| {
         reqs.iter()
             .map(|(m, p)| format!("`{m} {p}`"))
             .collect::<Vec<_>>()
             .join(", ")
     };
-    s.notes.push(format!(
+    format!(
         "A busybox container (`{IMAGE}`, imported from `{BUSYBOX}`; it exits 0 on SIGTERM) \
          started and stopped by `container start|stop {FEATURE}` (set_owner=local; Redis as \
          above). The floor is one `curl --unix-socket {}` process sending the same Engine API \
@@ -229,46 +273,41 @@ pub(super) fn start_stop_section(bins: &Bins, setup: &Setup, engine: &Engine) ->
          within each back-to-back pair (ours, floor), which cancels that drift; the medians' \
          ratio is shown beside it.",
         engine.socket.display(),
-        show(&start_requests),
-        show(&stop_requests),
+        show(start_requests),
+        show(stop_requests),
         shared_libraries("curl"),
         shared_libraries(kube),
-    ));
+    )
+}
 
-    let mut floor_start = engine.curl(&start_requests);
-    let mut floor_stop = engine.curl(&stop_requests);
-    for (build, bin) in bins.containers() {
-        let mut ours_start = start(bin);
-        let mut ours_stop = stop(bin);
-        let (ours, floor) = interleave(
-            &format!("container start|stop ({build})"),
-            DOCKER_RUNS,
-            DOCKER_BUDGET,
-            &mut || Ok((timed(&mut ours_start)?, timed(&mut ours_stop)?)),
-            &mut || Ok((timed(&mut floor_start)?, timed(&mut floor_stop)?)),
-        )?;
-        for (verb, pick) in [("start", 0_usize), ("stop", 1_usize)] {
-            let get = |v: &[(Duration, Duration)]| -> Vec<Duration> {
-                v.iter()
-                    .map(|p| if pick == 0 { p.0 } else { p.1 })
-                    .collect()
-            };
-            let (ours, floor) = (get(&ours), get(&floor));
-            let (o, f) = (Stats::of(&ours)?, Stats::of(&floor)?);
-            let diff = paired_difference(&ours, &floor)?;
-            s.rows.push(Row {
-                what: format!("`container {verb}` ({build}), {} runs", o.runs),
-                floor: f.show(),
-                ours: o.show(),
-                compared: format!(
-                    "{} paired ({:.2}× medians)",
-                    signed_secs(diff),
-                    ratio(o.median, f.median)
-                ),
-                target: format!("≤ floor + {}", ms(DOCKER_DIFF_TARGET)),
-                met: Met::when(diff <= DOCKER_DIFF_TARGET.as_secs_f64()),
-            });
-        }
+/// The start row and the stop row of one build, from its paired (start, stop) timings.
+fn push_start_stop_rows(
+    s: &mut Section,
+    build: &str,
+    ours: &[(Duration, Duration)],
+    floor: &[(Duration, Duration)],
+) -> Result<()> {
+    for (verb, pick) in [("start", 0_usize), ("stop", 1_usize)] {
+        let get = |v: &[(Duration, Duration)]| -> Vec<Duration> {
+            v.iter()
+                .map(|p| if pick == 0 { p.0 } else { p.1 })
+                .collect()
+        };
+        let (ours, floor) = (get(ours), get(floor));
+        let (o, f) = (Stats::of(&ours)?, Stats::of(&floor)?);
+        let diff = paired_difference(&ours, &floor)?;
+        s.rows.push(Row {
+            what: format!("`container {verb}` ({build}), {} runs", o.runs),
+            floor: f.show(),
+            ours: o.show(),
+            compared: format!(
+                "{} paired ({:.2}× medians)",
+                signed_secs(diff),
+                ratio(o.median, f.median)
+            ),
+            target: format!("≤ floor + {}", ms(DOCKER_DIFF_TARGET)),
+            met: Met::when(diff <= DOCKER_DIFF_TARGET.as_secs_f64()),
+        });
     }
-    Ok(s)
+    Ok(())
 }

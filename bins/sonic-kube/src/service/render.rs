@@ -57,9 +57,19 @@ pub(super) fn instance_requires(spec: &Spec, root: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// Every file install writes for `spec`, in order: the unit (and its template), the script,
+/// the dependents' drop-ins and the reboot hooks.
 pub(super) fn plan(spec: &Spec, instance_requires: &BTreeSet<String>) -> Result<Vec<Planned>> {
+    let mut out = plan_units(spec, instance_requires)?;
+    out.push(plan_script(spec)?);
+    out.extend(plan_dropins(spec)?);
+    out.extend(plan_hooks(spec)?);
+    Ok(out)
+}
+
+/// The unit, and for a multi-instance feature its template unit too.
+fn plan_units(spec: &Spec, instance_requires: &BTreeSet<String>) -> Result<Vec<Planned>> {
     let name = &spec.name;
-    let mut out = Vec::new();
     let mut unit_ctx = BTreeMap::new();
     unit_ctx.insert("name", minijinja::Value::from(name.as_str()));
     unit_ctx.insert("requires", minijinja::Value::from(spec.requires.clone()));
@@ -84,6 +94,7 @@ pub(super) fn plan(spec: &Spec, instance_requires: &BTreeSet<String>) -> Result<
     } else {
         &[false]
     };
+    let mut out = Vec::new();
     for &multi in variants {
         unit_ctx.insert("multi_instance", minijinja::Value::from(multi));
         out.push(Planned {
@@ -100,7 +111,13 @@ pub(super) fn plan(spec: &Spec, instance_requires: &BTreeSet<String>) -> Result<
             mode: 0o644,
         });
     }
-    out.push(Planned {
+    Ok(out)
+}
+
+/// The feature's script, `/usr/local/bin/<name>.sh`.
+fn plan_script(spec: &Spec) -> Result<Planned> {
+    let name = &spec.name;
+    Ok(Planned {
         rel: format!("usr/local/bin/{name}.sh"),
         content: render(
             "feature.sh.j2",
@@ -118,7 +135,13 @@ pub(super) fn plan(spec: &Spec, instance_requires: &BTreeSet<String>) -> Result<
         )?
         .into_bytes(),
         mode: 0o755,
-    });
+    })
+}
+
+/// One drop-in for each unit of `required_by`.
+fn plan_dropins(spec: &Spec) -> Result<Vec<Planned>> {
+    let name = &spec.name;
+    let mut out = Vec::new();
     for dep in &spec.required_by {
         out.push(Planned {
             rel: format!("etc/systemd/system/{dep}.service.d/ctrmgr-{name}.conf"),
@@ -131,6 +154,13 @@ pub(super) fn plan(spec: &Spec, instance_requires: &BTreeSet<String>) -> Result<
             mode: 0o644,
         });
     }
+    Ok(out)
+}
+
+/// The warm and fast reboot hooks, each only when the spec has lines for it.
+fn plan_hooks(spec: &Spec) -> Result<Vec<Planned>> {
+    let name = &spec.name;
+    let mut out = Vec::new();
     for (kind, lines) in [("warm", &spec.warm_reboot), ("fast", &spec.fast_reboot)] {
         if lines.is_empty() {
             continue;

@@ -6,37 +6,9 @@ use crate::types::{ContainerId, CurrentOwner, State as S, TransitionMode as M};
 
 /// The rows of Start.
 pub(super) fn start(c: Ctx) -> Step {
-    let Ctx {
-        cfg,
-        now,
-        mode,
-        kube,
-        fallback_due,
-        ..
-    } = c;
+    let Ctx { now, mode, .. } = c;
     match c.state {
-        // INIT | Start | owner=local → LOCAL: docker start local; record owner local + id
-        S::Init if !kube => step_to(S::Local, vec![E::DockerStart], R::StartLocal),
-        // INIT | Start | owner=kube, fb → LOCAL: label add; docker start local; record
-        S::Init if cfg.fallback_to_local => step_to(
-            S::Local,
-            vec![E::LabelAdd, E::DockerStart],
-            R::StartKubeFallbackLocal,
-        ),
-        // INIT | Start | owner=kube, !fb → KUBE_READY: mode kube_ready; label add
-        //   (first docker stop the local container by name: a `container start` killed between
-        //   its docker start and its record left it running unrecorded, and a failed unit is
-        //   started again without its ExecStop; the kube container about to be approved must
-        //   not run beside it; a no-op otherwise; docs/decisions.md crash-1)
-        S::Init => step_to(
-            S::KubeReady,
-            vec![
-                stop_local_by_name(),
-                write_mode(mode, M::KubeReady, now),
-                E::LabelAdd,
-            ],
-            R::StartKubeApproved,
-        ),
+        S::Init => start_from_init(c),
         // LOCAL | Start | — → LOCAL: idempotent (ensure label when owner=kube)
         S::Local => {
             let mut effects = c.label_if_kube();
@@ -47,54 +19,89 @@ pub(super) fn start(c: Ctx) -> Step {
         // mode none; label add (kept: kube may still deploy and ask); docker start local.
         // kube-monit's fallback is a bare restart of the unit, and this Start decides it, so
         // that a kube-monit crash cannot leave the feature down with no deadline.
-        S::KubeReady | S::KubeStopped if fallback_due => step_to(
+        S::KubeReady | S::KubeStopped if c.fallback_due => step_to(
             S::Local,
             vec![write_mode(mode, M::None, now), E::LabelAdd, E::DockerStart],
             R::StartFallsBackAfterDeadline,
         ),
-        // KUBE_PENDING | Start | owner=kube → KUBE_READY: mode kube_ready; label add
-        //   (first docker stop the local container by name, as INIT | Start; crash-1)
-        S::KubePending if kube => step_to(
-            S::KubeReady,
-            vec![
-                stop_local_by_name(),
-                write_mode(mode, M::KubeReady, now),
-                E::LabelAdd,
-            ],
-            R::StartApprovesPending,
-        ),
-        // KUBE_PENDING | Start | owner=local → LOCAL: label remove; mode none; docker start
-        S::KubePending => step_to(
-            S::Local,
-            vec![
-                E::LabelRemove,
-                write_mode(mode, M::None, now),
-                E::DockerStart,
-            ],
-            R::StartLocalDropsPending,
-        ),
-        // KUBE_STOPPED | Start | owner=kube → KUBE_READY: mode kube_ready; label add
-        //   (first docker stop the local container by name, as INIT | Start; crash-1)
-        S::KubeStopped if kube => step_to(
-            S::KubeReady,
-            vec![
-                stop_local_by_name(),
-                write_mode(mode, M::KubeReady, now),
-                E::LabelAdd,
-            ],
-            R::StartKubeAfterStopped,
-        ),
-        // KUBE_STOPPED | Start | owner=local → LOCAL: mode none; docker start local
-        S::KubeStopped => step_to(
-            S::Local,
-            vec![write_mode(mode, M::None, now), E::DockerStart],
-            R::StartLocalAfterStopped,
-        ),
+        S::KubePending => start_from_pending(c),
+        S::KubeStopped => start_from_stopped(c),
         // KUBE_READY, KUBE_RUNNING, LOCAL_TO_KUBE | Start | — → same: idempotent
         s @ (S::KubeReady | S::KubeRunning | S::LocalToKube) => {
             step_to(s, c.label_if_kube(), R::StartAlreadyUnderWay)
         }
     }
+}
+
+/// The rows of Start from INIT.
+fn start_from_init(c: Ctx) -> Step {
+    if !c.kube {
+        // INIT | Start | owner=local → LOCAL: docker start local; record owner local + id
+        step_to(S::Local, vec![E::DockerStart], R::StartLocal)
+    } else if c.cfg.fallback_to_local {
+        // INIT | Start | owner=kube, fb → LOCAL: label add; docker start local; record
+        step_to(
+            S::Local,
+            vec![E::LabelAdd, E::DockerStart],
+            R::StartKubeFallbackLocal,
+        )
+    } else {
+        // INIT | Start | owner=kube, !fb → KUBE_READY: mode kube_ready; label add
+        //   (first docker stop the local container by name: a `container start` killed between
+        //   its docker start and its record left it running unrecorded, and a failed unit is
+        //   started again without its ExecStop; the kube container about to be approved must
+        //   not run beside it; a no-op otherwise; docs/decisions.md crash-1)
+        to_kube_ready(c, R::StartKubeApproved)
+    }
+}
+
+/// The rows of Start from KUBE_PENDING.
+fn start_from_pending(c: Ctx) -> Step {
+    if c.kube {
+        // KUBE_PENDING | Start | owner=kube → KUBE_READY: mode kube_ready; label add
+        //   (first docker stop the local container by name, as INIT | Start; crash-1)
+        to_kube_ready(c, R::StartApprovesPending)
+    } else {
+        // KUBE_PENDING | Start | owner=local → LOCAL: label remove; mode none; docker start
+        step_to(
+            S::Local,
+            vec![
+                E::LabelRemove,
+                write_mode(c.mode, M::None, c.now),
+                E::DockerStart,
+            ],
+            R::StartLocalDropsPending,
+        )
+    }
+}
+
+/// The rows of Start from KUBE_STOPPED, its deadline not passed (see [`start`]).
+fn start_from_stopped(c: Ctx) -> Step {
+    if c.kube {
+        // KUBE_STOPPED | Start | owner=kube → KUBE_READY: mode kube_ready; label add
+        //   (first docker stop the local container by name, as INIT | Start; crash-1)
+        to_kube_ready(c, R::StartKubeAfterStopped)
+    } else {
+        // KUBE_STOPPED | Start | owner=local → LOCAL: mode none; docker start local
+        step_to(
+            S::Local,
+            vec![write_mode(c.mode, M::None, c.now), E::DockerStart],
+            R::StartLocalAfterStopped,
+        )
+    }
+}
+
+/// → KUBE_READY: docker stop the local container by name (crash-1); mode kube_ready; label add.
+fn to_kube_ready(c: Ctx, reason: R) -> Step {
+    step_to(
+        S::KubeReady,
+        vec![
+            stop_local_by_name(),
+            write_mode(c.mode, M::KubeReady, c.now),
+            E::LabelAdd,
+        ],
+        reason,
+    )
 }
 
 /// The rows of Stop.
