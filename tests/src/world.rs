@@ -351,9 +351,25 @@ impl World {
         what: &str,
         pred: impl Fn(&FeatureRecord) -> bool,
     ) -> FeatureRecord {
+        self.await_record_of(&self.feature, what, pred).await
+    }
+
+    /// [`World::await_record`] for another feature of the switch (one installed with
+    /// `service install`).
+    pub async fn await_record_of(
+        &self,
+        feature: &FeatureName,
+        what: &str,
+        pred: impl Fn(&FeatureRecord) -> bool,
+    ) -> FeatureRecord {
         let deadline = tokio::time::Instant::now() + DEADLINE;
         loop {
-            let r = self.record().await;
+            let r = self
+                .fixture
+                .db
+                .feature_record(feature)
+                .await
+                .expect("read STATE_DB FEATURE");
             if pred(&r) {
                 return r;
             }

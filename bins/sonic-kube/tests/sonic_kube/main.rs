@@ -117,13 +117,19 @@ impl Switch {
 
     /// Runs `sonic-kube <args>` to completion (bounded by [`DEADLINE`]).
     async fn run(&self, args: &[&str]) -> Out {
+        // Logs go to stderr (not syslog), filtered off: the error line is what the tests read
+        // there.
+        self.run_logging(args, "off").await
+    }
+
+    /// Runs `sonic-kube <args>` to completion (bounded by [`DEADLINE`]) with its logs on
+    /// stderr at `RUST_LOG=<log>`.
+    async fn run_logging(&self, args: &[&str], log: &str) -> Out {
         let mut c = tokio::process::Command::new(BIN);
-        // Logs go to stderr (not syslog), filtered off below: the error line is what the
-        // tests read there.
         c.args(self.fixture.config_args())
             .arg("--log-to-stderr")
             .args(args)
-            .env("RUST_LOG", "off")
+            .env("RUST_LOG", log)
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
         let out = tokio::time::timeout(DEADLINE, c.output())

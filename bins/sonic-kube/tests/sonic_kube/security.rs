@@ -6,26 +6,11 @@
 use base64::Engine as _;
 
 use super::join::Joinable;
-use super::{BIN, DEADLINE, NODE, Out, Switch};
+use super::{NODE, Out, Switch};
 
 /// Runs `sonic-kube <args>` with every log line at every level on stderr (`RUST_LOG=trace`).
 async fn run_traced(sw: &Switch, args: &[&str]) -> Out {
-    let mut c = tokio::process::Command::new(BIN);
-    c.args(sw.fixture.config_args())
-        .arg("--log-to-stderr")
-        .args(args)
-        .env("RUST_LOG", "trace")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(DEADLINE, c.output())
-        .await
-        .expect("sonic-kube finishes")
-        .expect("sonic-kube runs");
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    sw.run_logging(args, "trace").await
 }
 
 /// A client certificate and key, as kubeadm's admin.conf carries them: the base64 of each PEM,

@@ -101,18 +101,7 @@ async fn a_kube_only_feature_installed_with_service_install_runs_from_kube() {
         "{:?}",
         w.labels()
     );
-    let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
-    let r = loop {
-        let r = w.fixture.db.feature_record(&gf).await.expect("STATE_DB");
-        if kube_running(&r) {
-            break r;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never kube_running: {r:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let r = w.await_record_of(&gf, "kube_running", kube_running).await;
     let pods = w.pods().await;
     let pod = pods
         .iter()
@@ -160,18 +149,7 @@ async fn a_multi_instance_kube_only_feature_runs_its_instance_from_kube() {
         w.labels()
     );
     let gf = ctrmgr_core::FeatureName::new(&g0).expect("name");
-    let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
-    let r = loop {
-        let r = w.fixture.db.feature_record(&gf).await.expect("STATE_DB");
-        if kube_running(&r) {
-            break r;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never kube_running: {r:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let r = w.await_record_of(&gf, "kube_running", kube_running).await;
     let pods = w.pods().await;
     let pod = pods
         .iter()
@@ -218,14 +196,8 @@ async fn a_feature_requiring_another_starts_after_it_and_stops_before_it() {
     assert!(names(&r, w.local.id().as_str()), "{r:?}");
     assert!(w.local_running().await);
     let gf = ctrmgr_core::FeatureName::new(&g).expect("name");
-    let deadline = tokio::time::Instant::now() + ctrmgr_tests::world::DEADLINE;
-    while !kube_running(&w.fixture.db.feature_record(&gf).await.expect("STATE_DB")) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{g} never kube_running"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    w.await_record_of(&gf, &format!("{g} kube_running"), kube_running)
+        .await;
     let calls = w.systemd.calls();
     assert_eq!(
         calls.first().map(String::as_str),
